@@ -1,0 +1,177 @@
+//! Command-line definitions. The doc comments here are the `--help` text.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Mirror an OpenShift release into a restricted or air-gapped network.
+///
+/// Copies the release image and every component image its payload references, digests
+/// unchanged, from a registry or a --from-dir tree to a registry or a --to-dir tree. Prints
+/// the mirror configuration (ImageDigestMirrorSet or ImageContentSourcePolicy) and the
+/// upgrade command to use afterwards. Flags follow `oc adm release mirror`.
+#[derive(Debug, Parser)]
+#[command(
+    name = "kubectl release-mirror",
+    bin_name = "kubectl release-mirror",
+    version,
+    args_conflicts_with_subcommands = true,
+    after_help = EXAMPLES
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    #[command(flatten)]
+    pub mirror: MirrorArgs,
+}
+
+const EXAMPLES: &str = "\
+Examples:
+  # Mirror a release from its registry to a mirror registry
+  kubectl release-mirror --from=quay.io/openshift-release-dev/ocp-release:4.15.0-x86_64 \\
+      --to=mirror.internal:5000/ocp/release
+
+  # See what would be copied, without copying anything
+  kubectl release-mirror --from=quay.io/openshift-release-dev/ocp-release:4.15.0-x86_64 \\
+      --to=mirror.internal:5000/ocp/release --dry-run
+
+  # Summary as JSON for scripts
+  kubectl release-mirror --from=SRC --to=DST -o json";
+
+#[derive(Debug, Subcommand)]
+pub enum Command {}
+
+/// The mirror command's flags (the default command).
+#[derive(Debug, Args)]
+pub struct MirrorArgs {
+    /// Release image to mirror: REGISTRY/REPO:TAG, REGISTRY/REPO@sha256:…, or file://REPO:TAG with --from-dir.
+    #[arg(long, value_name = "REF", help_heading = "Source")]
+    pub from: Option<String>,
+
+    /// Release image to mirror (same as --from).
+    #[arg(value_name = "REF", conflicts_with = "from")]
+    pub source: Option<String>,
+
+    /// Read file:// sources from this directory (oc's disk layout).
+    #[arg(long, value_name = "DIR", help_heading = "Source")]
+    pub from_dir: Option<PathBuf>,
+
+    /// Destination repository (no tag); the release is tagged <version>-<arch>, components <version>-<arch>-<name>.
+    #[arg(long, value_name = "REPO", help_heading = "Destination")]
+    pub to: Option<String>,
+
+    /// Put the release image at this reference instead of <to>:<version>-<arch>.
+    #[arg(long, value_name = "REF", conflicts_with = "skip_release_image", help_heading = "Destination")]
+    pub to_release_image: Option<String>,
+
+    /// Do not mirror the release image itself, only its components.
+    #[arg(long, help_heading = "Destination")]
+    pub skip_release_image: bool,
+
+    /// Write to this directory in oc's disk layout instead of a registry.
+    #[arg(long, value_name = "DIR", help_heading = "Destination")]
+    pub to_dir: Option<PathBuf>,
+
+    /// Accepted for compatibility: manifest lists are always kept whole.
+    #[arg(long, help_heading = "Destination")]
+    pub keep_manifest_list: bool,
+
+    /// Plan and print what would be copied; copy, write and apply nothing.
+    #[arg(long, help_heading = "Behaviour")]
+    pub dry_run: bool,
+
+    /// Concurrent requests per registry.
+    #[arg(long, value_name = "N", default_value_t = 6, value_parser = clap::value_parser!(u16).range(1..=64), help_heading = "Behaviour")]
+    pub max_per_registry: u16,
+
+    /// Mirror configuration to print at the end.
+    #[arg(long, value_enum, value_name = "KIND", default_value_t = Instructions::Idms, help_heading = "Output")]
+    pub print_mirror_instructions: Instructions,
+
+    /// Output format of the end-of-run summary on stdout.
+    #[arg(short = 'o', long, value_enum, value_name = "FORMAT", default_value_t = OutputFormat::Text, help_heading = "Output")]
+    pub output: OutputFormat,
+
+    /// No progress bars or log lines on stderr (errors and warnings still show).
+    #[arg(short, long, help_heading = "Output")]
+    pub quiet: bool,
+
+    /// More detail in the log on stderr (repeat for more).
+    #[arg(short, long, action = clap::ArgAction::Count, help_heading = "Output")]
+    pub verbose: u8,
+
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+
+    #[command(flatten)]
+    pub signature: SignatureArgs,
+
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+}
+
+/// How to reach registries.
+#[derive(Debug, Args, Clone)]
+pub struct RegistryArgs {
+    /// Registry credentials file (a pull secret). Default: REGISTRY_AUTH_FILE, then
+    /// $XDG_RUNTIME_DIR/containers/auth.json, then ~/.docker/config.json.
+    #[arg(short = 'a', long, value_name = "FILE", help_heading = "Registry")]
+    pub registry_config: Option<PathBuf>,
+
+    /// Allow plain HTTP and unverified TLS to registries.
+    #[arg(long, help_heading = "Registry")]
+    pub insecure: bool,
+
+    /// Extra CA bundle (PEM) to trust for registry TLS.
+    #[arg(long, value_name = "FILE", help_heading = "Registry")]
+    pub certificate_authority: Option<PathBuf>,
+}
+
+/// Release signatures.
+#[derive(Debug, Args)]
+pub struct SignatureArgs {
+    /// Write the signature ConfigMap here (default <to-dir>/config when --to-dir is set).
+    #[arg(long, value_name = "DIR", help_heading = "Signatures")]
+    pub release_image_signature_to_dir: Option<PathBuf>,
+
+    /// Create the signature ConfigMap in the cluster of the current kubeconfig context.
+    #[arg(long, help_heading = "Signatures")]
+    pub apply_release_image_signature: bool,
+
+    /// With --apply-release-image-signature: update an existing ConfigMap instead of failing.
+    #[arg(long, requires = "apply_release_image_signature", help_heading = "Signatures")]
+    pub overwrite: bool,
+}
+
+/// Which cluster to apply to (kubectl semantics).
+#[derive(Debug, Args)]
+pub struct ClusterArgs {
+    /// Path to the kubeconfig file (default: KUBECONFIG, then ~/.kube/config).
+    #[arg(long, value_name = "FILE", help_heading = "Cluster")]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// The kubeconfig context to use.
+    #[arg(long, value_name = "NAME", help_heading = "Cluster")]
+    pub context: Option<String>,
+}
+
+/// Mirror configuration printed at the end of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Instructions {
+    /// ImageDigestMirrorSet and install-config imageDigestSources (OpenShift 4.13+).
+    Idms,
+    /// ImageContentSourcePolicy and install-config imageContentSources (older clusters).
+    Icsp,
+    /// Print no mirror configuration.
+    None,
+}
+
+/// Format of the summary on stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// Human-readable, as `oc adm release mirror` prints it.
+    Text,
+    /// One versioned JSON document (see docs/output.md).
+    Json,
+}

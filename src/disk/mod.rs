@@ -1,0 +1,11 @@
+//! oc's `v2/` disk layout: pure path logic, an atomic writer and a reader, as an image store.
+
+mod error;
+pub mod layout;
+mod store;
+mod write;
+
+pub use error::DiskError;
+pub use layout::Layout;
+pub use store::DiskStore;
+pub use write::write_file_atomic;

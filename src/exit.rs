@@ -1,0 +1,79 @@
+//! Exit codes (docs/exit-codes.md) and the error markers that select them.
+
+use crate::reference::ReferenceError;
+
+/// Every exit code the tool uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Code {
+    Success = 0,
+    /// The mirror failed: a registry, disk or payload error.
+    MirrorFailed = 1,
+    /// Bad flags or references.
+    Usage = 2,
+    /// No valid release signature (nothing was copied).
+    Signature = 3,
+    /// Mirrored, but the signature ConfigMap was not applied to the cluster.
+    NotApplied = 4,
+    /// Interrupted (Ctrl-C / SIGTERM).
+    Interrupted = 130,
+}
+
+/// A command-line misuse found after parsing (clap reports its own with code 2 too).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// The run was interrupted by a signal.
+#[derive(Debug, thiserror::Error)]
+#[error("interrupted: stopped before finishing; temporary files were removed, run the same command again to resume")]
+pub struct Interrupted;
+
+/// The exit code for an error: the first marker found in its chain, else a mirror failure.
+pub fn code_for(err: &anyhow::Error) -> Code {
+    for cause in err.chain() {
+        if cause.is::<UsageError>() || cause.is::<ReferenceError>() {
+            return Code::Usage;
+        }
+        if cause.is::<Interrupted>() {
+            return Code::Interrupted;
+        }
+    }
+    Code::MirrorFailed
+}
+
+/// The error and its causes, each once: `error: …` then `  caused by: …` lines.
+pub fn render_chain(err: &anyhow::Error) -> String {
+    let mut out = format!("error: {err}");
+    let mut last = err.to_string();
+    for cause in err.chain().skip(1) {
+        let text = cause.to_string();
+        if !last.contains(&text) {
+            out.push_str(&format!("\n  caused by: {text}"));
+        }
+        last = text;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use anyhow::Context as _;
+
+    #[test]
+    fn usage_markers_anywhere_in_the_chain_give_code_2() {
+        let err = anyhow::Error::new(UsageError("bad".into())).context("outer");
+        assert_eq!(code_for(&err), Code::Usage);
+        let err = anyhow::anyhow!("disk full");
+        assert_eq!(code_for(&err), Code::MirrorFailed);
+        assert_eq!(code_for(&anyhow::Error::new(Interrupted)), Code::Interrupted);
+    }
+
+    #[test]
+    fn renders_each_cause_once() {
+        let err: anyhow::Result<()> = Err(std::io::Error::other("no space left")).context("failed to write blob x");
+        let text = render_chain(&err.unwrap_err());
+        assert_eq!(text, "error: failed to write blob x\n  caused by: no space left");
+    }
+}

@@ -1,0 +1,58 @@
+//! `kubectl-release_mirror`: parse, run, print the error chain once, exit with its code.
+
+mod cli;
+mod digest;
+mod disk;
+mod exit;
+mod manifest;
+mod mirror;
+mod options;
+mod progress;
+mod reference;
+mod registry;
+mod release;
+mod run;
+mod store;
+
+use std::process::ExitCode;
+
+use clap::Parser as _;
+
+fn main() -> ExitCode {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let cli = cli::Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: failed to start the async runtime: {e}");
+            return ExitCode::from(exit::Code::MirrorFailed as u8);
+        }
+    };
+    let result = runtime.block_on(async {
+        tokio::select! {
+            r = run::run(&cli.mirror) => r,
+            _ = interrupted() => Err(anyhow::Error::new(exit::Interrupted)),
+        }
+    });
+    // Dropping the runtime drops in-flight transfers, whose temp files remove themselves.
+    drop(runtime);
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("{}", exit::render_chain(&err));
+            ExitCode::from(exit::code_for(&err) as u8)
+        }
+    }
+}
+
+/// Ctrl-C or SIGTERM.
+async fn interrupted() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

@@ -1,0 +1,97 @@
+//! Carrying out a plan: blobs first (largest first, `limit` at a time, each digest-checked
+//! as it streams), then platform manifests, then tagged manifests.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use anyhow::{Context as _, Result};
+use futures_util::{stream, StreamExt, TryStreamExt};
+use indicatif::HumanBytes;
+
+use super::plan::{BlobAction, BlobTask, ManifestTask, Plan};
+use super::stores::Stores;
+use crate::progress::Progress;
+use crate::store::{BlobReader, ImageStore};
+
+/// What a run moved.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Totals {
+    pub blobs_copied: u64,
+    pub bytes_copied: u64,
+    pub blobs_mounted: u64,
+    pub manifests_pushed: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    blobs_copied: AtomicU64,
+    bytes_copied: AtomicU64,
+    blobs_mounted: AtomicU64,
+    manifests_pushed: AtomicU64,
+}
+
+/// Run the plan against the stores.
+pub async fn execute(plan: &Plan, sources: &Stores, dests: &Stores, limit: usize, progress: &Progress) -> Result<Totals> {
+    let counters = Arc::new(Counters::default());
+    progress.start_transfer(plan.blobs.len(), plan.bytes_to_copy());
+    stream::iter(&plan.blobs)
+        .map(|task| copy_blob(task, sources, dests, progress, &counters))
+        .buffer_unordered(limit)
+        .try_collect::<()>()
+        .await?;
+    for group in [&plan.children, &plan.tagged] {
+        stream::iter(group)
+            .map(|task| push_manifest(task, dests, progress, &counters))
+            .buffer_unordered(limit)
+            .try_collect::<()>()
+            .await?;
+    }
+    progress.finish();
+    Ok(Totals {
+        blobs_copied: counters.blobs_copied.load(Ordering::Relaxed),
+        bytes_copied: counters.bytes_copied.load(Ordering::Relaxed),
+        blobs_mounted: counters.blobs_mounted.load(Ordering::Relaxed),
+        manifests_pushed: counters.manifests_pushed.load(Ordering::Relaxed),
+    })
+}
+
+async fn copy_blob(task: &BlobTask, sources: &Stores, dests: &Stores, progress: &Progress, counters: &Counters) -> Result<()> {
+    let dst = dests.get(&task.to)?;
+    let what = || format!("failed to copy blob {} from {} to {}", task.digest, task.from.name(), task.to.name());
+    if task.action == BlobAction::Mount
+        && dst.mount_blob(&task.to.repository, &task.digest, &task.from.repository).await.with_context(what)?
+    {
+        counters.blobs_mounted.fetch_add(1, Ordering::Relaxed);
+        progress.debug(&format!("mounted {} from {}", task.digest, task.from.name()));
+        return Ok(());
+    }
+    let src = sources.get(&task.from)?;
+    let blob = src.get_blob(&task.from.repository, &task.digest).await.with_context(what)?;
+    let size = if task.size > 0 { task.size } else { blob.size };
+    let bar = Arc::new(progress.blob(&task.digest.hex()[..12], size));
+    let counted = {
+        let bar = bar.clone();
+        blob.stream.inspect_ok(move |chunk| bar.inc(chunk.len() as u64))
+    };
+    dst.put_blob(&task.to.repository, &task.digest, BlobReader { size, stream: Box::pin(counted) })
+        .await
+        .with_context(what)?;
+    if let Ok(bar) = Arc::try_unwrap(bar) {
+        bar.finish();
+    }
+    counters.blobs_copied.fetch_add(1, Ordering::Relaxed);
+    counters.bytes_copied.fetch_add(size, Ordering::Relaxed);
+    progress.info(&format!("copied {} {} to {}", task.digest, HumanBytes(size), task.to.name()));
+    Ok(())
+}
+
+async fn push_manifest(task: &ManifestTask, dests: &Stores, progress: &Progress, counters: &Counters) -> Result<()> {
+    let dst = dests.get(&task.to)?;
+    dst.put_manifest(&task.to.repository, &task.reference, &task.manifest)
+        .await
+        .with_context(|| format!("failed to store manifest {} as {}:{}", task.manifest.digest, task.to.name(), task.reference))?;
+    counters.manifests_pushed.fetch_add(1, Ordering::Relaxed);
+    progress.info(&format!("stored {}:{} ({})", task.to.name(), task.reference, task.manifest.digest));
+    Ok(())
+}

@@ -1,0 +1,133 @@
+//! Mirror configuration for the cluster: ImageDigestMirrorSet / ImageContentSourcePolicy and
+//! the install-config snippets, covering every source repository of the release (pure).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use super::plan::Mapping;
+use crate::cli::Instructions;
+
+/// One source repository and the mirrors that serve it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct MirrorSource {
+    pub source: String,
+    pub mirrors: Vec<String>,
+}
+
+/// Group the mappings by the repository the payload names, in first-seen order.
+pub fn mirror_sources(mappings: &[Mapping]) -> Vec<MirrorSource> {
+    let mut order: Vec<String> = Vec::new();
+    let mut by_source: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for m in mappings {
+        let source = m.origin.name();
+        let mirror = m.destination.name();
+        let mirrors = by_source.entry(source.clone()).or_insert_with(|| {
+            order.push(source.clone());
+            Vec::new()
+        });
+        if !mirrors.contains(&mirror) {
+            mirrors.push(mirror);
+        }
+    }
+    order.into_iter().map(|s| MirrorSource { mirrors: by_source.remove(&s).unwrap_or_default(), source: s }).collect()
+}
+
+/// The install-config section and the cluster object, as oc prints them.
+pub fn render(kind: Instructions, sources: &[MirrorSource]) -> String {
+    let (field, object) = match kind {
+        Instructions::None => return String::new(),
+        Instructions::Idms => ("imageDigestSources", idms(sources)),
+        Instructions::Icsp => ("imageContentSources", icsp(sources)),
+    };
+    let name = if kind == Instructions::Idms { "an ImageDigestMirrorSet" } else { "an ImageContentSourcePolicy" };
+    let mut out = String::new();
+    let _ = writeln!(out, "To use the new mirrored repository to install, add the following section to the install-config.yaml:\n");
+    let _ = writeln!(out, "{field}:");
+    out.push_str(&entries(sources, ""));
+    let _ = writeln!(out, "\nTo use the new mirrored repository for upgrades, use the following to create {name}:\n");
+    out.push_str(&object);
+    out
+}
+
+fn entries(sources: &[MirrorSource], indent: &str) -> String {
+    let mut out = String::new();
+    for s in sources {
+        let _ = writeln!(out, "{indent}- mirrors:");
+        for m in &s.mirrors {
+            let _ = writeln!(out, "{indent}  - {m}");
+        }
+        let _ = writeln!(out, "{indent}  source: {}", s.source);
+    }
+    out
+}
+
+fn idms(sources: &[MirrorSource]) -> String {
+    format!(
+        "apiVersion: config.openshift.io/v1\nkind: ImageDigestMirrorSet\nmetadata:\n  name: release-mirror\nspec:\n  imageDigestMirrors:\n{}",
+        entries(sources, "  ")
+    )
+}
+
+fn icsp(sources: &[MirrorSource]) -> String {
+    format!(
+        "apiVersion: operator.openshift.io/v1alpha1\nkind: ImageContentSourcePolicy\nmetadata:\n  name: release-mirror\nspec:\n  repositoryDigestMirrors:\n{}",
+        entries(sources, "  ")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reference::ImageRef;
+
+    fn mapping(name: &str, origin: &str, dest: &str) -> Mapping {
+        let origin = ImageRef::parse(origin).unwrap();
+        Mapping {
+            name: name.into(),
+            digest: origin.digest.clone().unwrap(),
+            source: origin.clone(),
+            origin,
+            destination: ImageRef::parse(dest).unwrap(),
+        }
+    }
+
+    fn sample() -> Vec<Mapping> {
+        let d = format!("sha256:{}", "1".repeat(64));
+        vec![
+            mapping("", &format!("quay.io/ocp/release@{d}"), "m.io/mirror/release:4.1-x86_64"),
+            mapping("a", &format!("quay.io/ocp/art@{d}"), "m.io/mirror/release:4.1-x86_64-a"),
+            mapping("b", &format!("quay.io/ocp/art@{d}"), "m.io/mirror/release:4.1-x86_64-b"),
+        ]
+    }
+
+    #[test]
+    fn covers_every_source_repository_once() {
+        let s = mirror_sources(&sample());
+        assert_eq!(
+            s,
+            vec![
+                MirrorSource { source: "quay.io/ocp/release".into(), mirrors: vec!["m.io/mirror/release".into()] },
+                MirrorSource { source: "quay.io/ocp/art".into(), mirrors: vec!["m.io/mirror/release".into()] },
+            ]
+        );
+    }
+
+    #[test]
+    fn renders_an_image_digest_mirror_set() {
+        let text = render(Instructions::Idms, &mirror_sources(&sample()));
+        assert!(text.contains("imageDigestSources:\n- mirrors:\n  - m.io/mirror/release\n  source: quay.io/ocp/release\n"), "{text}");
+        assert!(text.contains("kind: ImageDigestMirrorSet\n"));
+        assert!(
+            text.contains("  imageDigestMirrors:\n  - mirrors:\n    - m.io/mirror/release\n    source: quay.io/ocp/release\n  - mirrors:\n    - m.io/mirror/release\n    source: quay.io/ocp/art\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn renders_an_image_content_source_policy_or_nothing() {
+        let text = render(Instructions::Icsp, &mirror_sources(&sample()));
+        assert!(text.contains("imageContentSources:") && text.contains("kind: ImageContentSourcePolicy"), "{text}");
+        assert!(text.contains("repositoryDigestMirrors:"));
+        assert_eq!(render(Instructions::None, &mirror_sources(&sample())), "");
+    }
+}

@@ -1,0 +1,149 @@
+//! Turning parsed flags into a validated run description (pure; usage errors exit 2).
+
+use std::path::PathBuf;
+
+use crate::cli::MirrorArgs;
+use crate::exit::UsageError;
+use crate::mirror::Target;
+use crate::reference::{ImageRef, Location};
+
+/// The default repository of a `--to-dir` tree, as oc names it.
+pub const DEFAULT_DISK_REPO: &str = "file://openshift/release";
+
+/// A validated mirror run.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub source: ImageRef,
+    pub from_dir: Option<PathBuf>,
+    pub target: Target,
+    pub to_dir: Option<PathBuf>,
+}
+
+fn usage(msg: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(UsageError(msg.into()))
+}
+
+impl Options {
+    pub fn from_args(args: &MirrorArgs) -> anyhow::Result<Options> {
+        let text = args.from.as_deref().or(args.source.as_deref()).ok_or_else(|| {
+            usage("no release image given: use --from=REGISTRY/REPO:TAG (or file://REPO:TAG with --from-dir)")
+        })?;
+        let source = ImageRef::parse(text)?;
+        match (&source.location, &args.from_dir) {
+            (Location::Disk, None) => return Err(usage(format!("--from={text} is a file:// reference: give --from-dir=DIR"))),
+            (Location::Registry(_), Some(_)) => {
+                return Err(usage(format!("--from-dir only reads file:// sources, but --from={text} is a registry")))
+            }
+            _ => {}
+        }
+        let to = match (&args.to, &args.to_dir) {
+            (Some(to), Some(_)) => {
+                let r = ImageRef::parse_repository(to)?;
+                if r.location != Location::Disk {
+                    return Err(usage(format!("--to-dir writes to disk; --to={to} must then be a file:// repository")));
+                }
+                r
+            }
+            (None, Some(_)) => ImageRef::parse_repository(DEFAULT_DISK_REPO)?,
+            (Some(to), None) => {
+                let r = ImageRef::parse_repository(to)?;
+                if r.location == Location::Disk {
+                    return Err(usage(format!("--to={to} is a file:// repository: give --to-dir=DIR")));
+                }
+                r
+            }
+            (None, None) => return Err(usage("no destination given: use --to=REGISTRY/REPO or --to-dir=DIR")),
+        };
+        let release_image = args.to_release_image.as_deref().map(release_image_ref).transpose()?;
+        if let Some(r) = &release_image {
+            if (r.location == Location::Disk) != (to.location == Location::Disk) {
+                return Err(usage("--to-release-image must go to the same kind of destination as --to/--to-dir"));
+            }
+        }
+        Self::check_unsupported(args)?;
+        Ok(Options {
+            source,
+            from_dir: args.from_dir.clone(),
+            target: Target { to, release_image, skip_release_image: args.skip_release_image },
+            to_dir: args.to_dir.clone(),
+        })
+    }
+
+    /// Flags owned by capabilities that have not landed yet.
+    fn check_unsupported(args: &MirrorArgs) -> anyhow::Result<()> {
+        if args.signature.apply_release_image_signature {
+            return Err(usage("--apply-release-image-signature is not yet supported"));
+        }
+        if args.signature.release_image_signature_to_dir.is_some() {
+            return Err(usage("--release-image-signature-to-dir is not yet supported"));
+        }
+        Ok(())
+    }
+}
+
+/// `--to-release-image` needs a tag (or digest) to store the release under.
+fn release_image_ref(text: &str) -> anyhow::Result<ImageRef> {
+    let r = ImageRef::parse(text)?;
+    if r.tag.is_none() {
+        return Err(usage(format!("--to-release-image={text} needs a tag, e.g. {text}:4.15.0-x86_64")));
+    }
+    Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::Cli;
+    use clap::Parser;
+
+    fn parse(args: &[&str]) -> anyhow::Result<Options> {
+        let cli = Cli::try_parse_from(std::iter::once("kubectl-release_mirror").chain(args.iter().copied())).unwrap();
+        Options::from_args(&cli.mirror)
+    }
+
+    fn usage_text(args: &[&str]) -> String {
+        let err = parse(args).unwrap_err();
+        assert_eq!(crate::exit::code_for(&err), crate::exit::Code::Usage, "{err}");
+        err.to_string()
+    }
+
+    #[test]
+    fn registry_to_registry() {
+        let o = parse(&["--from=q.io/ocp/release:4.1.0-x86_64", "--to=m.io:5000/ocp/release"]).unwrap();
+        assert_eq!(o.source.to_string(), "q.io/ocp/release:4.1.0-x86_64");
+        assert_eq!(o.target.to.to_string(), "m.io:5000/ocp/release");
+    }
+
+    #[test]
+    fn to_dir_defaults_to_openshift_release() {
+        let o = parse(&["q.io/ocp/release:4.1", "--to-dir=/tmp/m"]).unwrap();
+        assert_eq!(o.target.to.to_string(), "file://openshift/release");
+    }
+
+    #[test]
+    fn names_what_is_missing_or_inconsistent() {
+        assert!(usage_text(&["--to=m.io/x"]).contains("no release image"));
+        assert!(usage_text(&["--from=q.io/a:1"]).contains("no destination"));
+        assert!(usage_text(&["--from=file://openshift/release:1", "--to=m.io/x"]).contains("--from-dir"));
+        assert!(usage_text(&["--from=q.io/a:1", "--to=file://x"]).contains("--to-dir"));
+        assert!(usage_text(&["--from=q.io/a:1", "--to=m.io/x:tag"]).contains("takes no tag"));
+        assert!(usage_text(&["--from=Q.IO/Bad:1", "--to=m.io/x"]).contains("\"Q.IO/Bad:1\""));
+        assert!(usage_text(&["--from=q.io/a:1", "--to=m.io/x", "--to-release-image=m.io/r"]).contains("needs a tag"));
+    }
+
+    #[test]
+    fn clap_rejects_conflicting_flags() {
+        let conflict = Cli::try_parse_from([
+            "k",
+            "--from=q.io/a:1",
+            "--to=m.io/x",
+            "--to-release-image=m.io/r:1",
+            "--skip-release-image",
+        ]);
+        assert!(conflict.unwrap_err().to_string().contains("cannot be used with"));
+        let overwrite = Cli::try_parse_from(["k", "--from=q.io/a:1", "--to=m.io/x", "--overwrite"]);
+        assert!(overwrite.unwrap_err().to_string().contains("--apply-release-image-signature"));
+        let both = Cli::try_parse_from(["k", "--from=q.io/a:1", "q.io/b:1", "--to=m.io/x"]);
+        assert!(both.is_err());
+    }
+}

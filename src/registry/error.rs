@@ -1,0 +1,56 @@
+//! The registry module's error type.
+
+use std::path::PathBuf;
+
+/// A registry failure. Messages name the registry and the object; credentials never appear.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("failed to read registry credentials {path}: {reason}")]
+    AuthFile { path: PathBuf, reason: String },
+
+    #[error("failed to read certificate authority {path}: {reason}")]
+    CaFile { path: PathBuf, reason: String },
+
+    #[error("failed to set up the HTTP client")]
+    Client(#[source] reqwest::Error),
+
+    #[error("cannot reach registry {host}")]
+    Connect {
+        host: String,
+        #[source]
+        source: reqwest::Error,
+    },
+
+    #[error(
+        "registry {host} refused access to {repo} ({status}): give credentials for {host} with \
+         --registry-config or the default auth files (REGISTRY_AUTH_FILE, \
+         $XDG_RUNTIME_DIR/containers/auth.json, ~/.docker/config.json)"
+    )]
+    Unauthorized { host: String, repo: String, status: u16 },
+
+    #[error("failed to get a token for {host} from {realm} ({reason})")]
+    Token { host: String, realm: String, reason: String },
+
+    #[error("{what} not found in registry {host}")]
+    NotFound { host: String, what: String },
+
+    #[error("registry {host} answered {status} for {what}{detail}")]
+    Status { host: String, what: String, status: u16, detail: String },
+
+    #[error("{what} from registry {host} does not match its digest: expected {expected}, got {actual}")]
+    DigestMismatch { host: String, what: String, expected: String, actual: String },
+
+    #[error("{what} from registry {host} is larger than the limit of {limit} bytes")]
+    TooLarge { host: String, what: String, limit: usize },
+
+    #[error("registry {host} sent a bad response for {what}: {reason}")]
+    BadResponse { host: String, what: String, reason: String },
+
+    #[error("failed reading {what} from registry {host}")]
+    Body {
+        host: String,
+        what: String,
+        #[source]
+        source: reqwest::Error,
+    },
+}

@@ -1,0 +1,213 @@
+//! The image-store interface over the OCI distribution API.
+
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
+use reqwest::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
+use reqwest::{Response, StatusCode};
+
+use super::challenge::Scope;
+use super::client::RegistryClient;
+use super::RegistryError;
+use crate::digest::Digest;
+use crate::manifest;
+use crate::store::{BlobReader, ImageStore, RawManifest, StoreError, MAX_MANIFEST_BYTES};
+use crate::digest::verified;
+
+/// A registry as an image store.
+#[derive(Clone)]
+pub struct RegistryStore {
+    client: RegistryClient,
+}
+
+const DOCKER_CONTENT_DIGEST: &str = "docker-content-digest";
+
+impl RegistryStore {
+    pub fn new(client: RegistryClient) -> RegistryStore {
+        RegistryStore { client }
+    }
+
+    pub fn host(&self) -> &str {
+        self.client.host()
+    }
+
+    fn status_error(&self, what: String, resp: &Response) -> RegistryError {
+        let status = resp.status();
+        if status == StatusCode::NOT_FOUND {
+            return RegistryError::NotFound { host: self.host().to_string(), what };
+        }
+        RegistryError::Status { host: self.host().to_string(), what, status: status.as_u16(), detail: String::new() }
+    }
+
+    /// Read a manifest body, refusing anything over the size limit.
+    async fn read_limited(&self, what: &str, resp: Response) -> Result<Bytes, RegistryError> {
+        let too_large = || RegistryError::TooLarge { host: self.host().to_string(), what: what.to_string(), limit: MAX_MANIFEST_BYTES };
+        if resp.content_length().is_some_and(|n| n > MAX_MANIFEST_BYTES as u64) {
+            return Err(too_large());
+        }
+        let mut body = BytesMut::new();
+        let mut stream = resp.bytes_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|source| RegistryError::Body { host: self.host().to_string(), what: what.to_string(), source })?;
+            if body.len() + chunk.len() > MAX_MANIFEST_BYTES {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body.freeze())
+    }
+}
+
+fn accept_header() -> String {
+    manifest::ACCEPTED.join(", ")
+}
+
+impl ImageStore for RegistryStore {
+    async fn get_manifest(&self, repo: &str, reference: &str) -> Result<RawManifest, StoreError> {
+        let what = format!("manifest {repo}:{reference}");
+        let url = self.client.url(&format!("{repo}/manifests/{reference}")).await?;
+        let resp = self.client.send(&[Scope::pull(repo)], |h| h.get(&url).header(ACCEPT, accept_header())).await?;
+        if !resp.status().is_success() {
+            return Err(self.status_error(what, &resp).into());
+        }
+        let header_type = resp.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+        let bytes = self.read_limited(&what, resp).await?;
+        let digest = Digest::of(&bytes);
+        if let Ok(expected) = reference.parse::<Digest>() {
+            if expected != digest {
+                return Err(RegistryError::DigestMismatch {
+                    host: self.host().to_string(),
+                    what,
+                    expected: expected.to_string(),
+                    actual: digest.to_string(),
+                }
+                .into());
+            }
+        }
+        let media_type = match header_type.split(';').next().map(str::trim) {
+            Some(t) if manifest::ACCEPTED.contains(&t) => t.to_string(),
+            _ => manifest::sniff_media_type(&bytes),
+        };
+        Ok(RawManifest { bytes, media_type, digest })
+    }
+
+    async fn manifest_digest(&self, repo: &str, reference: &str) -> Result<Option<Digest>, StoreError> {
+        let url = self.client.url(&format!("{repo}/manifests/{reference}")).await?;
+        let resp = self.client.send(&[Scope::pull(repo)], |h| h.head(&url).header(ACCEPT, accept_header())).await?;
+        match resp.status() {
+            StatusCode::NOT_FOUND => Ok(None),
+            s if s.is_success() => {
+                let header = resp.headers().get(DOCKER_CONTENT_DIGEST).and_then(|v| v.to_str().ok());
+                match header.and_then(|h| h.parse::<Digest>().ok()) {
+                    Some(d) => Ok(Some(d)),
+                    None => Ok(Some(self.get_manifest(repo, reference).await?.digest)),
+                }
+            }
+            _ => Err(self.status_error(format!("manifest {repo}:{reference}"), &resp).into()),
+        }
+    }
+
+    async fn put_manifest(&self, repo: &str, reference: &str, m: &RawManifest) -> Result<(), StoreError> {
+        let what = format!("manifest {repo}:{reference}");
+        let url = self.client.url(&format!("{repo}/manifests/{reference}")).await?;
+        let resp = self
+            .client
+            .send(&[Scope::push(repo)], |h| h.put(&url).header(CONTENT_TYPE, &m.media_type).body(m.bytes.clone()))
+            .await?;
+        if !resp.status().is_success() {
+            let status = resp.status().as_u16();
+            let detail = format!(": {}", resp.text().await.unwrap_or_default().trim());
+            return Err(RegistryError::Status { host: self.host().to_string(), what, status, detail }.into());
+        }
+        let stored = resp.headers().get(DOCKER_CONTENT_DIGEST).and_then(|v| v.to_str().ok()).map(str::to_string);
+        match stored {
+            Some(d) if d != m.digest.as_str() => Err(RegistryError::DigestMismatch {
+                host: self.host().to_string(),
+                what,
+                expected: m.digest.to_string(),
+                actual: d,
+            }
+            .into()),
+            _ => Ok(()),
+        }
+    }
+
+    async fn blob_size(&self, repo: &str, digest: &Digest) -> Result<Option<u64>, StoreError> {
+        let url = self.client.url(&format!("{repo}/blobs/{digest}")).await?;
+        let resp = self.client.send(&[Scope::pull(repo)], |h| h.head(&url)).await?;
+        match resp.status() {
+            StatusCode::NOT_FOUND => Ok(None),
+            s if s.is_success() => Ok(Some(content_length(&resp).unwrap_or(0))),
+            _ => Err(self.status_error(format!("blob {repo}@{digest}"), &resp).into()),
+        }
+    }
+
+    async fn get_blob(&self, repo: &str, digest: &Digest) -> Result<BlobReader, StoreError> {
+        let url = self.client.url(&format!("{repo}/blobs/{digest}")).await?;
+        let resp = self.client.send(&[Scope::pull(repo)], |h| h.get(&url)).await?;
+        if !resp.status().is_success() {
+            return Err(self.status_error(format!("blob {repo}@{digest}"), &resp).into());
+        }
+        let size = content_length(&resp).unwrap_or(0);
+        let stream = resp.bytes_stream().map(|r| r.map_err(|e| std::io::Error::other(e.without_url())));
+        Ok(BlobReader { size, stream: Box::pin(stream) })
+    }
+
+    async fn put_blob(&self, repo: &str, digest: &Digest, blob: BlobReader) -> Result<(), StoreError> {
+        let what = format!("blob {repo}@{digest}");
+        let scopes = [Scope::push(repo)];
+        let start = self.client.url(&format!("{repo}/blobs/uploads/")).await?;
+        let resp = self.client.send(&scopes, |h| h.post(&start).header(CONTENT_LENGTH, "0")).await?;
+        if resp.status() != StatusCode::ACCEPTED {
+            return Err(self.status_error(format!("upload of {what}"), &resp).into());
+        }
+        let location = upload_location(&resp, self.client.base().await?)
+            .ok_or_else(|| RegistryError::BadResponse { host: self.host().to_string(), what: what.clone(), reason: "upload has no Location".into() })?;
+        let sep = if location.contains('?') { '&' } else { '?' };
+        let put_url = format!("{location}{sep}digest={digest}");
+        let size = blob.size;
+        let body = reqwest::Body::wrap_stream(verified(blob.stream, digest.clone(), size));
+        let req = self
+            .client
+            .http()
+            .put(&put_url)
+            .header(CONTENT_TYPE, "application/octet-stream")
+            .header(CONTENT_LENGTH, size)
+            .body(body);
+        let resp = self.client.send_once(&scopes, req).await?;
+        if resp.status() != StatusCode::CREATED {
+            let status = resp.status().as_u16();
+            let detail = format!(": {}", resp.text().await.unwrap_or_default().trim());
+            return Err(RegistryError::Status { host: self.host().to_string(), what, status, detail }.into());
+        }
+        Ok(())
+    }
+
+    async fn mount_blob(&self, repo: &str, digest: &Digest, from: &str) -> Result<bool, StoreError> {
+        let url = self.client.url(&format!("{repo}/blobs/uploads/")).await?;
+        let scopes = [Scope::push(repo), Scope::pull(from)];
+        let query = [("mount", digest.as_str()), ("from", from)];
+        let resp = self.client.send(&scopes, |h| h.post(&url).query(&query).header(CONTENT_LENGTH, "0")).await?;
+        match resp.status() {
+            StatusCode::CREATED => Ok(true),
+            // 202: the registry opened an ordinary upload instead; it expires unused.
+            StatusCode::ACCEPTED => Ok(false),
+            _ => Err(self.status_error(format!("mount of blob {digest} from {from} into {repo}"), &resp).into()),
+        }
+    }
+}
+
+fn content_length(resp: &Response) -> Option<u64> {
+    resp.headers().get(CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
+}
+
+/// The upload URL from `Location`, made absolute against the registry base.
+fn upload_location(resp: &Response, base: &str) -> Option<String> {
+    let loc = resp.headers().get(LOCATION)?.to_str().ok()?;
+    if loc.starts_with("http://") || loc.starts_with("https://") {
+        Some(loc.to_string())
+    } else if loc.starts_with('/') {
+        Some(format!("{base}{loc}"))
+    } else {
+        None
+    }
+}

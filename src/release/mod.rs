@@ -1,0 +1,181 @@
+//! The release payload: which images make up the release, its version and architecture,
+//! and its default signature keys and stores.
+
+mod image_references;
+mod payload;
+mod verification;
+
+use serde::Deserialize;
+
+pub use image_references::{parse_image_references, parse_release_metadata, Component};
+pub use verification::VerificationConfig;
+
+use crate::digest::Digest;
+use crate::manifest::{self, Descriptor, Parsed};
+use crate::reference::ImageRef;
+use crate::store::{AnyStore, ImageStore, RawManifest, StoreError};
+
+/// A release failure.
+#[derive(Debug, thiserror::Error)]
+pub enum ReleaseError {
+    #[error("failed to read the release image {image}")]
+    Read {
+        image: String,
+        #[source]
+        source: Box<StoreError>,
+    },
+    #[error("release image {image}: {source}")]
+    Manifest { image: String, source: manifest::ManifestError },
+    #[error("release image {image} has no release-manifests/image-references: it is not an OpenShift release image")]
+    NoImageReferences { image: String },
+    #[error("invalid release-manifests/image-references: {reason}")]
+    ImageReferences { reason: String },
+    #[error("invalid release-manifests/release-metadata: {reason}")]
+    Metadata { reason: String },
+    #[error("failed to read release image layer {digest}")]
+    Layer {
+        digest: String,
+        #[source]
+        source: Box<StoreError>,
+    },
+    #[error("failed to read release image layer {digest}")]
+    Io {
+        digest: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid release image config {digest}: {reason}")]
+    Config { digest: String, reason: String },
+    #[error("release image {image} has no version (image-references metadata.name and release-metadata are empty)")]
+    NoVersion { image: String },
+}
+
+/// A release image and what its payload says.
+#[derive(Debug, Clone)]
+pub struct Release {
+    pub source: ImageRef,
+    /// The digest of the release manifest as stored (a manifest list's own digest).
+    pub digest: Digest,
+    pub manifest: RawManifest,
+    pub version: String,
+    /// `x86_64`, `aarch64`, … or `multi` for a manifest list.
+    pub arch: String,
+    pub components: Vec<Component>,
+    pub verification: Option<VerificationConfig>,
+}
+
+impl Release {
+    /// `<version>-<arch>`, the release's tag in the mirror.
+    pub fn tag(&self) -> String {
+        format!("{}-{}", self.version, self.arch)
+    }
+}
+
+/// Read the release image at `source` from `store`.
+pub async fn load(store: &AnyStore, source: &ImageRef) -> Result<Release, ReleaseError> {
+    let image = source.to_string();
+    let read_err = |e: StoreError| ReleaseError::Read { image: image.clone(), source: Box::new(e) };
+    let repo = &source.repository;
+    let top = store.get_manifest(repo, &source.reference()).await.map_err(read_err)?;
+    let parsed = manifest::parse(&top.bytes, &top.media_type)
+        .map_err(|source| ReleaseError::Manifest { image: image.clone(), source })?;
+    let (layers, arch) = match parsed {
+        Parsed::Image { config, layers } => {
+            let arch = read_arch(store, repo, &config).await?;
+            (layers, arch)
+        }
+        Parsed::List { manifests } => {
+            let child = pick_platform(&manifests)
+                .ok_or_else(|| ReleaseError::NoImageReferences { image: image.clone() })?;
+            let m = store.get_manifest(repo, child.digest.as_str()).await.map_err(read_err)?;
+            match manifest::parse(&m.bytes, &m.media_type) {
+                Ok(Parsed::Image { layers, .. }) => (layers, "multi".to_string()),
+                Ok(Parsed::List { .. }) => {
+                    let reason = "a manifest list inside a manifest list".to_string();
+                    return Err(ReleaseError::Config { digest: child.digest.to_string(), reason });
+                }
+                Err(source) => return Err(ReleaseError::Manifest { image, source }),
+            }
+        }
+    };
+    let files = payload::read_payload(store, repo, &layers).await?;
+    let refs = files.image_references.ok_or_else(|| ReleaseError::NoImageReferences { image: image.clone() })?;
+    let refs = parse_image_references(&refs)?;
+    let meta_version = files.release_metadata.as_deref().map(parse_release_metadata).transpose()?;
+    let version = Some(refs.version).filter(|v| !v.is_empty()).or(meta_version).ok_or(ReleaseError::NoVersion { image })?;
+    Ok(Release {
+        source: source.clone(),
+        digest: top.digest.clone(),
+        manifest: top,
+        version,
+        arch,
+        components: refs.components,
+        verification: files.verification,
+    })
+}
+
+/// linux/amd64 when the list has it, else the first linux entry, else the first.
+fn pick_platform(manifests: &[Descriptor]) -> Option<&Descriptor> {
+    manifests
+        .iter()
+        .find(|m| m.platform.as_deref() == Some("linux/amd64"))
+        .or_else(|| manifests.iter().find(|m| m.platform.as_deref().is_some_and(|p| p.starts_with("linux/"))))
+        .or_else(|| manifests.first())
+}
+
+#[derive(Deserialize)]
+struct ImageConfig {
+    architecture: Option<String>,
+}
+
+/// The architecture in the image config, in OpenShift's names.
+async fn read_arch(store: &AnyStore, repo: &str, config: &Descriptor) -> Result<String, ReleaseError> {
+    use futures_util::TryStreamExt;
+    let fail = |reason: String| ReleaseError::Config { digest: config.digest.to_string(), reason };
+    if config.size > 1024 * 1024 {
+        return Err(fail(format!("it is {} bytes, over the limit of 1 MiB", config.size)));
+    }
+    let blob = store.get_blob(repo, &config.digest).await.map_err(|e| ReleaseError::Layer {
+        digest: config.digest.to_string(),
+        source: Box::new(e),
+    })?;
+    let stream = crate::digest::verified(blob.stream, config.digest.clone(), config.size);
+    let chunks: Vec<bytes::Bytes> = stream.try_collect().await.map_err(|e| fail(e.to_string()))?;
+    let body = chunks.concat();
+    let cfg: ImageConfig = serde_json::from_slice(&body).map_err(|e| fail(format!("not valid JSON ({e})")))?;
+    Ok(openshift_arch(cfg.architecture.as_deref().unwrap_or("amd64")))
+}
+
+/// `amd64` → `x86_64`, `arm64` → `aarch64`, others as they are.
+pub fn openshift_arch(arch: &str) -> String {
+    match arch {
+        "amd64" => "x86_64".to_string(),
+        "arm64" => "aarch64".to_string(),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn maps_go_architectures_to_openshift_names() {
+        assert_eq!(openshift_arch("amd64"), "x86_64");
+        assert_eq!(openshift_arch("arm64"), "aarch64");
+        assert_eq!(openshift_arch("s390x"), "s390x");
+        assert_eq!(openshift_arch("ppc64le"), "ppc64le");
+    }
+
+    #[test]
+    fn picks_linux_amd64_from_a_list() {
+        let d = |p: &str, c: char| Descriptor {
+            digest: format!("sha256:{}", c.to_string().repeat(64)).parse().unwrap(),
+            size: 1,
+            media_type: String::new(),
+            platform: Some(p.to_string()),
+        };
+        let list = vec![d("linux/arm64", 'a'), d("linux/amd64", 'b')];
+        assert_eq!(pick_platform(&list).unwrap().platform.as_deref(), Some("linux/amd64"));
+    }
+}

@@ -1,0 +1,192 @@
+//! Streaming the release image's layers to find `release-manifests/`. Layers are never
+//! buffered whole nor written anywhere: each is streamed through gzip and tar, its digest
+//! checked as it passes, and only the few small files we need are kept in memory.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read};
+use std::path::Component as PathPart;
+
+use tokio_util::io::{StreamReader, SyncIoBridge};
+
+use super::verification::{mentions_annotation, parse_verification, VerificationConfig};
+use super::ReleaseError;
+use crate::digest::verified;
+use crate::manifest::Descriptor;
+use crate::store::{AnyStore, ImageStore};
+
+const MANIFESTS_DIR: &str = "release-manifests";
+/// The largest payload file we read into memory.
+pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// The payload files the mirror needs.
+#[derive(Debug, Default)]
+pub struct PayloadFiles {
+    pub image_references: Option<Vec<u8>>,
+    pub release_metadata: Option<Vec<u8>>,
+    pub verification: Option<VerificationConfig>,
+}
+
+/// What one layer held (a later layer overrides an earlier one).
+#[derive(Debug, Default)]
+struct LayerFiles {
+    files: BTreeMap<String, Option<Vec<u8>>>,
+    verification: Option<VerificationConfig>,
+}
+
+/// Read `release-manifests/` out of the layers of the release image, in order.
+pub async fn read_payload(store: &AnyStore, repo: &str, layers: &[Descriptor]) -> Result<PayloadFiles, ReleaseError> {
+    let mut out = PayloadFiles::default();
+    for layer in layers {
+        let blob = store.get_blob(repo, &layer.digest).await.map_err(|e| ReleaseError::Layer {
+            digest: layer.digest.to_string(),
+            source: Box::new(e),
+        })?;
+        let stream = verified(blob.stream, layer.digest.clone(), layer.size);
+        let reader = SyncIoBridge::new(StreamReader::new(stream));
+        let digest = layer.digest.to_string();
+        let found = tokio::task::spawn_blocking(move || scan_layer(reader))
+            .await
+            .map_err(|e| ReleaseError::Io { digest: digest.clone(), source: std::io::Error::other(e) })?
+            .map_err(|source| ReleaseError::Io { digest, source })?;
+        for (name, body) in found.files {
+            let slot = match name.as_str() {
+                "image-references" => &mut out.image_references,
+                "release-metadata" => &mut out.release_metadata,
+                _ => continue,
+            };
+            *slot = body;
+        }
+        if found.verification.is_some() {
+            out.verification = found.verification;
+        }
+    }
+    Ok(out)
+}
+
+/// Walk one (gzip'd) tar stream, then drain it so the digest check at its end runs.
+fn scan_layer(reader: impl Read) -> std::io::Result<LayerFiles> {
+    let mut reader = BufReader::with_capacity(256 * 1024, reader);
+    let magic = reader.fill_buf()?.get(..4).map(<[u8]>::to_vec).unwrap_or_default();
+    if magic.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        return Err(std::io::Error::other("zstd-compressed layers are not supported"));
+    }
+    let mut found = LayerFiles::default();
+    if magic.starts_with(&[0x1f, 0x8b]) {
+        let mut gz = flate2::bufread::MultiGzDecoder::new(&mut reader);
+        scan_tar(&mut gz, &mut found)?;
+        std::io::copy(&mut gz, &mut std::io::sink())?;
+    } else {
+        scan_tar(&mut reader, &mut found)?;
+    }
+    std::io::copy(&mut reader, &mut std::io::sink())?;
+    Ok(found)
+}
+
+fn scan_tar(reader: &mut dyn Read, found: &mut LayerFiles) -> std::io::Result<()> {
+    let mut archive = tar::Archive::new(reader);
+    for entry in archive.entries()? {
+        let mut entry = entry?;
+        let Some(name) = payload_file_name(&entry.path()?) else { continue };
+        if let Some(removed) = name.strip_prefix(".wh.") {
+            found.files.insert(removed.to_string(), None);
+            continue;
+        }
+        if !entry.header().entry_type().is_file() {
+            continue;
+        }
+        let size = entry.size();
+        let wanted = matches!(name.as_str(), "image-references" | "release-metadata");
+        let maybe_config = name.ends_with(".yaml") || name.ends_with(".yml");
+        if !(wanted || maybe_config) {
+            continue;
+        }
+        if size > MAX_FILE_BYTES {
+            if wanted {
+                return Err(std::io::Error::other(format!(
+                    "{MANIFESTS_DIR}/{name} is {size} bytes, over the limit of {MAX_FILE_BYTES}"
+                )));
+            }
+            continue;
+        }
+        let mut body = Vec::with_capacity(size as usize);
+        entry.read_to_end(&mut body)?;
+        if wanted {
+            found.files.insert(name, Some(body));
+        } else if mentions_annotation(&body) {
+            found.verification = parse_verification(&body)
+                .map_err(|e| std::io::Error::other(format!("{MANIFESTS_DIR}/{name}: {e}")))?
+                .or(found.verification.take());
+        }
+    }
+    Ok(())
+}
+
+/// `release-manifests/<name>` → `name`, for plain names directly in that folder only.
+fn payload_file_name(path: &std::path::Path) -> Option<String> {
+    let mut parts = path.components().filter(|p| !matches!(p, PathPart::CurDir));
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(PathPart::Normal(dir)), Some(PathPart::Normal(file)), None) if dir == MANIFESTS_DIR => {
+            file.to_str().map(str::to_string)
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn tar_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (name, body) in entries {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(body.len() as u64);
+            h.set_mode(0o644);
+            h.set_cksum();
+            b.append_data(&mut h, name, *body).unwrap();
+        }
+        b.into_inner().unwrap()
+    }
+
+    fn gzip(bytes: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(bytes).unwrap();
+        e.finish().unwrap()
+    }
+
+    #[test]
+    fn keeps_only_direct_release_manifest_files() {
+        assert_eq!(payload_file_name(Path::new("release-manifests/image-references")).as_deref(), Some("image-references"));
+        assert_eq!(payload_file_name(Path::new("./release-manifests/x.yaml")).as_deref(), Some("x.yaml"));
+        assert_eq!(payload_file_name(Path::new("release-manifests/../etc/passwd")), None);
+        assert_eq!(payload_file_name(Path::new("other/image-references")), None);
+        assert_eq!(payload_file_name(Path::new("/release-manifests/image-references")), None);
+    }
+
+    #[test]
+    fn finds_image_references_in_a_gzipped_layer() {
+        let layer = gzip(&tar_of(&[
+            ("usr/bin/tool", b"binary"),
+            ("release-manifests/image-references", b"{\"kind\":\"ImageStream\"}"),
+            ("release-manifests/release-metadata", b"{}"),
+        ]));
+        let found = scan_layer(&layer[..]).unwrap();
+        assert_eq!(found.files["image-references"].as_deref(), Some(&b"{\"kind\":\"ImageStream\"}"[..]));
+        assert!(found.files.contains_key("release-metadata"));
+    }
+
+    #[test]
+    fn reads_plain_tar_and_whiteouts() {
+        let layer = tar_of(&[("release-manifests/.wh.image-references", b"")]);
+        let found = scan_layer(&layer[..]).unwrap();
+        assert_eq!(found.files.get("image-references"), Some(&None));
+    }
+
+    #[test]
+    fn refuses_zstd_layers_with_a_clear_message() {
+        let err = scan_layer(&[0x28u8, 0xb5, 0x2f, 0xfd, 0, 0][..]).unwrap_err();
+        assert!(err.to_string().contains("zstd"));
+    }
+}

@@ -1,0 +1,8 @@
+//! The one integration-test binary (one link on 2 cores): a module per capability, sharing
+//! the test bed in `support` (real docker-registry processes, a release generator, checks).
+
+mod support;
+
+mod cli;
+mod mirror;
+mod mirror_errors;

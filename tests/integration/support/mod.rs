@@ -1,0 +1,121 @@
+//! Shared test bed for the integration tests: real registries, a synthetic release
+//! generator, independent HTTP checks, and a helper to run the plugin binary.
+//!
+//! Every capability module uses only part of this, so unused helpers are expected.
+#![allow(dead_code)]
+
+pub mod blobs;
+pub mod generator;
+pub mod http;
+pub mod payload;
+pub mod push;
+pub mod registry;
+pub mod spec;
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// Environment variables passed through to the plugin (coverage tooling only).
+const PASS_THROUGH: &[&str] = &[
+    "PATH",
+    "LLVM_PROFILE_FILE",
+    "CARGO_LLVM_COV",
+    "RUST_BACKTRACE",
+];
+
+/// Path of the plugin binary under test, as built by cargo for this test target
+/// (`CARGO_BIN_EXE_…`); outside the project's own tests, the file of that name in the
+/// target directory (`target/debug/deps/<test>` → `target/debug/<bin>`).
+pub fn bin() -> PathBuf {
+    if let Some(path) = option_env!("CARGO_BIN_EXE_kubectl-release_mirror") {
+        return PathBuf::from(path);
+    }
+    let exe = std::env::current_exe().expect("locate the test executable");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test executable inside a target directory");
+    dir.join("kubectl-release_mirror")
+}
+
+/// A fresh temporary directory, removed when dropped.
+pub fn temp_dir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("release-mirror-test-")
+        .tempdir()
+        .expect("create a temporary directory")
+}
+
+/// Install the ring crypto provider for rustls once per process (reqwest is built
+/// with `rustls-no-provider`). Safe to call any number of times.
+pub fn install_crypto() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// A command for the plugin with a clean environment: only `PATH` (and coverage
+/// variables) survive, `HOME` is `home` so no user credentials or kubeconfig leak
+/// in, and `NO_COLOR=1`. Add `env`/`args` before running it.
+pub fn command(home: &Path) -> Command {
+    let mut cmd = Command::new(bin());
+    cmd.env_clear();
+    for key in PASS_THROUGH {
+        if let Some(value) = std::env::var_os(key) {
+            cmd.env(key, value);
+        }
+    }
+    cmd.env("HOME", home)
+        .env("NO_COLOR", "1")
+        .env("LANG", "C")
+        .current_dir(home);
+    cmd
+}
+
+/// Run the plugin with `args` in a clean environment whose `HOME` is `home`.
+pub fn run_in<I, S>(home: &Path, args: I) -> Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    command(home)
+        .args(args)
+        .output()
+        .expect("spawn the kubectl-release_mirror binary")
+}
+
+/// Run the plugin with `args` in a clean environment and a throw-away `HOME`.
+pub fn run<I, S>(args: I) -> Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let home = temp_dir();
+    run_in(home.path(), args)
+}
+
+/// Standard output of a finished command, lossily decoded.
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Standard error of a finished command, lossily decoded.
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Panic with both output streams unless the command succeeded.
+pub fn assert_success(output: &Output) {
+    assert!(
+        output.status.success(),
+        "command failed with {}\n--- stdout\n{}\n--- stderr\n{}",
+        output.status,
+        stdout(output),
+        stderr(output)
+    );
+}
+
+/// `sha256:<hex>` of `data`.
+pub fn sha256_digest(data: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    format!("sha256:{}", hex::encode(Sha256::digest(data)))
+}
