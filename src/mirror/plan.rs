@@ -210,3 +210,113 @@ pub fn plan(
     plan.mappings = mappings;
     plan
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    fn digest(n: u8) -> Digest {
+        Digest::of(&[n])
+    }
+
+    fn desc(n: u8, size: u64) -> Descriptor {
+        Descriptor { digest: digest(n), size, media_type: String::new(), platform: None }
+    }
+
+    fn image(n: u8, blobs: &[(u8, u64)]) -> SourceImage {
+        let bytes = Bytes::from(vec![n, n]);
+        SourceImage {
+            manifest: RawManifest { digest: Digest::of(&bytes), bytes, media_type: String::new() },
+            blobs: blobs.iter().map(|(b, s)| desc(*b, *s)).collect(),
+            children: Vec::new(),
+        }
+    }
+
+    fn mapping(name: &str, img: &SourceImage) -> Mapping {
+        let src = ImageRef::parse("src.io/ocp/art").unwrap().with_digest(&img.manifest.digest);
+        Mapping {
+            name: name.into(),
+            origin: src.clone(),
+            source: src,
+            destination: ImageRef::parse_repository("dst.io/mirror").unwrap().with_tag(&format!("4.1-x86_64-{name}")),
+            digest: img.manifest.digest.clone(),
+        }
+    }
+
+    fn setup() -> (Vec<Mapping>, BTreeMap<Digest, SourceImage>) {
+        let a = image(1, &[(10, 100), (11, 5)]);
+        let b = image(2, &[(10, 100), (12, 900)]);
+        let maps = vec![mapping("a", &a), mapping("b", &b)];
+        let sources = [a, b].into_iter().map(|i| (i.manifest.digest.clone(), i)).collect();
+        (maps, sources)
+    }
+
+    #[test]
+    fn copies_each_shared_blob_once_largest_first() {
+        let (maps, sources) = setup();
+        let p = plan(maps, &sources, &DestState::default(), |_, _| false);
+        let order: Vec<u64> = p.blobs.iter().map(|b| b.size).collect();
+        assert_eq!(order, vec![900, 100, 5], "blob 10 is shared and copied once");
+        assert_eq!(p.bytes_to_copy(), 1005);
+        assert_eq!(p.tagged.len(), 2);
+        assert!(!p.is_noop());
+    }
+
+    #[test]
+    fn a_complete_destination_gives_an_empty_plan() {
+        let (maps, sources) = setup();
+        let mut dest = DestState::default();
+        for m in &maps {
+            let repo = m.destination.repository.clone();
+            dest.manifests.insert((repo.clone(), m.digest.clone()));
+            dest.tags.insert((repo, m.destination.tag.clone().unwrap()), m.digest.clone());
+        }
+        let p = plan(maps, &sources, &dest, |_, _| false);
+        assert!(p.is_noop());
+        assert_eq!(p.complete, 2);
+    }
+
+    #[test]
+    fn present_blobs_are_skipped_and_a_missing_tag_is_only_retagged() {
+        let (maps, sources) = setup();
+        let mut dest = DestState::default();
+        dest.blobs.insert(("mirror".into(), digest(12)), 900);
+        dest.manifests.insert(("mirror".into(), maps[0].digest.clone()));
+        let p = plan(maps, &sources, &dest, |_, _| false);
+        assert_eq!(p.skipped_blobs, 1);
+        assert_eq!(p.skipped_bytes, 900);
+        let sizes: Vec<u64> = p.blobs.iter().map(|b| b.size).collect();
+        assert_eq!(sizes, vec![100], "only b's missing layer; a's manifest is present");
+        assert_eq!(p.tagged.len(), 2, "a is retagged, b is pushed");
+    }
+
+    #[test]
+    fn a_blob_of_the_wrong_size_is_copied_again() {
+        let (maps, sources) = setup();
+        let mut dest = DestState::default();
+        dest.blobs.insert(("mirror".into(), digest(12)), 899);
+        let p = plan(maps, &sources, &dest, |_, _| false);
+        assert!(p.blobs.iter().any(|b| b.digest == digest(12)));
+    }
+
+    #[test]
+    fn same_registry_blobs_are_mounted() {
+        let (maps, sources) = setup();
+        let p = plan(maps, &sources, &DestState::default(), |_, _| true);
+        assert!(p.blobs.iter().all(|b| b.action == BlobAction::Mount));
+        assert_eq!(p.bytes_to_copy(), 0);
+    }
+
+    #[test]
+    fn list_children_are_stored_before_the_list() {
+        let (mut maps, mut sources) = setup();
+        let mut list = image(3, &[]);
+        list.children = vec![image(4, &[(20, 1)]), image(5, &[(21, 2)])];
+        maps.push(mapping("multi", &list));
+        sources.insert(list.manifest.digest.clone(), list);
+        let p = plan(maps, &sources, &DestState::default(), |_, _| false);
+        assert_eq!(p.children.len(), 2);
+        assert!(p.blobs.iter().any(|b| b.digest == digest(21)), "every platform's blobs");
+    }
+}
