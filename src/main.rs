@@ -12,6 +12,7 @@ mod reference;
 mod registry;
 mod release;
 mod run;
+mod signature;
 mod store;
 
 use std::process::ExitCode;

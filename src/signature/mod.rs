@@ -1,9 +1,13 @@
 //! Release signature verification (OpenPGP "atomic container signature").
 
 mod error;
+mod key;
 mod keyring;
+mod message;
+mod payload;
 mod verify;
 
 pub use error::{PgpError, SignatureError};
 pub use keyring::Keyring;
-pub use verify::{check_payload, verify, Payload, Verified};
+pub use payload::{check_payload, Payload};
+pub use verify::{verify, Verified};
