@@ -71,15 +71,20 @@ fn scan_layer(reader: impl Read) -> std::io::Result<LayerFiles> {
         return Err(std::io::Error::other("zstd-compressed layers are not supported"));
     }
     let mut found = LayerFiles::default();
-    if magic.starts_with(&[0x1f, 0x8b]) {
+    let scanned = if magic.starts_with(&[0x1f, 0x8b]) {
         let mut gz = flate2::bufread::MultiGzDecoder::new(&mut reader);
-        scan_tar(&mut gz, &mut found)?;
-        std::io::copy(&mut gz, &mut std::io::sink())?;
+        scan_tar(&mut gz, &mut found).and_then(|()| std::io::copy(&mut gz, &mut std::io::sink()).map(drop))
     } else {
-        scan_tar(&mut reader, &mut found)?;
+        scan_tar(&mut reader, &mut found)
+    };
+    // Read to the end either way: a digest mismatch, found only there, explains a
+    // corrupt gzip or tar stream better than the decoder's own complaint.
+    let drained = std::io::copy(&mut reader, &mut std::io::sink());
+    match (scanned, drained) {
+        (_, Err(digest_error)) => Err(digest_error),
+        (Err(e), Ok(_)) => Err(e),
+        (Ok(()), Ok(_)) => Ok(found),
     }
-    std::io::copy(&mut reader, &mut std::io::sink())?;
-    Ok(found)
 }
 
 fn scan_tar(reader: &mut dyn Read, found: &mut LayerFiles) -> std::io::Result<()> {

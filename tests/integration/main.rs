@@ -4,5 +4,6 @@
 mod support;
 
 mod cli;
+mod disk;
 mod mirror;
 mod mirror_errors;
