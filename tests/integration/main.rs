@@ -5,5 +5,6 @@ mod support;
 
 mod cli;
 mod disk;
+mod memory;
 mod mirror;
 mod mirror_errors;
