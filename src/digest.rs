@@ -187,9 +187,6 @@ mod tests {
         h.update(b"world");
         assert_eq!(h.len(), 11);
         assert_eq!(h.finish(), Digest::of(b"hello world"));
-        assert_eq!(
-            Digest::of(b"").as_str(),
-            "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-        );
+        assert_eq!(Digest::of(b"").as_str(), "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
     }
 }

@@ -87,9 +87,8 @@ pub fn tag_link_target(digest: &Digest) -> String {
 /// Read a tag symlink's target; only `sha256:<hex>` (a sibling file) is accepted.
 pub fn parse_tag_link(target: &Path) -> Result<Digest, String> {
     let text = target.to_str().ok_or("the target is not UTF-8")?;
-    text.parse::<Digest>().map_err(|_| {
-        format!("it points to {text:?}; a tag must point at a sha256:<hex> manifest in its own folder")
-    })
+    text.parse::<Digest>()
+        .map_err(|_| format!("it points to {text:?}; a tag must point at a sha256:<hex> manifest in its own folder"))
 }
 
 /// The file name of the signature ConfigMap: `signature-sha256-<first 16 hex>.yaml`.

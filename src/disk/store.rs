@@ -7,7 +7,9 @@ use bytes::Bytes;
 use tokio_util::io::ReaderStream;
 
 use super::layout::{parse_tag_link, tag_link_target, Layout, Reference};
-use super::write::{ensure_dir, link_or_copy, replace_symlink, sweep_temp_files, write_file_atomic, write_stream_atomic};
+use super::write::{
+    ensure_dir, link_or_copy, replace_symlink, sweep_temp_files, write_file_atomic, write_stream_atomic,
+};
 use super::DiskError;
 use crate::digest::{verified, Digest};
 use crate::manifest;
@@ -63,7 +65,11 @@ impl DiskStore {
         if !meta.file_type().is_symlink() {
             return Err(DiskError::TagLink { path, reason: "it is not a symbolic link".into() });
         }
-        let target = fs::read_link(&path).map_err(|source| DiskError::Io { action: "read tag symlink", path: path.clone(), source })?;
+        let target = fs::read_link(&path).map_err(|source| DiskError::Io {
+            action: "read tag symlink",
+            path: path.clone(),
+            source,
+        })?;
         parse_tag_link(&target).map(Some).map_err(|reason| DiskError::TagLink { path, reason })
     }
 
@@ -84,9 +90,10 @@ impl DiskStore {
 /// The size of `path` when it is a regular file; symbolic links are refused, absence is `None`.
 fn regular_file(path: &Path) -> Result<Option<u64>, DiskError> {
     match fs::symlink_metadata(path) {
-        Ok(m) if m.file_type().is_symlink() => {
-            Err(DiskError::Unsafe { path: path.to_path_buf(), reason: "it is a symbolic link, expected a regular file".into() })
-        }
+        Ok(m) if m.file_type().is_symlink() => Err(DiskError::Unsafe {
+            path: path.to_path_buf(),
+            reason: "it is a symbolic link, expected a regular file".into(),
+        }),
         Ok(m) if m.is_file() => Ok(Some(m.len())),
         Ok(_) => Err(DiskError::Unsafe { path: path.to_path_buf(), reason: "it is not a regular file".into() }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -107,7 +114,9 @@ impl ImageStore for DiskStore {
         let bytes = fs::read(&path).map_err(|source| DiskError::Io { action: "read", path: path.clone(), source })?;
         let actual = Digest::of(&bytes);
         if actual != digest {
-            return Err(DiskError::DigestMismatch { path, expected: digest.to_string(), actual: actual.to_string() }.into());
+            return Err(
+                DiskError::DigestMismatch { path, expected: digest.to_string(), actual: actual.to_string() }.into()
+            );
         }
         let media_type = manifest::sniff_media_type(&bytes);
         Ok(RawManifest { bytes: Bytes::from(bytes), media_type, digest })
@@ -143,7 +152,8 @@ impl ImageStore for DiskStore {
         let path = self.layout.blob(repo, digest).map_err(|r| self.name_err(r))?;
         let size = regular_file(&path)?
             .ok_or_else(|| DiskError::NotFound { what: format!("blob {repo}@{digest}"), path: path.clone() })?;
-        let file = tokio::fs::File::open(&path).await.map_err(|source| DiskError::Io { action: "open", path, source })?;
+        let file =
+            tokio::fs::File::open(&path).await.map_err(|source| DiskError::Io { action: "open", path, source })?;
         let stream = ReaderStream::with_capacity(file, 256 * 1024);
         Ok(BlobReader { size, stream: Box::pin(stream) })
     }

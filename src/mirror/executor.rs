@@ -32,7 +32,13 @@ struct Counters {
 }
 
 /// Run the plan against the stores.
-pub async fn execute(plan: &Plan, sources: &Stores, dests: &Stores, limit: usize, progress: &Progress) -> Result<Totals> {
+pub async fn execute(
+    plan: &Plan,
+    sources: &Stores,
+    dests: &Stores,
+    limit: usize,
+    progress: &Progress,
+) -> Result<Totals> {
     let counters = Arc::new(Counters::default());
     progress.start_transfer(plan.blobs.len(), plan.bytes_to_copy());
     stream::iter(&plan.blobs)
@@ -56,7 +62,13 @@ pub async fn execute(plan: &Plan, sources: &Stores, dests: &Stores, limit: usize
     })
 }
 
-async fn copy_blob(task: &BlobTask, sources: &Stores, dests: &Stores, progress: &Progress, counters: &Counters) -> Result<()> {
+async fn copy_blob(
+    task: &BlobTask,
+    sources: &Stores,
+    dests: &Stores,
+    progress: &Progress,
+    counters: &Counters,
+) -> Result<()> {
     let dst = dests.get(&task.to)?;
     let what = || format!("failed to copy blob {} from {} to {}", task.digest, task.from.name(), task.to.name());
     if task.action == BlobAction::Mount
@@ -88,9 +100,9 @@ async fn copy_blob(task: &BlobTask, sources: &Stores, dests: &Stores, progress: 
 
 async fn push_manifest(task: &ManifestTask, dests: &Stores, progress: &Progress, counters: &Counters) -> Result<()> {
     let dst = dests.get(&task.to)?;
-    dst.put_manifest(&task.to.repository, &task.reference, &task.manifest)
-        .await
-        .with_context(|| format!("failed to store manifest {} as {}:{}", task.manifest.digest, task.to.name(), task.reference))?;
+    dst.put_manifest(&task.to.repository, &task.reference, &task.manifest).await.with_context(|| {
+        format!("failed to store manifest {} as {}:{}", task.manifest.digest, task.to.name(), task.reference)
+    })?;
     counters.manifests_pushed.fetch_add(1, Ordering::Relaxed);
     progress.info(&format!("stored {}:{} ({})", task.to.name(), task.reference, task.manifest.digest));
     Ok(())

@@ -35,7 +35,12 @@ pub async fn read_sources(
     Ok(images.into_iter().collect())
 }
 
-async fn read_image(sources: &Stores, source: &ImageRef, digest: &Digest, known: Option<RawManifest>) -> Result<SourceImage> {
+async fn read_image(
+    sources: &Stores,
+    source: &ImageRef,
+    digest: &Digest,
+    known: Option<RawManifest>,
+) -> Result<SourceImage> {
     let store = sources.get(source)?;
     let repo = &source.repository;
     let top = match known {

@@ -41,7 +41,10 @@ pub fn render(kind: Instructions, sources: &[MirrorSource]) -> String {
     };
     let name = if kind == Instructions::Idms { "an ImageDigestMirrorSet" } else { "an ImageContentSourcePolicy" };
     let mut out = String::new();
-    let _ = writeln!(out, "To use the new mirrored repository to install, add the following section to the install-config.yaml:\n");
+    let _ = writeln!(
+        out,
+        "To use the new mirrored repository to install, add the following section to the install-config.yaml:\n"
+    );
     let _ = writeln!(out, "{field}:");
     out.push_str(&entries(sources, ""));
     let _ = writeln!(out, "\nTo use the new mirrored repository for upgrades, use the following to create {name}:\n");
@@ -115,7 +118,10 @@ mod tests {
     #[test]
     fn renders_an_image_digest_mirror_set() {
         let text = render(Instructions::Idms, &mirror_sources(&sample()));
-        assert!(text.contains("imageDigestSources:\n- mirrors:\n  - m.io/mirror/release\n  source: quay.io/ocp/release\n"), "{text}");
+        assert!(
+            text.contains("imageDigestSources:\n- mirrors:\n  - m.io/mirror/release\n  source: quay.io/ocp/release\n"),
+            "{text}"
+        );
         assert!(text.contains("kind: ImageDigestMirrorSet\n"));
         assert!(
             text.contains("  imageDigestMirrors:\n  - mirrors:\n    - m.io/mirror/release\n    source: quay.io/ocp/release\n  - mirrors:\n    - m.io/mirror/release\n    source: quay.io/ocp/art\n"),

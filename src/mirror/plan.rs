@@ -187,7 +187,11 @@ pub fn plan(
                             size: blob.size,
                             from: m.source.clone(),
                             to: m.destination.clone(),
-                            action: if can_mount(&m.source, &m.destination) { BlobAction::Mount } else { BlobAction::Copy },
+                            action: if can_mount(&m.source, &m.destination) {
+                                BlobAction::Mount
+                            } else {
+                                BlobAction::Copy
+                            },
                         }),
                     }
                 }

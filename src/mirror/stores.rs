@@ -22,20 +22,15 @@ pub struct Stores {
 impl Stores {
     /// `dir` serves `file://` references (`--from-dir` for sources, `--to-dir` for destinations).
     pub fn new(transport: Transport, dir: Option<PathBuf>) -> Stores {
-        Stores {
-            transport,
-            disk: dir.map(|d| Arc::new(AnyStore::Disk(DiskStore::new(d)))),
-            registries: Arc::default(),
-        }
+        Stores { transport, disk: dir.map(|d| Arc::new(AnyStore::Disk(DiskStore::new(d)))), registries: Arc::default() }
     }
 
     /// The store that holds `r`.
     pub fn get(&self, r: &ImageRef) -> Result<Arc<AnyStore>> {
         match &r.location {
-            Location::Disk => self
-                .disk
-                .clone()
-                .ok_or_else(|| anyhow!("{r} is a file:// reference, but no directory was given (--from-dir or --to-dir)")),
+            Location::Disk => self.disk.clone().ok_or_else(|| {
+                anyhow!("{r} is a file:// reference, but no directory was given (--from-dir or --to-dir)")
+            }),
             Location::Registry(host) => {
                 let mut map = self.registries.lock().unwrap_or_else(|p| p.into_inner());
                 let store = map

@@ -77,7 +77,9 @@ mod tests {
 
     #[test]
     fn parses_a_bearer_challenge_with_quoted_values() {
-        let c = parse(r#"Bearer realm="https://auth.example/token",service="registry.example",scope="repository:a/b:pull""#);
+        let c = parse(
+            r#"Bearer realm="https://auth.example/token",service="registry.example",scope="repository:a/b:pull""#,
+        );
         assert_eq!(
             c,
             Some(Challenge::Bearer {

@@ -186,7 +186,11 @@ impl RegistryClient {
             Challenge::Basic => match &cred {
                 Some(Credential::Basic { username, password }) => basic_header(username, password),
                 _ => {
-                    return Err(RegistryError::Unauthorized { host: self.host.clone(), repo: repo.to_string(), status: 401 })
+                    return Err(RegistryError::Unauthorized {
+                        host: self.host.clone(),
+                        repo: repo.to_string(),
+                        status: 401,
+                    })
                 }
             },
             Challenge::Bearer { realm, service } => {
@@ -234,7 +238,11 @@ impl RegistryClient {
         }
         let body = resp.bytes().await.map_err(|e| fail(e.without_url().to_string()))?;
         let reply: TokenReply = serde_json::from_slice(&body).map_err(|_| fail("the reply is not a token".into()))?;
-        reply.token.or(reply.access_token).filter(|t| !t.is_empty()).ok_or_else(|| fail("the reply has no token".into()))
+        reply
+            .token
+            .or(reply.access_token)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| fail("the reply has no token".into()))
     }
 }
 

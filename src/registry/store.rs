@@ -8,10 +8,10 @@ use reqwest::{Response, StatusCode};
 use super::challenge::Scope;
 use super::client::RegistryClient;
 use super::RegistryError;
+use crate::digest::verified;
 use crate::digest::Digest;
 use crate::manifest;
 use crate::store::{BlobReader, ImageStore, RawManifest, StoreError, MAX_MANIFEST_BYTES};
-use crate::digest::verified;
 
 /// A registry as an image store.
 #[derive(Clone)]
@@ -40,14 +40,22 @@ impl RegistryStore {
 
     /// Read a manifest body, refusing anything over the size limit.
     async fn read_limited(&self, what: &str, resp: Response) -> Result<Bytes, RegistryError> {
-        let too_large = || RegistryError::TooLarge { host: self.host().to_string(), what: what.to_string(), limit: MAX_MANIFEST_BYTES };
+        let too_large = || RegistryError::TooLarge {
+            host: self.host().to_string(),
+            what: what.to_string(),
+            limit: MAX_MANIFEST_BYTES,
+        };
         if resp.content_length().is_some_and(|n| n > MAX_MANIFEST_BYTES as u64) {
             return Err(too_large());
         }
         let mut body = BytesMut::new();
         let mut stream = resp.bytes_stream();
         while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|source| RegistryError::Body { host: self.host().to_string(), what: what.to_string(), source })?;
+            let chunk = chunk.map_err(|source| RegistryError::Body {
+                host: self.host().to_string(),
+                what: what.to_string(),
+                source,
+            })?;
             if body.len() + chunk.len() > MAX_MANIFEST_BYTES {
                 return Err(too_large());
             }
@@ -160,8 +168,11 @@ impl ImageStore for RegistryStore {
         if resp.status() != StatusCode::ACCEPTED {
             return Err(self.status_error(format!("upload of {what}"), &resp).into());
         }
-        let location = upload_location(&resp, self.client.base().await?)
-            .ok_or_else(|| RegistryError::BadResponse { host: self.host().to_string(), what: what.clone(), reason: "upload has no Location".into() })?;
+        let location = upload_location(&resp, self.client.base().await?).ok_or_else(|| RegistryError::BadResponse {
+            host: self.host().to_string(),
+            what: what.clone(),
+            reason: "upload has no Location".into(),
+        })?;
         let sep = if location.contains('?') { '&' } else { '?' };
         let put_url = format!("{location}{sep}digest={digest}");
         let size = blob.size;

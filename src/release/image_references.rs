@@ -124,7 +124,9 @@ mod tests {
     const D: &str = "sha256:0da6316466d60a3a4535d5fed3589feb0391989982fba59d47d4c729912d6363";
 
     fn stream(tags: &str) -> String {
-        format!(r#"{{"kind":"ImageStream","apiVersion":"image.openshift.io/v1","metadata":{{"name":"4.99.0"}},"spec":{{"tags":[{tags}]}}}}"#)
+        format!(
+            r#"{{"kind":"ImageStream","apiVersion":"image.openshift.io/v1","metadata":{{"name":"4.99.0"}},"spec":{{"tags":[{tags}]}}}}"#
+        )
     }
 
     #[test]
@@ -158,7 +160,8 @@ mod tests {
 
     #[test]
     fn reads_release_metadata_version() {
-        let v = parse_release_metadata(br#"{"kind":"cincinnati-metadata-v0","version":"4.15.0","previous":[]}"#).unwrap();
+        let v =
+            parse_release_metadata(br#"{"kind":"cincinnati-metadata-v0","version":"4.15.0","previous":[]}"#).unwrap();
         assert_eq!(v, "4.15.0");
         assert!(parse_release_metadata(br#"{"kind":"other","version":"1"}"#).is_err());
     }
@@ -175,9 +178,12 @@ mod tests {
         let refs = parse_image_references(&std::fs::read(ocp412).unwrap()).unwrap();
         assert_eq!(refs.version, "4.12.0");
         assert_eq!(refs.components.len(), 183);
-        let refs = parse_image_references(&std::fs::read(root.join("crashvb-oc-mirror/tests/data/image-references")).unwrap()).unwrap();
+        let refs =
+            parse_image_references(&std::fs::read(root.join("crashvb-oc-mirror/tests/data/image-references")).unwrap())
+                .unwrap();
         assert_eq!(refs.components.len(), 108);
-        let by_tag = root.join("oc-mirror/tests/integration/image-builders/release/artifacts/release-manifests/image-references");
+        let by_tag = root
+            .join("oc-mirror/tests/integration/image-builders/release/artifacts/release-manifests/image-references");
         let err = parse_image_references(&std::fs::read(by_tag).unwrap()).unwrap_err();
         assert!(err.to_string().contains("by digest"), "{err}");
     }

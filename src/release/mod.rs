@@ -85,8 +85,8 @@ pub async fn load(store: &AnyStore, source: &ImageRef) -> Result<Release, Releas
             (layers, arch)
         }
         Parsed::List { manifests } => {
-            let child = pick_platform(&manifests)
-                .ok_or_else(|| ReleaseError::NoImageReferences { image: image.clone() })?;
+            let child =
+                pick_platform(&manifests).ok_or_else(|| ReleaseError::NoImageReferences { image: image.clone() })?;
             let m = store.get_manifest(repo, child.digest.as_str()).await.map_err(read_err)?;
             match manifest::parse(&m.bytes, &m.media_type) {
                 Ok(Parsed::Image { layers, .. }) => (layers, "multi".to_string()),
@@ -102,7 +102,8 @@ pub async fn load(store: &AnyStore, source: &ImageRef) -> Result<Release, Releas
     let refs = files.image_references.ok_or_else(|| ReleaseError::NoImageReferences { image: image.clone() })?;
     let refs = parse_image_references(&refs)?;
     let meta_version = files.release_metadata.as_deref().map(parse_release_metadata).transpose()?;
-    let version = Some(refs.version).filter(|v| !v.is_empty()).or(meta_version).ok_or(ReleaseError::NoVersion { image })?;
+    let version =
+        Some(refs.version).filter(|v| !v.is_empty()).or(meta_version).ok_or(ReleaseError::NoVersion { image })?;
     Ok(Release {
         source: source.clone(),
         digest: top.digest.clone(),
@@ -135,10 +136,10 @@ async fn read_arch(store: &AnyStore, repo: &str, config: &Descriptor) -> Result<
     if config.size > 1024 * 1024 {
         return Err(fail(format!("it is {} bytes, over the limit of 1 MiB", config.size)));
     }
-    let blob = store.get_blob(repo, &config.digest).await.map_err(|e| ReleaseError::Layer {
-        digest: config.digest.to_string(),
-        source: Box::new(e),
-    })?;
+    let blob = store
+        .get_blob(repo, &config.digest)
+        .await
+        .map_err(|e| ReleaseError::Layer { digest: config.digest.to_string(), source: Box::new(e) })?;
     let stream = crate::digest::verified(blob.stream, config.digest.clone(), config.size);
     let chunks: Vec<bytes::Bytes> = stream.try_collect().await.map_err(|e| fail(e.to_string()))?;
     let body = chunks.concat();

@@ -37,10 +37,10 @@ struct LayerFiles {
 pub async fn read_payload(store: &AnyStore, repo: &str, layers: &[Descriptor]) -> Result<PayloadFiles, ReleaseError> {
     let mut out = PayloadFiles::default();
     for layer in layers {
-        let blob = store.get_blob(repo, &layer.digest).await.map_err(|e| ReleaseError::Layer {
-            digest: layer.digest.to_string(),
-            source: Box::new(e),
-        })?;
+        let blob = store
+            .get_blob(repo, &layer.digest)
+            .await
+            .map_err(|e| ReleaseError::Layer { digest: layer.digest.to_string(), source: Box::new(e) })?;
         let stream = verified(blob.stream, layer.digest.clone(), layer.size);
         let reader = SyncIoBridge::new(StreamReader::new(stream));
         let digest = layer.digest.to_string();
@@ -163,7 +163,10 @@ mod tests {
 
     #[test]
     fn keeps_only_direct_release_manifest_files() {
-        assert_eq!(payload_file_name(Path::new("release-manifests/image-references")).as_deref(), Some("image-references"));
+        assert_eq!(
+            payload_file_name(Path::new("release-manifests/image-references")).as_deref(),
+            Some("image-references")
+        );
         assert_eq!(payload_file_name(Path::new("./release-manifests/x.yaml")).as_deref(), Some("x.yaml"));
         assert_eq!(payload_file_name(Path::new("release-manifests/../etc/passwd")), None);
         assert_eq!(payload_file_name(Path::new("other/image-references")), None);
