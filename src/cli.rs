@@ -40,7 +40,44 @@ Examples:
   kubectl release-mirror --from=SRC --to=DST -o json";
 
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Verify one release signature offline, against a key file, for a release digest.
+    ///
+    /// Applies the cluster-version operator's rules: the OpenPGP signed message must be valid
+    /// for a non-revoked key or subkey of the keyring (key expiry is reported, not enforced),
+    /// its JSON must have no unknown fields, type "atomic container signature", the given
+    /// digest and a non-empty identity. Prints the identity, digest, key fingerprint and
+    /// creation time and exits 0; otherwise prints the reason and exits 3.
+    #[command(after_help = VERIFY_EXAMPLES)]
+    VerifySignature(VerifySignatureArgs),
+}
+
+const VERIFY_EXAMPLES: &str = "\
+Examples:
+  # Check a signature carried across the air gap
+  kubectl release-mirror verify-signature \\
+      --digest=sha256:0da6316466d60a3a4535d5fed3589feb0391989982fba59d47d4c729912d6363 \\
+      --signature=signature-1 --key=verifier-public-key-redhat-release";
+
+/// Flags of `verify-signature`.
+#[derive(Debug, Args)]
+pub struct VerifySignatureArgs {
+    /// The release digest the signature must sign (the digest of the release image or list).
+    #[arg(long, value_name = "sha256:HEX")]
+    pub digest: crate::digest::Digest,
+
+    /// The signature file: a raw OpenPGP signed message (signature-N of a store).
+    #[arg(long, value_name = "FILE")]
+    pub signature: PathBuf,
+
+    /// The keyring to verify with (armored or binary OpenPGP public keys).
+    #[arg(long, value_name = "FILE")]
+    pub key: PathBuf,
+
+    /// Output format on stdout.
+    #[arg(short = 'o', long, value_enum, value_name = "FORMAT", default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+}
 
 /// The mirror command's flags (the default command).
 #[derive(Debug, Args)]
@@ -126,11 +163,39 @@ pub struct RegistryArgs {
     /// Extra CA bundle (PEM) to trust for registry TLS.
     #[arg(long, value_name = "FILE", help_heading = "Registry")]
     pub certificate_authority: Option<PathBuf>,
+
+    /// Tries per registry request (connection errors, 408, 429 and 5xx are retried with
+    /// exponential backoff and jitter, honouring Retry-After).
+    #[arg(long, value_name = "N", default_value_t = crate::registry::DEFAULT_TRIES, value_parser = clap::value_parser!(u32).range(1..=100), help_heading = "Registry")]
+    pub retries: u32,
 }
 
 /// Release signatures.
 #[derive(Debug, Args)]
 pub struct SignatureArgs {
+    /// Signature store to search instead of the payload's store-* URLs (https, http or file://;
+    /// repeatable, searched in order).
+    #[arg(long = "release-image-signature-store", value_name = "URL", help_heading = "Signatures")]
+    pub stores: Vec<String>,
+
+    /// Keyring file to verify with instead of the payload's verifier-public-key-* keyrings
+    /// (armored or binary; repeatable, every keyring must be satisfied).
+    #[arg(long = "release-image-signature-key", value_name = "FILE", help_heading = "Signatures")]
+    pub keys: Vec<PathBuf>,
+
+    /// Time allowed for each signature store request, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = crate::signature::DEFAULT_TIMEOUT.as_secs(), value_parser = clap::value_parser!(u64).range(1..=3600), help_heading = "Signatures")]
+    pub release_image_signature_store_timeout: u64,
+
+    /// Mirror without verifying the release signature and write no signature ConfigMap
+    /// (for unsigned CI/OKD builds).
+    #[arg(
+        long,
+        conflicts_with_all = ["stores", "keys", "release_image_signature_to_dir", "apply_release_image_signature"],
+        help_heading = "Signatures"
+    )]
+    pub skip_release_image_signature: bool,
+
     /// Write the signature ConfigMap here (default <to-dir>/config when --to-dir is set).
     #[arg(long, value_name = "DIR", help_heading = "Signatures")]
     pub release_image_signature_to_dir: Option<PathBuf>,

@@ -24,6 +24,30 @@ pub enum Code {
 #[error("{0}")]
 pub struct UsageError(pub String);
 
+/// No valid release signature, or none could be checked: nothing was copied.
+/// Displays as the wrapped error, whose causes follow in the chain.
+#[derive(Debug)]
+pub struct SignatureFailure(pub Box<dyn std::error::Error + Send + Sync + 'static>);
+
+impl std::fmt::Display for SignatureFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for SignatureFailure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
+impl SignatureFailure {
+    /// Wraps `err` so that the run exits with [`Code::Signature`].
+    pub fn wrap(err: impl std::error::Error + Send + Sync + 'static) -> anyhow::Error {
+        anyhow::Error::new(SignatureFailure(Box::new(err)))
+    }
+}
+
 /// The run was interrupted by a signal.
 #[derive(Debug, thiserror::Error)]
 #[error("interrupted: stopped before finishing; temporary files were removed, run the same command again to resume")]
@@ -37,6 +61,9 @@ pub fn code_for(err: &anyhow::Error) -> Code {
         }
         if cause.is::<Interrupted>() {
             return Code::Interrupted;
+        }
+        if cause.is::<SignatureFailure>() {
+            return Code::Signature;
         }
     }
     Code::MirrorFailed
@@ -68,6 +95,14 @@ mod tests {
         let err = anyhow::anyhow!("disk full");
         assert_eq!(code_for(&err), Code::MirrorFailed);
         assert_eq!(code_for(&anyhow::Error::new(Interrupted)), Code::Interrupted);
+    }
+
+    #[test]
+    fn signature_failures_give_code_3_and_render_their_causes_once() {
+        let inner = std::io::Error::other("no valid signature");
+        let err = SignatureFailure::wrap(inner).context("release check");
+        assert_eq!(code_for(&err), Code::Signature);
+        assert_eq!(render_chain(&err), "error: release check\n  caused by: no valid signature");
     }
 
     #[test]

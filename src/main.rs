@@ -22,6 +22,9 @@ use clap::Parser as _;
 fn main() -> ExitCode {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = cli::Cli::parse();
+    if let Some(cli::Command::VerifySignature(args)) = &cli.command {
+        return finish(signature::offline::run(args).map_err(exit::SignatureFailure::wrap));
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -37,6 +40,11 @@ fn main() -> ExitCode {
     });
     // Dropping the runtime drops in-flight transfers, whose temp files remove themselves.
     drop(runtime);
+    finish(result)
+}
+
+/// Exit with the code of `result`, its error chain printed once.
+fn finish(result: anyhow::Result<()>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

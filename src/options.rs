@@ -30,7 +30,9 @@ impl Options {
         })?;
         let source = ImageRef::parse(text)?;
         match (&source.location, &args.from_dir) {
-            (Location::Disk, None) => return Err(usage(format!("--from={text} is a file:// reference: give --from-dir=DIR"))),
+            (Location::Disk, None) => {
+                return Err(usage(format!("--from={text} is a file:// reference: give --from-dir=DIR")))
+            }
             (Location::Registry(_), Some(_)) => {
                 return Err(usage(format!("--from-dir only reads file:// sources, but --from={text} is a registry")))
             }
@@ -73,9 +75,6 @@ impl Options {
     fn check_unsupported(args: &MirrorArgs) -> anyhow::Result<()> {
         if args.signature.apply_release_image_signature {
             return Err(usage("--apply-release-image-signature is not yet supported"));
-        }
-        if args.signature.release_image_signature_to_dir.is_some() {
-            return Err(usage("--release-image-signature-to-dir is not yet supported"));
         }
         Ok(())
     }

@@ -2,20 +2,25 @@
 
 use anyhow::Result;
 
-use crate::cli::{MirrorArgs, OutputFormat};
-use crate::mirror::{self, Stores, Summary, Totals};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::cli::{MirrorArgs, OutputFormat, SignatureArgs};
+use crate::exit::SignatureFailure;
+use crate::mirror::{self, SignatureSummary, Stores, Summary, Totals};
 use crate::options::Options;
 use crate::progress::Progress;
 use crate::reference::ImageRef;
 use crate::registry::Transport;
-use crate::release;
+use crate::release::{self, Release};
+use crate::signature::{self, Accepted, GateOptions};
 
 /// Run the mirror command.
 pub async fn run(args: &MirrorArgs) -> Result<()> {
     let opts = Options::from_args(args)?;
-    let transport = Transport::new(&args.registry)?;
+    let transport = Transport::new(&args.registry)?.verbose(args.verbose > 0);
     let sources = Stores::new(transport.clone(), opts.from_dir.clone());
-    let dests = Stores::new(transport, opts.to_dir.clone());
+    let dests = Stores::new(transport.clone(), opts.to_dir.clone());
     let progress = Progress::new(args.quiet, args.verbose);
     let limit = usize::from(args.max_per_registry);
 
@@ -29,6 +34,8 @@ pub async fn run(args: &MirrorArgs) -> Result<()> {
         release.digest,
         release.components.len()
     ));
+    // Before anything is copied: a release the cluster cannot verify is not worth the copy.
+    let accepted = check_signatures(&args.signature, &release, &progress).await?;
 
     let mappings = mirror::mappings(&release, &opts.target);
     let images = mirror::read_sources(&sources, &mappings, std::slice::from_ref(&release.manifest), limit).await?;
@@ -46,9 +53,16 @@ pub async fn run(args: &MirrorArgs) -> Result<()> {
         }
         mirror::execute(&plan, &sources, &dests, limit, &progress).await?
     };
+    if transport.retried() > 0 {
+        progress.info(&format!("{} registry requests were retried", transport.retried()));
+    }
     let mut summary = Summary::new(&release, &plan, totals, args.dry_run);
     if opts.to_dir.is_some() {
         summary.upload_commands = upload_commands(&opts, &release);
+    }
+    if let Some(accepted) = &accepted {
+        let dir = signature_dir(&args.signature, &opts);
+        summary.signature = Some(write_config_map(dir, &release, accepted, args.dry_run)?);
     }
     match args.output {
         OutputFormat::Json => println!("{}", summary.to_json()),
@@ -86,3 +100,63 @@ fn upload_commands(opts: &Options, release: &release::Release) -> Vec<String> {
     ]
 }
 
+/// Fetches and verifies the release signatures (unless skipped); exit code 3 when none is valid.
+async fn check_signatures(
+    args: &SignatureArgs,
+    release: &Release,
+    progress: &Progress,
+) -> Result<Option<Vec<Accepted>>> {
+    if args.skip_release_image_signature {
+        progress.warn(
+            "--skip-release-image-signature: the release signature is not verified and no signature \
+             ConfigMap is written; a cluster refuses to update to a release it cannot verify",
+        );
+        return Ok(None);
+    }
+    progress.info(&format!("verifying the signature of release {}", release.digest));
+    let options = GateOptions {
+        key_files: args.keys.clone(),
+        stores: args.stores.clone(),
+        timeout: Duration::from_secs(args.release_image_signature_store_timeout),
+    };
+    let accepted = signature::check_release(&options, release.verification.as_ref(), &release.digest)
+        .await
+        .map_err(SignatureFailure::wrap)?;
+    for a in &accepted {
+        let v = &a.verified;
+        progress.info(&format!(
+            "valid signature {} for keyring {}: identity {}, key {}",
+            a.url, a.keyring, v.identity, v.key_fingerprint
+        ));
+        for warning in &v.warnings {
+            progress.warn(warning);
+        }
+    }
+    Ok(Some(accepted))
+}
+
+/// `--release-image-signature-to-dir`, else `<to-dir>/config`, else none.
+fn signature_dir(args: &SignatureArgs, opts: &Options) -> Option<PathBuf> {
+    args.release_image_signature_to_dir.clone().or_else(|| opts.to_dir.as_ref().map(|d| d.join("config")))
+}
+
+/// Writes the signature ConfigMap into `dir` (not in a dry run) and describes it.
+fn write_config_map(
+    dir: Option<PathBuf>,
+    release: &Release,
+    accepted: &[Accepted],
+    dry_run: bool,
+) -> Result<SignatureSummary> {
+    let name = signature::config_map_name(&release.digest);
+    let Some(dir) = dir else {
+        return Ok(SignatureSummary::new(accepted, name, None));
+    };
+    let file_name = crate::disk::layout::signature_file_name(&release.digest);
+    let path = if dry_run {
+        dir.join(file_name)
+    } else {
+        let config_map = signature::build_config_map(&release.digest, &signature::distinct_signatures(accepted));
+        config_map.write(&dir, &file_name)?
+    };
+    Ok(SignatureSummary::new(accepted, name, Some(path.display().to_string())))
+}

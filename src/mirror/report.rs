@@ -9,6 +9,7 @@ use super::instructions::{mirror_sources, render, MirrorSource};
 use super::plan::Plan;
 use crate::cli::Instructions;
 use crate::release::Release;
+use crate::signature::{format_date, Accepted};
 
 /// Version of the JSON summary schema; bumped on any incompatible change.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -27,6 +28,70 @@ pub struct Summary {
     pub upgrade_command: Option<String>,
     /// Commands to upload a disk tree (to-disk runs only).
     pub upload_commands: Vec<String>,
+    /// The verified release signatures; absent with --skip-release-image-signature.
+    pub signature: Option<SignatureSummary>,
+}
+
+/// The release signatures verified before copying, and their ConfigMap.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SignatureSummary {
+    /// The ConfigMap file written (in a dry run: that would be written); absent when none.
+    pub file: Option<String>,
+    pub config_map_name: String,
+    /// The first valid signature of each keyring.
+    pub signatures: Vec<SignatureInfo>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SignatureInfo {
+    pub keyring: String,
+    pub identity: String,
+    pub key_fingerprint: String,
+    /// Signature creation time, ISO 8601 UTC.
+    pub created: Option<String>,
+    /// Where it was fetched from.
+    pub url: String,
+}
+
+impl SignatureSummary {
+    pub fn new(accepted: &[Accepted], config_map_name: String, file: Option<String>) -> Self {
+        let signatures = accepted
+            .iter()
+            .map(|a| SignatureInfo {
+                keyring: a.keyring.clone(),
+                identity: a.verified.identity.clone(),
+                key_fingerprint: a.verified.key_fingerprint.clone(),
+                created: a.verified.created.map(format_date),
+                url: a.url.clone(),
+            })
+            .collect();
+        SignatureSummary { file, config_map_name, signatures }
+    }
+
+    /// One line per signature, then what became of the ConfigMap.
+    fn to_text(&self, dry_run: bool) -> String {
+        let mut out = String::new();
+        for s in &self.signatures {
+            let _ = writeln!(
+                out,
+                "Release signature: valid for keyring {} (key {}, identity {})",
+                s.keyring, s.key_fingerprint, s.identity
+            );
+        }
+        match (&self.file, dry_run) {
+            (Some(file), false) => _ = writeln!(out, "Configmap {file} created"),
+            (Some(file), true) => _ = writeln!(out, "Would create Configmap {file}"),
+            (None, _) => {
+                _ = writeln!(
+                out,
+                "No signature ConfigMap written: give --release-image-signature-to-dir=DIR (or --to-dir) to write one"
+            )
+            }
+        }
+        out
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -107,6 +172,7 @@ impl Summary {
             mirrors: if to_registry { mirror_sources(&plan.mappings) } else { Vec::new() },
             upgrade_command,
             upload_commands: Vec::new(),
+            signature: None,
         }
     }
 
@@ -120,7 +186,11 @@ impl Summary {
         if self.dry_run {
             let t = &self.transfer;
             let _ = writeln!(out, "Dry run: nothing was copied.");
-            let _ = writeln!(out, "Release {} ({}, {})", self.release.source, self.release.version, self.release.architecture);
+            let _ = writeln!(
+                out,
+                "Release {} ({}, {})",
+                self.release.source, self.release.version, self.release.architecture
+            );
             for m in &self.mappings {
                 let label = if m.name.is_empty() { "release" } else { &m.name };
                 let _ = writeln!(out, "  {label}: {} -> {}", m.source, m.destination);
@@ -143,6 +213,9 @@ impl Summary {
         if let Some(dest) = &self.release.destination {
             let _ = writeln!(out, "Mirror prefix: {dest}");
         }
+        if let Some(signature) = &self.signature {
+            out.push_str(&signature.to_text(self.dry_run));
+        }
         out.push('\n');
         for cmd in &self.upload_commands {
             let _ = writeln!(out, "{cmd}\n");
@@ -152,6 +225,12 @@ impl Summary {
         }
         if let Some(cmd) = &self.upgrade_command {
             let _ = writeln!(out, "\nTo upgrade a cluster to this release, run:\n\n  {cmd}");
+        }
+        if let (Some(file), false) = (self.signature.as_ref().and_then(|s| s.file.as_ref()), self.dry_run) {
+            let _ = writeln!(
+                out,
+                "\nTo let the cluster verify this release, apply its signature ConfigMap (before upgrading):\n\n  oc apply -f {file}"
+            );
         }
         out
     }

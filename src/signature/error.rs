@@ -104,10 +104,7 @@ pub enum SignatureError {
 
     /// A member of the signed payload is not of the JSON type it must be.
     #[error("signature payload field `{field}` is not {expected}")]
-    PayloadFieldType {
-        field: String,
-        expected: &'static str,
-    },
+    PayloadFieldType { field: String, expected: &'static str },
 
     /// The signed payload has a member the CVO does not know.
     #[error("signature payload has unknown field `{field}`")]
@@ -138,9 +135,7 @@ impl fmt::Display for PgpError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.0 {
             // Displays its (boxed) source with `{:?}`; the source follows in the chain anyway.
-            pgp::errors::Error::InvalidPacketContent { .. } => {
-                f.write_str("invalid packet content")
-            }
+            pgp::errors::Error::InvalidPacketContent { .. } => f.write_str("invalid packet content"),
             other => write!(f, "{other}"),
         }
     }

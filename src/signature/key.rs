@@ -45,11 +45,7 @@ impl KeyEntry {
     pub(crate) fn expiry_warnings(&self, keyring: &str, now: u64) -> Vec<String> {
         let mut warnings = Vec::new();
         if let Some(at) = self.expires.filter(|at| *at <= now) {
-            let what = if self.primary_fingerprint.is_some() {
-                "subkey"
-            } else {
-                "key"
-            };
+            let what = if self.primary_fingerprint.is_some() { "subkey" } else { "key" };
             warnings.push(format!(
                 "{what} {} of keyring {keyring} expired on {}; key expiry is not enforced",
                 self.fingerprint,
@@ -79,9 +75,11 @@ fn key_id_of(key: &impl KeyDetails) -> String {
 /// The primary key and every subkey with a valid binding, with their standing.
 pub(crate) fn key_entries(key: &SignedPublicKey) -> Vec<KeyEntry> {
     let primary = &key.primary_key;
-    let primary_revoked = key.details.revocation_signatures.iter().any(|sig| {
-        sig.typ() == Some(SignatureType::KeyRevocation) && sig.verify_key(primary).is_ok()
-    });
+    let primary_revoked = key
+        .details
+        .revocation_signatures
+        .iter()
+        .any(|sig| sig.typ() == Some(SignatureType::KeyRevocation) && sig.verify_key(primary).is_ok());
     let primary_expires = primary_expiry(key);
     let primary_fingerprint = fingerprint_of(primary);
     let mut entries = vec![KeyEntry {
@@ -98,8 +96,7 @@ pub(crate) fn key_entries(key: &SignedPublicKey) -> Vec<KeyEntry> {
             continue; // an unbound subkey does not belong to the key
         };
         let sub_revoked = sub.signatures.iter().any(|sig| {
-            sig.typ() == Some(SignatureType::SubkeyRevocation)
-                && sig.verify_subkey_binding(primary, &sub.key).is_ok()
+            sig.typ() == Some(SignatureType::SubkeyRevocation) && sig.verify_subkey_binding(primary, &sub.key).is_ok()
         });
         entries.push(KeyEntry {
             material: Material::Subkey(sub.key.clone()),
@@ -153,13 +150,11 @@ fn expiry(created: u32, sig: &Signature) -> Option<u64> {
 
 /// Seconds since the Unix epoch, now.
 pub(crate) fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 /// Formats unix seconds as an ISO 8601 UTC timestamp.
-pub(crate) fn format_date(secs: u64) -> String {
+pub fn format_date(secs: u64) -> String {
     let days = i64::try_from(secs / 86_400).unwrap_or(i64::MAX / 2);
     let rem = secs % 86_400;
     // Howard Hinnant's civil_from_days.
@@ -172,12 +167,7 @@ pub(crate) fn format_date(secs: u64) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
 #[cfg(test)]
@@ -185,12 +175,12 @@ mod tests {
     use std::path::{Path, PathBuf};
 
     use super::*;
-    use crate::signature::{verify, Keyring, SignatureError, Verified};
+    use crate::signature::error::SignatureError;
+    use crate::signature::keyring::Keyring;
+    use crate::signature::verify::{verify, Verified};
 
     const CI: &str = "containers-image/signature/fixtures";
-    const CI_DIGEST: &str =
-        "sha256:20bf21ed457b390829cdbeec8795a7bea1626991fda603e0d01b4e7f60427e55";
-    const RH_KEY: &str = "cluster-update-keys/keys/verifier-public-key-redhat-release";
+    const CI_DIGEST: &str = "sha256:20bf21ed457b390829cdbeec8795a7bea1626991fda603e0d01b4e7f60427e55";
     const RH_FPR: &str = "567E347AD0044ADE55BA8A5F199E2F91FD431D51";
     const LG: &str = "library-go/pkg/verify/testdata";
     const E3F1: &str = "sha256:e3f12513a4b22a2d7c0e7c9207f52128113758d9d68c7d06b11a0ac7672966f7";
@@ -236,17 +226,10 @@ mod tests {
         let sig = format!("{LG}/signatures/sha256={}/signature-1", &digest[7..]);
         for ring in ["simple.txt", "combined.txt"] {
             let v = accept(&fx, &sig, &format!("{LG}/keyrings/{ring}"), digest);
-            assert_eq!(
-                v.key_fingerprint,
-                "D04761B116203B0C0859B61628B76E05B923888E"
-            );
+            assert_eq!(v.key_fingerprint, "D04761B116203B0C0859B61628B76E05B923888E");
             assert_eq!(v.timestamp, Some(1_555_943_751));
             assert_eq!(v.warnings.len(), 1, "{:?}", v.warnings);
-            assert!(
-                v.warnings[0].contains("expired on 2021-04-21"),
-                "{:?}",
-                v.warnings
-            );
+            assert!(v.warnings[0].contains("expired on 2021-04-21"), "{:?}", v.warnings);
         }
     }
 
@@ -255,16 +238,8 @@ mod tests {
         let Some(fx) = fixtures() else { return };
         let key = "crashvb-oc-mirror/tests/data/567e347ad0044ade55ba8a5f199e2f91fd431d51.gnupg";
         let digest = "sha256:7613d8f7db639147b91b16b54b24cfa351c3cbde6aa7b7bf1b9c80c260efad06";
-        let v = accept(
-            &fx,
-            "crashvb-oc-mirror/tests/data/atomicsignature",
-            key,
-            digest,
-        );
-        assert_eq!(
-            v.identity,
-            "quay.io/openshift-release-dev/ocp-release:4.4.6-x86_64"
-        );
+        let v = accept(&fx, "crashvb-oc-mirror/tests/data/atomicsignature", key, digest);
+        assert_eq!(v.identity, "quay.io/openshift-release-dev/ocp-release:4.4.6-x86_64");
         assert_eq!((v.creator, v.timestamp), (None, None));
     }
 
@@ -290,11 +265,7 @@ mod tests {
     fn subkey_signatures_name_the_subkey_and_its_primary() {
         let Some(fx) = fixtures() else { return };
         let key = format!("{CI}/public-key-with-subkey.gpg");
-        for sig in [
-            "subkey.signature",
-            "subkey.signature-v3",
-            "dir-img-valid-subkey/signature-1",
-        ] {
+        for sig in ["subkey.signature", "subkey.signature-v3", "dir-img-valid-subkey/signature-1"] {
             let v = accept(&fx, &format!("{CI}/{sig}"), &key, CI_DIGEST);
             assert_eq!(v.key_id, "D75B3109B3BAAEAF");
             assert_eq!(

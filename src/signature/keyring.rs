@@ -8,7 +8,7 @@ use std::path::Path;
 use pgp::composed::{Deserializable, SignedPublicKey};
 
 use super::error::SignatureError;
-use super::key::{fingerprint_of, key_entries, KeyEntry};
+use super::key::{key_entries, KeyEntry};
 
 const ARMOR_BEGIN: &str = "-----BEGIN PGP PUBLIC KEY BLOCK-----";
 const ARMOR_END: &str = "-----END PGP PUBLIC KEY BLOCK-----";
@@ -17,17 +17,14 @@ const ARMOR_END: &str = "-----END PGP PUBLIC KEY BLOCK-----";
 #[derive(Debug, Clone)]
 pub struct Keyring {
     name: String,
-    keys: Vec<SignedPublicKey>,
     entries: Vec<KeyEntry>,
 }
 
 impl Keyring {
     /// Parses an armored (one or more key blocks, any preamble) or binary keyring.
     pub fn from_bytes(name: &str, data: &[u8]) -> Result<Keyring, SignatureError> {
-        let malformed = |source: pgp::errors::Error| SignatureError::MalformedKey {
-            name: name.to_string(),
-            source: source.into(),
-        };
+        let malformed =
+            |source: pgp::errors::Error| SignatureError::MalformedKey { name: name.to_string(), source: source.into() };
         let mut keys = Vec::new();
         if data.first().is_some_and(|b| b & 0x80 != 0) {
             let parsed = SignedPublicKey::from_bytes_many(data).map_err(malformed)?;
@@ -37,37 +34,25 @@ impl Keyring {
         } else {
             let text = String::from_utf8_lossy(data);
             for block in armored_blocks(&text) {
-                let (parsed, _headers) =
-                    SignedPublicKey::from_armor_many(block.as_bytes()).map_err(malformed)?;
+                let (parsed, _headers) = SignedPublicKey::from_armor_many(block.as_bytes()).map_err(malformed)?;
                 for key in parsed {
                     keys.push(key.map_err(malformed)?);
                 }
             }
         }
         if keys.is_empty() {
-            return Err(SignatureError::NoKeys {
-                name: name.to_string(),
-            });
+            return Err(SignatureError::NoKeys { name: name.to_string() });
         }
         let entries = keys.iter().flat_map(key_entries).collect();
-        Ok(Keyring {
-            name: name.to_string(),
-            keys,
-            entries,
-        })
+        Ok(Keyring { name: name.to_string(), entries })
     }
 
     /// Reads a keyring file; the keyring is named after the file.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Keyring, SignatureError> {
         let path = path.as_ref();
-        let data = std::fs::read(path).map_err(|source| SignatureError::KeyringRead {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let name = path.file_name().map_or_else(
-            || path.display().to_string(),
-            |n| n.to_string_lossy().into_owned(),
-        );
+        let data =
+            std::fs::read(path).map_err(|source| SignatureError::KeyringRead { path: path.to_path_buf(), source })?;
+        let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
         Keyring::from_bytes(&name, &data)
     }
 
@@ -76,17 +61,9 @@ impl Keyring {
         &self.name
     }
 
-    /// The parsed transferable public keys.
-    pub fn keys(&self) -> &[SignedPublicKey] {
-        &self.keys
-    }
-
     /// Uppercase hex fingerprints of the primary keys.
     pub fn fingerprints(&self) -> Vec<String> {
-        self.keys
-            .iter()
-            .map(|k| fingerprint_of(&k.primary_key))
-            .collect()
+        self.entries.iter().filter(|e| e.primary_fingerprint.is_none()).map(|e| e.fingerprint.clone()).collect()
     }
 
     /// Every key and bound subkey, revoked ones included.
@@ -124,12 +101,9 @@ mod tests {
     use super::*;
 
     const CI: &str = "containers-image/signature/fixtures";
-    const CI_DIGEST: &str =
-        "sha256:20bf21ed457b390829cdbeec8795a7bea1626991fda603e0d01b4e7f60427e55";
     const RH_KEY: &str = "cluster-update-keys/keys/verifier-public-key-redhat-release";
     const RH_FPR: &str = "567E347AD0044ADE55BA8A5F199E2F91FD431D51";
     const LG: &str = "library-go/pkg/verify/testdata";
-    const E3F1: &str = "sha256:e3f12513a4b22a2d7c0e7c9207f52128113758d9d68c7d06b11a0ac7672966f7";
 
     fn fixtures() -> Option<PathBuf> {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures");
@@ -154,14 +128,14 @@ mod tests {
         let mut data = std::fs::read(fx.join(RH_KEY)).expect("read");
         data.extend(std::fs::read(fx.join(format!("{LG}/keyrings/simple.txt"))).expect("read"));
         let keyring = Keyring::from_bytes("two", &data).expect("keyring");
-        assert_eq!(keyring.keys().len(), 2);
+        assert_eq!(keyring.fingerprints().len(), 2);
     }
 
     #[test]
     fn binary_keyring_with_several_keys_is_parsed() {
         let Some(fx) = fixtures() else { return };
         let keyring = Keyring::from_file(fx.join(format!("{CI}/pubring.gpg"))).expect("keyring");
-        assert_eq!(keyring.keys().len(), 4);
+        assert_eq!(keyring.fingerprints().len(), 4);
     }
 
     #[test]
@@ -170,10 +144,7 @@ mod tests {
         let path = fx.join("oc-mirror/tests/unit/testdata/buggy-ocp-sig-key.asc");
         let err = Keyring::from_file(path).expect_err("buggy key");
         assert!(matches!(err, SignatureError::MalformedKey { .. }), "{err}");
-        assert_eq!(
-            err.to_string(),
-            "keyring buggy-ocp-sig-key.asc: malformed public key"
-        );
+        assert_eq!(err.to_string(), "keyring buggy-ocp-sig-key.asc: malformed public key");
         let source = std::error::Error::source(&err).map(ToString::to_string);
         assert_eq!(source.as_deref(), Some("invalid packet content"));
     }
@@ -187,9 +158,6 @@ mod tests {
     #[test]
     fn missing_keyring_file_is_reported_with_its_path() {
         let err = Keyring::from_file("/nonexistent/keyring").expect_err("missing");
-        assert_eq!(
-            err.to_string(),
-            "cannot read keyring file /nonexistent/keyring"
-        );
+        assert_eq!(err.to_string(), "cannot read keyring file /nonexistent/keyring");
     }
 }

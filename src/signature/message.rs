@@ -52,20 +52,14 @@ fn collect_packets(
             | Packet::SymEncryptedData(_)
             | Packet::SymEncryptedProtectedData(_)
             | Packet::GnupgAeadData(_) => return Err(SignatureError::Encrypted),
-            other => {
-                return Err(SignatureError::UnexpectedPacket {
-                    tag: format!("{:?}", other.tag()),
-                })
-            }
+            other => return Err(SignatureError::UnexpectedPacket { tag: format!("{:?}", other.tag()) }),
         }
     }
     Ok(())
 }
 
 fn malformed(source: pgp::errors::Error) -> SignatureError {
-    SignatureError::MalformedMessage {
-        source: source.into(),
-    }
+    SignatureError::MalformedMessage { source: source.into() }
 }
 
 fn inflate(compressed: &pgp::packet::CompressedData) -> Result<Vec<u8>, SignatureError> {
@@ -76,9 +70,7 @@ fn inflate(compressed: &pgp::packet::CompressedData) -> Result<Vec<u8>, Signatur
         .read_to_end(&mut out)
         .map_err(|source| SignatureError::Decompress { source })?;
     if out.len() as u64 > MAX_INFLATED {
-        return Err(SignatureError::TooLarge {
-            limit: MAX_INFLATED,
-        });
+        return Err(SignatureError::TooLarge { limit: MAX_INFLATED });
     }
     Ok(out)
 }
@@ -115,9 +107,7 @@ fn reframe_packet(input: &[u8]) -> Option<(usize, Vec<u8>)> {
             _ => return None,
         };
         let len_field = input.get(1..1 + len_bytes)?;
-        let len = len_field
-            .iter()
-            .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
+        let len = len_field.iter().fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
         let end = (1 + len_bytes).checked_add(len)?;
         return Some((end, input.get(..end)?.to_vec()));
     }
@@ -175,9 +165,8 @@ mod tests {
         packet.extend_from_slice(&[4, b'y', b'y', b'y', b'y']);
         assert!(PacketParser::new(packet.as_slice()).any(|p| p.is_err()));
         let reframed = reframe(&packet);
-        let parsed: Vec<Packet> = PacketParser::new(reframed.as_slice())
-            .collect::<Result<_, _>>()
-            .expect("reframed packet parses");
+        let parsed: Vec<Packet> =
+            PacketParser::new(reframed.as_slice()).collect::<Result<_, _>>().expect("reframed packet parses");
         let [Packet::LiteralData(literal)] = parsed.as_slice() else {
             panic!("one literal packet expected, got {parsed:?}");
         };

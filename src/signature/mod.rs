@@ -1,13 +1,20 @@
-//! Release signature verification (OpenPGP "atomic container signature").
+//! Release signatures: store fetch, OpenPGP verification with the CVO's rules, the
+//! ConfigMap the cluster reads, and offline verification of one signature.
 
+mod configmap;
 mod error;
+mod gate;
 mod key;
 mod keyring;
 mod message;
+pub mod offline;
 mod payload;
+mod search;
+mod store;
 mod verify;
 
-pub use error::{PgpError, SignatureError};
-pub use keyring::Keyring;
-pub use payload::{check_payload, Payload};
-pub use verify::{verify, Verified};
+pub use configmap::{build as build_config_map, config_map_name};
+pub use gate::{check_release, distinct_signatures, GateOptions};
+pub use key::format_date;
+pub use search::Accepted;
+pub use store::DEFAULT_TIMEOUT;

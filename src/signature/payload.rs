@@ -24,8 +24,7 @@ pub struct Payload {
 /// a non-empty identity. `optional` may be absent or null, or hold `creator` (a string)
 /// and `timestamp` (an integer): the CVO decodes it into that struct, unknown fields refused.
 pub fn check_payload(data: &[u8], expected_digest: &str) -> Result<Payload, SignatureError> {
-    let value: Value =
-        serde_json::from_slice(data).map_err(|source| SignatureError::PayloadNotJson { source })?;
+    let value: Value = serde_json::from_slice(data).map_err(|source| SignatureError::PayloadNotJson { source })?;
     let root = value.as_object().ok_or(SignatureError::PayloadNotObject)?;
     only_fields(root, "", &["critical", "optional"])?;
     let critical = field(root, "", "critical", OBJECT, Value::as_object)?;
@@ -36,24 +35,10 @@ pub fn check_payload(data: &[u8], expected_digest: &str) -> Result<Payload, Sign
     only_fields(identity, "critical.identity", &["docker-reference"])?;
     let (creator, timestamp) = optional_fields(root.get("optional"))?;
     let typ = field(critical, "critical", "type", STRING, Value::as_str)?;
-    let digest = field(
-        image,
-        "critical.image",
-        "docker-manifest-digest",
-        STRING,
-        Value::as_str,
-    )?;
-    let reference = field(
-        identity,
-        "critical.identity",
-        "docker-reference",
-        STRING,
-        Value::as_str,
-    )?;
+    let digest = field(image, "critical.image", "docker-manifest-digest", STRING, Value::as_str)?;
+    let reference = field(identity, "critical.identity", "docker-reference", STRING, Value::as_str)?;
     if typ != SIGNATURE_TYPE {
-        return Err(SignatureError::WrongType {
-            found: typ.to_string(),
-        });
+        return Err(SignatureError::WrongType { found: typ.to_string() });
     }
     if digest != expected_digest {
         return Err(SignatureError::DigestMismatch {
@@ -64,12 +49,7 @@ pub fn check_payload(data: &[u8], expected_digest: &str) -> Result<Payload, Sign
     if reference.is_empty() {
         return Err(SignatureError::EmptyIdentity);
     }
-    Ok(Payload {
-        identity: reference.to_string(),
-        digest: digest.to_string(),
-        creator,
-        timestamp,
-    })
+    Ok(Payload { identity: reference.to_string(), digest: digest.to_string(), creator, timestamp })
 }
 
 fn field_path(parent: &str, key: &str) -> String {
@@ -80,15 +60,9 @@ fn field_path(parent: &str, key: &str) -> String {
     }
 }
 
-fn only_fields(
-    map: &Map<String, Value>,
-    parent: &str,
-    known: &[&str],
-) -> Result<(), SignatureError> {
+fn only_fields(map: &Map<String, Value>, parent: &str, known: &[&str]) -> Result<(), SignatureError> {
     match map.keys().find(|key| !known.contains(&key.as_str())) {
-        Some(key) => Err(SignatureError::PayloadUnknownField {
-            field: field_path(parent, key),
-        }),
+        Some(key) => Err(SignatureError::PayloadUnknownField { field: field_path(parent, key) }),
         None => Ok(()),
     }
 }
@@ -102,38 +76,29 @@ fn field<'a, T: ?Sized>(
     get: impl Fn(&'a Value) -> Option<&'a T>,
 ) -> Result<&'a T, SignatureError> {
     let path = || field_path(parent, key);
-    let value = map
-        .get(key)
-        .ok_or_else(|| SignatureError::PayloadMissingField { field: path() })?;
-    get(value).ok_or_else(|| SignatureError::PayloadFieldType {
-        field: path(),
-        expected,
-    })
+    let value = map.get(key).ok_or_else(|| SignatureError::PayloadMissingField { field: path() })?;
+    get(value).ok_or_else(|| SignatureError::PayloadFieldType { field: path(), expected })
 }
 
 fn optional_fields(value: Option<&Value>) -> Result<(Option<String>, Option<i64>), SignatureError> {
     let optional = match value {
         None | Some(Value::Null) => return Ok((None, None)),
         Some(Value::Object(map)) => map,
-        Some(_) => {
-            return Err(SignatureError::PayloadFieldType {
-                field: "optional".into(),
-                expected: OBJECT,
-            })
-        }
+        Some(_) => return Err(SignatureError::PayloadFieldType { field: "optional".into(), expected: OBJECT }),
     };
     only_fields(optional, "optional", &["creator", "timestamp"])?;
     let creator = match optional.get("creator") {
         None | Some(Value::Null) => None,
         Some(_) => Some(field(optional, "optional", "creator", STRING, Value::as_str)?.to_string()),
     };
-    let timestamp = match optional.get("timestamp") {
-        None | Some(Value::Null) => None,
-        Some(value) => Some(value.as_i64().ok_or(SignatureError::PayloadFieldType {
-            field: "optional.timestamp".into(),
-            expected: "an integer",
-        })?),
-    };
+    let timestamp =
+        match optional.get("timestamp") {
+            None | Some(Value::Null) => None,
+            Some(value) => Some(value.as_i64().ok_or(SignatureError::PayloadFieldType {
+                field: "optional.timestamp".into(),
+                expected: "an integer",
+            })?),
+        };
     Ok((creator, timestamp))
 }
 
@@ -141,8 +106,7 @@ fn optional_fields(value: Option<&Value>) -> Result<(Option<String>, Option<i64>
 mod tests {
     use super::*;
 
-    const CI_DIGEST: &str =
-        "sha256:20bf21ed457b390829cdbeec8795a7bea1626991fda603e0d01b4e7f60427e55";
+    const CI_DIGEST: &str = "sha256:20bf21ed457b390829cdbeec8795a7bea1626991fda603e0d01b4e7f60427e55";
     const E3F1: &str = "sha256:e3f12513a4b22a2d7c0e7c9207f52128113758d9d68c7d06b11a0ac7672966f7";
 
     fn payload(critical_extra: &str, optional: &str) -> Vec<u8> {
@@ -169,30 +133,20 @@ mod tests {
             ("", r#","optional":{},"foo":1"#, "foo"),
         ] {
             let err = check_payload(&payload(extra, optional), CI_DIGEST).expect_err(field);
-            assert_eq!(
-                err.to_string(),
-                format!("signature payload has unknown field `{field}`")
-            );
+            assert_eq!(err.to_string(), format!("signature payload has unknown field `{field}`"));
         }
     }
 
     #[test]
     fn payload_with_wrong_type_is_rejected() {
-        let data = String::from_utf8(payload("", ""))
-            .expect("utf8")
-            .replace("atomic ", "");
+        let data = String::from_utf8(payload("", "")).expect("utf8").replace("atomic ", "");
         let err = check_payload(data.as_bytes(), CI_DIGEST).expect_err("wrong type");
-        assert_eq!(
-            err.to_string(),
-            r#"signature type is "container signature", want "atomic container signature""#
-        );
+        assert_eq!(err.to_string(), r#"signature type is "container signature", want "atomic container signature""#);
     }
 
     #[test]
     fn payload_with_empty_identity_is_rejected() {
-        let data = String::from_utf8(payload("", ""))
-            .expect("utf8")
-            .replace("quay.io/x/y:1", "");
+        let data = String::from_utf8(payload("", "")).expect("utf8").replace("quay.io/x/y:1", "");
         let err = check_payload(data.as_bytes(), CI_DIGEST).expect_err("empty identity");
         assert!(matches!(err, SignatureError::EmptyIdentity));
     }
@@ -200,10 +154,7 @@ mod tests {
     #[test]
     fn payload_with_other_digest_is_rejected() {
         let err = check_payload(&payload("", ""), E3F1).expect_err("digest mismatch");
-        assert_eq!(
-            err.to_string(),
-            format!("signed digest {CI_DIGEST} does not match release digest {E3F1}")
-        );
+        assert_eq!(err.to_string(), format!("signed digest {CI_DIGEST} does not match release digest {E3F1}"));
     }
 
     #[test]

@@ -35,11 +35,7 @@ pub struct Verified {
 }
 
 /// Verifies `signature` (raw OpenPGP message bytes) against `keyring` for `expected_digest`.
-pub fn verify(
-    signature: &[u8],
-    keyring: &Keyring,
-    expected_digest: &str,
-) -> Result<Verified, SignatureError> {
+pub fn verify(signature: &[u8], keyring: &Keyring, expected_digest: &str) -> Result<Verified, SignatureError> {
     let (literal, signatures) = read_message(signature)?;
     let (entry, sig) = find_signer(&literal, &signatures, keyring)?;
     let now = now_secs();
@@ -90,15 +86,11 @@ fn find_signer<'a>(
         }
     }
     Err(match revoked {
-        Some(entry) if entry.primary_fingerprint.is_some() => SignatureError::RevokedSubkey {
-            key_id: entry.key_id.clone(),
-        },
-        Some(entry) => SignatureError::RevokedKey {
-            key_id: entry.key_id.clone(),
-        },
-        None => SignatureError::NoValidKey {
-            keyring: keyring.name().to_string(),
-        },
+        Some(entry) if entry.primary_fingerprint.is_some() => {
+            SignatureError::RevokedSubkey { key_id: entry.key_id.clone() }
+        }
+        Some(entry) => SignatureError::RevokedKey { key_id: entry.key_id.clone() },
+        None => SignatureError::NoValidKey { keyring: keyring.name().to_string() },
     })
 }
 
@@ -110,9 +102,7 @@ fn check_lifetime(sig: &Signature, now: u64) -> Result<(), SignatureError> {
     let lifetime = u64::from(lifetime.as_secs());
     let expires = u64::from(created.as_secs()) + lifetime;
     if lifetime > 0 && now > expires {
-        return Err(SignatureError::Expired {
-            expired: format_date(expires),
-        });
+        return Err(SignatureError::Expired { expired: format_date(expires) });
     }
     Ok(())
 }
@@ -125,8 +115,7 @@ mod tests {
 
     use super::*;
 
-    const CI_DIGEST: &str =
-        "sha256:20bf21ed457b390829cdbeec8795a7bea1626991fda603e0d01b4e7f60427e55";
+    const CI_DIGEST: &str = "sha256:20bf21ed457b390829cdbeec8795a7bea1626991fda603e0d01b4e7f60427e55";
     const CI: &str = "containers-image/signature/fixtures";
     const RH_KEY: &str = "cluster-update-keys/keys/verifier-public-key-redhat-release";
     const RH_FPR: &str = "567E347AD0044ADE55BA8A5F199E2F91FD431D51";
@@ -162,20 +151,9 @@ mod tests {
     fn ocp_4_15_v4_signature_is_valid_for_red_hat_key() {
         let Some(fx) = fixtures() else { return };
         let digest = "sha256:0da6316466d60a3a4535d5fed3589feb0391989982fba59d47d4c729912d6363";
-        let v = accept(
-            &fx,
-            "oc-mirror/internal/e2e/signatures/signature-1",
-            RH_KEY,
-            digest,
-        );
-        assert_eq!(
-            v.identity,
-            "quay.io/openshift-release-dev/ocp-release:4.15.0-x86_64"
-        );
-        assert_eq!(
-            (v.key_fingerprint.as_str(), v.key_id.as_str()),
-            (RH_FPR, "199E2F91FD431D51")
-        );
+        let v = accept(&fx, "oc-mirror/internal/e2e/signatures/signature-1", RH_KEY, digest);
+        assert_eq!(v.identity, "quay.io/openshift-release-dev/ocp-release:4.15.0-x86_64");
+        assert_eq!((v.key_fingerprint.as_str(), v.key_id.as_str()), (RH_FPR, "199E2F91FD431D51"));
         assert_eq!(v.created, Some(1_708_963_212));
         assert!(v.warnings.is_empty());
     }
@@ -185,9 +163,8 @@ mod tests {
         let Some(fx) = fixtures() else { return };
         let digest = "sha256:50b9402635dd4b312a86bed05dcdbda8c00120d3789ec2e9b527045100b3bdb4";
         let dir = "oc-mirror/tests/unit/testdata/noo-bundle-image";
-        let ids: std::collections::BTreeSet<String> = (1..=4)
-            .map(|n| accept(&fx, &format!("{dir}/signature-{n}"), RH_KEY, digest).identity)
-            .collect();
+        let ids: std::collections::BTreeSet<String> =
+            (1..=4).map(|n| accept(&fx, &format!("{dir}/signature-{n}"), RH_KEY, digest).identity).collect();
         assert_eq!(ids.len(), 4);
     }
 
@@ -200,12 +177,7 @@ mod tests {
             "f81792339c8b5934191d18a53b18bc1d584e01a9f37d59c0aa6905b00200aa1b",
         ] {
             let sig = format!("{dir}/v0.0.1-sha256-{hex}");
-            let v = accept(
-                &fx,
-                &sig,
-                &format!("{dir}/release-pk.asc"),
-                &format!("sha256:{hex}"),
-            );
+            let v = accept(&fx, &sig, &format!("{dir}/release-pk.asc"), &format!("sha256:{hex}"));
             assert_eq!(v.creator, None);
         }
     }
@@ -216,9 +188,7 @@ mod tests {
         let dir = "cincinnati/cincinnati/src/plugins/internal/graph_builder/dkrv2_openshift_secondary_metadata_scraper/test_fixtures";
         let message = std::fs::read(fx.join(dir).join("signatures/message.json")).expect("read");
         let json: Value = serde_json::from_slice(&message).expect("json");
-        let digest = json["critical"]["image"]["docker-manifest-digest"]
-            .as_str()
-            .expect("digest");
+        let digest = json["critical"]["image"]["docker-manifest-digest"].as_str().expect("digest");
         let key = format!("{dir}/public_keys/hongkliu.asc");
         accept(&fx, &format!("{dir}/signatures/signature-3"), &key, digest);
     }
@@ -235,10 +205,7 @@ mod tests {
         ] {
             let key = format!("{CI}/public-key.gpg");
             let v = accept(&fx, &format!("{CI}/{sig}"), &key, CI_DIGEST);
-            assert_eq!(
-                v.key_fingerprint,
-                "08CD26E446E2E95249B7A405E932F44B23E8DD43"
-            );
+            assert_eq!(v.key_fingerprint, "08CD26E446E2E95249B7A405E932F44B23E8DD43");
         }
     }
 
@@ -246,22 +213,10 @@ mod tests {
     fn corrupt_and_unknown_key_signatures_are_rejected() {
         let Some(fx) = fixtures() else { return };
         let key = format!("{CI}/public-key.gpg");
-        for sig in [
-            "corrupt",
-            "corrupt.signature-v3",
-            "unknown-key",
-            "unknown-key.signature-v3",
-        ] {
-            let sig = if sig.contains('.') {
-                sig.to_string()
-            } else {
-                format!("{sig}.signature")
-            };
+        for sig in ["corrupt", "corrupt.signature-v3", "unknown-key", "unknown-key.signature-v3"] {
+            let sig = if sig.contains('.') { sig.to_string() } else { format!("{sig}.signature") };
             let err = reject(&fx, &format!("{CI}/{sig}"), &key, CI_DIGEST);
-            assert!(
-                matches!(err, SignatureError::NoValidKey { .. }),
-                "{sig}: {err}"
-            );
+            assert!(matches!(err, SignatureError::NoValidKey { .. }), "{sig}: {err}");
         }
     }
 
@@ -280,10 +235,7 @@ mod tests {
         let key = format!("{CI}/public-key.gpg");
         for sig in ["invalid-blob.signature", "invalid-blob.signature-v3"] {
             let err = reject(&fx, &format!("{CI}/{sig}"), &key, CI_DIGEST);
-            assert!(
-                matches!(err, SignatureError::PayloadNotJson { .. }),
-                "{sig}: {err}"
-            );
+            assert!(matches!(err, SignatureError::PayloadNotJson { .. }), "{sig}: {err}");
         }
     }
 
@@ -291,19 +243,9 @@ mod tests {
     fn unsigned_literal_and_encrypted_messages_are_rejected() {
         let Some(fx) = fixtures() else { return };
         let key = format!("{CI}/public-key.gpg");
-        let err = reject(
-            &fx,
-            &format!("{CI}/unsigned-literal.signature"),
-            &key,
-            CI_DIGEST,
-        );
+        let err = reject(&fx, &format!("{CI}/unsigned-literal.signature"), &key, CI_DIGEST);
         assert!(matches!(err, SignatureError::Unsigned), "{err}");
-        let err = reject(
-            &fx,
-            &format!("{CI}/unsigned-encrypted.signature"),
-            &key,
-            CI_DIGEST,
-        );
+        let err = reject(&fx, &format!("{CI}/unsigned-encrypted.signature"), &key, CI_DIGEST);
         assert!(matches!(err, SignatureError::Encrypted), "{err}");
     }
 
@@ -311,12 +253,7 @@ mod tests {
     fn invalid_reference_is_accepted_because_identity_is_non_empty() {
         let Some(fx) = fixtures() else { return };
         let key = format!("{CI}/public-key.gpg");
-        let v = accept(
-            &fx,
-            &format!("{CI}/invalid-reference.signature"),
-            &key,
-            CI_DIGEST,
-        );
+        let v = accept(&fx, &format!("{CI}/invalid-reference.signature"), &key, CI_DIGEST);
         assert_eq!(v.identity, "UPPERCASEISINVALID");
     }
 
@@ -325,9 +262,6 @@ mod tests {
         let Some(fx) = fixtures() else { return };
         let key = format!("{CI}/public-key.gpg");
         let err = reject(&fx, &format!("{CI}/image.signature"), &key, E3F1);
-        assert!(
-            matches!(err, SignatureError::DigestMismatch { .. }),
-            "{err}"
-        );
+        assert!(matches!(err, SignatureError::DigestMismatch { .. }), "{err}");
     }
 }

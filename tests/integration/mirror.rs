@@ -28,6 +28,8 @@ pub fn mirror_args(src: &Source, dest: &Registry, extra: &[&str]) -> Vec<String>
         format!("--from={}", src.release.release_ref()),
         format!("--to={}/{DEST_REPO}", dest.host()),
         "--insecure".to_string(),
+        // Generated releases are unsigned; signatures are tested in signatures.rs.
+        "--skip-release-image-signature".to_string(),
     ];
     args.extend(extra.iter().map(|s| s.to_string()));
     args
@@ -146,6 +148,7 @@ fn same_registry_mirrors_mount_blobs_instead_of_copying() {
         format!("--from={}", src.release.release_ref()),
         format!("--to={}/{DEST_REPO}", src.registry.host()),
         "--insecure".to_string(),
+        "--skip-release-image-signature".to_string(),
         "-o".to_string(),
         "json".to_string(),
     ];
@@ -217,7 +220,11 @@ fn tls_registries_are_verified_against_the_given_certificate_authority() {
     let release = generate(&ReleaseSpec { components: 2, ..ReleaseSpec::default() }, &source.host(), "ocp");
     release.push_with(&source.client());
     let args = |extra: &[String]| {
-        let mut a = vec![format!("--from={}", release.release_ref()), format!("--to={}/{DEST_REPO}", dest.host())];
+        let mut a = vec![
+            format!("--from={}", release.release_ref()),
+            format!("--to={}/{DEST_REPO}", dest.host()),
+            "--skip-release-image-signature".to_string(),
+        ];
         a.extend(extra.iter().cloned());
         a
     };

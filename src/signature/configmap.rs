@@ -1,0 +1,139 @@
+//! The signature ConfigMap the cluster-version operator reads (DESIGN §5): built from the
+//! accepted signatures and written as YAML, atomically, mode 0644.
+
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use serde::ser::SerializeMap as _;
+use serde::{Serialize, Serializer};
+
+use crate::digest::Digest;
+
+/// Namespace the CVO reads signature ConfigMaps from.
+pub const NAMESPACE: &str = "openshift-config-managed";
+/// The label that marks a signature ConfigMap.
+pub const LABEL: &str = "release.openshift.io/verification-signatures";
+
+/// Why the ConfigMap could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigMapError {
+    #[error("cannot serialise signature configmap {name} as yaml")]
+    Yaml {
+        name: String,
+        #[source]
+        source: serde_saphyr::SerializeError,
+    },
+    #[error("cannot create folder {} for the signature configmap", dir.display())]
+    Dir {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot write signature configmap {}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: crate::disk::DiskError,
+    },
+}
+
+/// A `v1` ConfigMap with `binaryData` in signature order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConfigMap {
+    pub api_version: String,
+    pub kind: String,
+    pub metadata: Metadata,
+    #[serde(serialize_with = "ordered")]
+    pub binary_data: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Metadata {
+    pub name: String,
+    pub namespace: String,
+    pub labels: std::collections::BTreeMap<String, String>,
+}
+
+/// `sha256-<hex>`: the ConfigMap's name for a release digest.
+pub fn config_map_name(digest: &Digest) -> String {
+    format!("{}-{}", digest.algorithm(), digest.hex())
+}
+
+/// The ConfigMap for `digest` carrying `signatures` as `<name>-1`, `<name>-2`, …
+pub fn build(digest: &Digest, signatures: &[&[u8]]) -> ConfigMap {
+    let name = config_map_name(digest);
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let binary_data =
+        signatures.iter().enumerate().map(|(i, sig)| (format!("{name}-{}", i + 1), b64.encode(sig))).collect();
+    ConfigMap {
+        api_version: "v1".into(),
+        kind: "ConfigMap".into(),
+        metadata: Metadata { name, namespace: NAMESPACE.into(), labels: [(LABEL.to_string(), String::new())].into() },
+        binary_data,
+    }
+}
+
+impl ConfigMap {
+    /// The YAML document.
+    pub fn to_yaml(&self) -> Result<String, ConfigMapError> {
+        serde_saphyr::to_string(self)
+            .map_err(|source| ConfigMapError::Yaml { name: self.metadata.name.clone(), source })
+    }
+
+    /// Writes the YAML to `dir/<file_name>` atomically (0644), creating `dir`.
+    pub fn write(&self, dir: &Path, file_name: &str) -> Result<PathBuf, ConfigMapError> {
+        let yaml = self.to_yaml()?;
+        std::fs::create_dir_all(dir).map_err(|source| ConfigMapError::Dir { dir: dir.to_path_buf(), source })?;
+        let path = dir.join(file_name);
+        crate::disk::write_file_atomic(&path, yaml.as_bytes())
+            .map_err(|source| ConfigMapError::Write { path: path.clone(), source })?;
+        Ok(path)
+    }
+}
+
+/// Pairs serialised as a mapping, in their order (`-10` after `-9`, unlike a BTreeMap).
+fn ordered<S: Serializer>(pairs: &[(String, String)], serializer: S) -> Result<S::Ok, S::Error> {
+    let mut map = serializer.serialize_map(Some(pairs.len()))?;
+    for (key, value) in pairs {
+        map.serialize_entry(key, value)?;
+    }
+    map.end()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEX: &str = "81154f5c03294534e1eaf0319bef7a601134f891689ccede5d705ef659aa8c92";
+
+    fn digest() -> Digest {
+        format!("sha256:{HEX}").parse().expect("digest")
+    }
+
+    #[test]
+    fn yaml_is_the_configmap_the_cvo_reads() {
+        let yaml = build(&digest(), &[b"one", b"two"]).to_yaml().expect("yaml");
+        let want = format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: sha256-{HEX}\n  \
+             namespace: openshift-config-managed\n  labels:\n    \
+             release.openshift.io/verification-signatures: \"\"\nbinaryData:\n  \
+             sha256-{HEX}-1: b25l\n  sha256-{HEX}-2: dHdv\n"
+        );
+        assert_eq!(yaml, want);
+    }
+
+    #[test]
+    fn written_file_parses_back_with_mode_0644() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cm = build(&digest(), &[b"sig"]);
+        let path = cm.write(&dir.path().join("config"), "x.yaml").expect("write");
+        let text = std::fs::read_to_string(&path).expect("read");
+        let value: serde_json::Value = serde_saphyr::from_str(&text).expect("yaml parses");
+        assert_eq!(value["binaryData"][format!("sha256-{HEX}-1")], "c2ln");
+        assert_eq!(value["metadata"]["labels"][LABEL], "");
+        let mode = std::fs::metadata(&path).expect("stat").permissions().mode();
+        assert_eq!(mode & 0o777, 0o644);
+    }
+}

@@ -1,0 +1,204 @@
+//! Signature stores: `<store>/<algorithm>=<hex>/signature-<N>` over `https`, `http` or
+//! `file://`, as the cluster-version operator reads them.
+//!
+//! A 404 (or a missing file) ends the search in a store; any other failure is recorded and
+//! the next N is tried. Every request has its own timeout (default
+//! [`DEFAULT_TIMEOUT`], `--release-image-signature-store-timeout`), covering the whole
+//! exchange, so a store that never answers costs at most that per N. Bodies over
+//! [`MAX_BODY`] are refused: a real signature is well under a kilobyte.
+
+use std::io::Read as _;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+
+use crate::digest::Digest;
+
+/// The highest N asked for in a store.
+pub const MAX_SIGNATURES: u32 = 9;
+/// The largest signature body accepted.
+pub const MAX_BODY: u64 = 1 << 20;
+/// Time allowed for one signature request, connection to last byte.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What one `signature-<N>` request gave.
+#[derive(Debug)]
+pub enum Fetched {
+    /// The signature bytes.
+    Found(Vec<u8>),
+    /// 404 or no such file: the store has no more signatures.
+    NotFound,
+    /// Anything else: recorded, and the next N is tried.
+    Failed(FetchError),
+}
+
+/// Why a signature could not be fetched from a store.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    /// The store URL is neither `https://`, `http://` nor `file://`.
+    #[error("signature store {url} is not an https, http or file URL")]
+    UnsupportedUrl { url: String },
+
+    /// The HTTP client for signature stores could not be built.
+    #[error("cannot build the http client for signature stores")]
+    Client(#[source] reqwest::Error),
+
+    /// The request did not complete within the per-request timeout.
+    #[error("no answer from {url} within {} s", timeout.as_secs_f32())]
+    Timeout { url: String, timeout: Duration },
+
+    /// The request failed (connection refused, TLS, reset…).
+    #[error("request to {url} failed")]
+    Request {
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
+
+    /// The store answered with an HTTP error other than 404.
+    #[error("{url} answered http status {status}")]
+    Status { url: String, status: StatusCode },
+
+    /// The body is larger than any signature.
+    #[error("{url} is larger than {MAX_BODY} bytes: not a signature")]
+    TooLarge { url: String },
+
+    /// A `file://` signature could not be read.
+    #[error("cannot read signature file {}", path.display())]
+    File {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Fetches signatures from stores; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct StoreClient {
+    http: reqwest::Client,
+    timeout: Duration,
+}
+
+impl StoreClient {
+    /// A client whose every request must complete within `timeout`.
+    pub fn new(timeout: Duration) -> Result<StoreClient, FetchError> {
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("kubectl-release_mirror/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(timeout)
+            .timeout(timeout)
+            .build()
+            .map_err(FetchError::Client)?;
+        Ok(StoreClient { http, timeout })
+    }
+
+    /// Fetches `signature-<n>` of `digest` from `store`.
+    pub async fn fetch(&self, store: &str, digest: &Digest, n: u32) -> Fetched {
+        let url = signature_url(store, digest, n);
+        if let Some(path) = url.strip_prefix("file://") {
+            return read_file(PathBuf::from(path));
+        }
+        if url.starts_with("https://") || url.starts_with("http://") {
+            return self.get(url).await;
+        }
+        Fetched::Failed(FetchError::UnsupportedUrl { url: store.to_string() })
+    }
+
+    async fn get(&self, url: String) -> Fetched {
+        let failed = |source: reqwest::Error, url: String| {
+            Fetched::Failed(if source.is_timeout() {
+                FetchError::Timeout { url, timeout: self.timeout }
+            } else {
+                FetchError::Request { url, source }
+            })
+        };
+        let mut response = match self.http.get(&url).send().await {
+            Ok(r) => r,
+            Err(e) => return failed(e, url),
+        };
+        match response.status() {
+            StatusCode::NOT_FOUND => return Fetched::NotFound,
+            status if !status.is_success() => return Fetched::Failed(FetchError::Status { url, status }),
+            _ => {}
+        }
+        if response.content_length().is_some_and(|len| len > MAX_BODY) {
+            return Fetched::Failed(FetchError::TooLarge { url });
+        }
+        let mut body = Vec::new();
+        loop {
+            match response.chunk().await {
+                Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+                Ok(None) => return Fetched::Found(body),
+                Err(e) => return failed(e, url),
+            }
+            if body.len() as u64 > MAX_BODY {
+                return Fetched::Failed(FetchError::TooLarge { url });
+            }
+        }
+    }
+}
+
+/// `<store>/<algorithm>=<hex>/signature-<n>`.
+pub fn signature_url(store: &str, digest: &Digest, n: u32) -> String {
+    format!("{}/{}={}/signature-{n}", store.trim_end_matches('/'), digest.algorithm(), digest.hex())
+}
+
+fn read_file(path: PathBuf) -> Fetched {
+    let file = match std::fs::File::open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Fetched::NotFound,
+        Err(source) => return Fetched::Failed(FetchError::File { path, source }),
+    };
+    let mut body = Vec::new();
+    if let Err(source) = file.take(MAX_BODY + 1).read_to_end(&mut body) {
+        return Fetched::Failed(FetchError::File { path, source });
+    }
+    if body.len() as u64 > MAX_BODY {
+        let url = format!("file://{}", path.display());
+        return Fetched::Failed(FetchError::TooLarge { url });
+    }
+    Fetched::Found(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn digest() -> Digest {
+        "sha256:81154f5c03294534e1eaf0319bef7a601134f891689ccede5d705ef659aa8c92".parse().expect("digest")
+    }
+
+    #[test]
+    fn urls_follow_the_store_protocol() {
+        let want = "https://m.example/sigs/sha256=81154f5c03294534e1eaf0319bef7a601134f891689ccede5d705ef659aa8c92/signature-3";
+        assert_eq!(signature_url("https://m.example/sigs/", &digest(), 3), want);
+        assert_eq!(signature_url("https://m.example/sigs", &digest(), 3), want);
+    }
+
+    #[tokio::test]
+    async fn file_stores_end_at_a_missing_file_and_refuse_big_bodies() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let sigs = dir.path().join(format!("sha256={}", digest().hex()));
+        std::fs::create_dir_all(&sigs).expect("mkdir");
+        std::fs::write(sigs.join("signature-1"), b"sig").expect("write");
+        let big = vec![0u8; usize::try_from(MAX_BODY).expect("fits") + 1];
+        std::fs::write(sigs.join("signature-2"), big).expect("write");
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = StoreClient::new(DEFAULT_TIMEOUT).expect("client");
+        let store = format!("file://{}", dir.path().display());
+        assert!(matches!(client.fetch(&store, &digest(), 1).await, Fetched::Found(b) if b == b"sig"));
+        let too_large = client.fetch(&store, &digest(), 2).await;
+        assert!(matches!(too_large, Fetched::Failed(FetchError::TooLarge { .. })));
+        assert!(matches!(client.fetch(&store, &digest(), 3).await, Fetched::NotFound));
+    }
+
+    #[tokio::test]
+    async fn unknown_schemes_are_failures_naming_the_store() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = StoreClient::new(DEFAULT_TIMEOUT).expect("client");
+        let Fetched::Failed(err) = client.fetch("ftp://x", &digest(), 1).await else {
+            panic!("ftp accepted");
+        };
+        assert_eq!(err.to_string(), "signature store ftp://x is not an https, http or file URL");
+    }
+}
