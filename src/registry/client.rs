@@ -2,17 +2,19 @@
 //! and sending requests with the right credentials for each repository.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine as _;
-use reqwest::header::{HeaderValue, AUTHORIZATION, WWW_AUTHENTICATE};
+use reqwest::header::{HeaderValue, AUTHORIZATION, RETRY_AFTER, WWW_AUTHENTICATE};
 use reqwest::{RequestBuilder, Response, StatusCode};
 use serde::Deserialize;
 use tokio::sync::OnceCell;
 
 use super::auth::{Credential, Credentials};
 use super::challenge::{self, Challenge, Scope};
+use super::retry::{self, RetryPolicy};
 use super::RegistryError;
 use crate::cli::RegistryArgs;
 
@@ -22,6 +24,9 @@ pub struct Transport {
     http: reqwest::Client,
     insecure: bool,
     credentials: Arc<Credentials>,
+    retry: RetryPolicy,
+    retried: Arc<AtomicU64>,
+    verbose: bool,
 }
 
 impl Transport {
@@ -44,7 +49,25 @@ impl Transport {
         }
         let http = builder.build().map_err(RegistryError::Client)?;
         let credentials = Arc::new(Credentials::load(args.registry_config.as_deref())?);
-        Ok(Transport { http, insecure: args.insecure, credentials })
+        Ok(Transport {
+            http,
+            insecure: args.insecure,
+            credentials,
+            retry: RetryPolicy::new(args.retries),
+            retried: Arc::default(),
+            verbose: false,
+        })
+    }
+
+    /// Log each retry on stderr (`-v`).
+    pub fn verbose(mut self, on: bool) -> Transport {
+        self.verbose = on;
+        self
+    }
+
+    /// How many requests were tried again so far.
+    pub fn retried(&self) -> u64 {
+        self.retried.load(Ordering::Relaxed)
     }
 
     /// A client for one registry host.
@@ -120,28 +143,56 @@ impl RegistryClient {
     }
 
     /// Send a request built by `make`, authenticating for `scopes`: on a 401 the challenge is
-    /// answered once (basic credentials or a bearer token) and the request is sent again.
+    /// answered once (basic credentials or a bearer token) and the request sent again.
+    /// Connection errors, 408, 429 and 5xx are retried with backoff (`--retries`).
     pub async fn send<F>(&self, scopes: &[Scope], make: F) -> Result<Response, RegistryError>
     where
         F: Fn(&reqwest::Client) -> RequestBuilder,
     {
         let mut auth = self.cached_auth(scopes).await?;
         let mut answered = false;
+        let mut attempt = 0;
         loop {
+            attempt += 1;
             let mut req = make(&self.transport.http);
             if let Some(h) = &auth {
                 req = req.header(AUTHORIZATION, h.clone());
             }
-            let resp = req.send().await.map_err(|source| RegistryError::Connect { host: self.host.clone(), source })?;
-            if resp.status() != StatusCode::UNAUTHORIZED || answered {
+            let resp = match req.send().await {
+                Ok(resp) => resp,
+                Err(source) if attempt < self.transport.retry.tries => {
+                    self.pause(attempt, None, &source.without_url().to_string()).await;
+                    continue;
+                }
+                Err(source) => return Err(RegistryError::Connect { host: self.host.clone(), source }),
+            };
+            let status = resp.status();
+            if retry::retryable_status(status) && attempt < self.transport.retry.tries {
+                let after =
+                    resp.headers().get(RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(retry::parse_retry_after);
+                self.pause(attempt, after, status.as_str()).await;
+                continue;
+            }
+            if status != StatusCode::UNAUTHORIZED || answered {
                 return self.check_denied(resp, scopes);
             }
             let found = resp.headers().get(WWW_AUTHENTICATE).and_then(|v| v.to_str().ok()).and_then(challenge::parse);
             let Some(found) = found else { return self.check_denied(resp, scopes) };
             *self.challenge.lock().unwrap_or_else(|p| p.into_inner()) = Some(found.clone());
+            self.tokens.lock().unwrap_or_else(|p| p.into_inner()).remove(&challenge::scopes_key(scopes));
             auth = Some(self.authorize(&found, scopes).await?);
             answered = true;
         }
+    }
+
+    /// Wait before another try, and count it.
+    async fn pause(&self, attempt: u32, retry_after: Option<Duration>, why: &str) {
+        self.transport.retried.fetch_add(1, Ordering::Relaxed);
+        let wait = self.transport.retry.delay(attempt, retry_after, retry::jitter());
+        if self.transport.verbose {
+            eprintln!("debug: {}: try {attempt} failed ({why}); retrying in {} ms", self.host, wait.as_millis());
+        }
+        tokio::time::sleep(wait).await;
     }
 
     /// Send a request whose body can only be sent once (a streamed blob): the

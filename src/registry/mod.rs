@@ -4,9 +4,11 @@ mod auth;
 mod challenge;
 mod client;
 mod error;
+mod retry;
 mod store;
 
 pub use auth::{Credential, Credentials};
 pub use client::{RegistryClient, Transport};
 pub use error::RegistryError;
+pub use retry::DEFAULT_TRIES;
 pub use store::RegistryStore;

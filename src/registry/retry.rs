@@ -1,0 +1,95 @@
+//! When and how long to wait before trying a registry request again (pure policy).
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use reqwest::StatusCode;
+
+/// The default number of tries per request (`--retries`).
+pub const DEFAULT_TRIES: u32 = 5;
+
+/// Exponential backoff with jitter, capped, honouring `Retry-After`.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// Total tries per request, the first included (so 1 means no retry).
+    pub tries: u32,
+    pub base: Duration,
+    pub max: Duration,
+}
+
+impl RetryPolicy {
+    pub fn new(tries: u32) -> RetryPolicy {
+        RetryPolicy { tries: tries.max(1), base: Duration::from_millis(200), max: Duration::from_secs(30) }
+    }
+
+    /// The wait before try number `attempt + 1` (`attempt` starts at 1). A server's
+    /// `Retry-After` wins when given (capped at `max`); otherwise `base * 2^(attempt-1)`
+    /// with ±25 % jitter (`jitter` in 0..1), capped at `max`.
+    pub fn delay(&self, attempt: u32, retry_after: Option<Duration>, jitter: f64) -> Duration {
+        if let Some(wait) = retry_after {
+            return wait.min(self.max);
+        }
+        let exp = self.base.saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
+        let factor = 0.75 + 0.5 * jitter.clamp(0.0, 1.0);
+        exp.mul_f64(factor).min(self.max)
+    }
+}
+
+/// 408, 429 and 5xx (but not 501 Not Implemented) are worth another try.
+pub fn retryable_status(status: StatusCode) -> bool {
+    status == StatusCode::REQUEST_TIMEOUT
+        || status == StatusCode::TOO_MANY_REQUESTS
+        || (status.is_server_error() && status != StatusCode::NOT_IMPLEMENTED)
+}
+
+/// `Retry-After` as delta-seconds (HTTP dates are rare from registries and not honoured).
+pub fn parse_retry_after(value: &str) -> Option<Duration> {
+    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
+/// A number in 0..1 that differs from call to call, for jitter (no RNG dependency needed).
+pub fn jitter() -> f64 {
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    let mixed = (u64::from(nanos)).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40;
+    (mixed as f64) / f64::from(1u32 << 24)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backs_off_exponentially_within_jitter_and_cap() {
+        let p = RetryPolicy::new(5);
+        assert_eq!(p.delay(1, None, 0.5), Duration::from_millis(200));
+        assert_eq!(p.delay(3, None, 0.5), Duration::from_millis(800));
+        assert_eq!(p.delay(3, None, 0.0), Duration::from_millis(600));
+        assert_eq!(p.delay(3, None, 1.0), Duration::from_millis(1000));
+        assert_eq!(p.delay(30, None, 1.0), Duration::from_secs(30));
+    }
+
+    #[test]
+    fn honours_retry_after_up_to_the_cap() {
+        let p = RetryPolicy::new(5);
+        assert_eq!(p.delay(1, parse_retry_after("2"), 0.9), Duration::from_secs(2));
+        assert_eq!(p.delay(1, parse_retry_after("3600"), 0.9), Duration::from_secs(30));
+        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
+    }
+
+    #[test]
+    fn retries_only_transient_statuses() {
+        for s in [408, 429, 500, 502, 503, 504] {
+            assert!(retryable_status(StatusCode::from_u16(s).unwrap()), "{s}");
+        }
+        for s in [200, 400, 401, 403, 404, 501] {
+            assert!(!retryable_status(StatusCode::from_u16(s).unwrap()), "{s}");
+        }
+    }
+
+    #[test]
+    fn jitter_stays_in_range() {
+        for _ in 0..100 {
+            let j = jitter();
+            assert!((0.0..1.0).contains(&j), "{j}");
+        }
+    }
+}
