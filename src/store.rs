@@ -99,13 +99,3 @@ impl ImageStore for AnyStore {
         delegate!(self, s => s.mount_blob(repo, digest, from))
     }
 }
-
-impl AnyStore {
-    /// A short description for messages: the registry host or the directory.
-    pub fn describe(&self) -> String {
-        match self {
-            AnyStore::Registry(s) => s.host().to_string(),
-            AnyStore::Disk(s) => format!("directory {}", s.root().display()),
-        }
-    }
-}

@@ -56,10 +56,6 @@ impl Layout {
         }
     }
 
-    /// `DIR/config`, where the signature ConfigMap goes by default.
-    pub fn config_dir(&self) -> PathBuf {
-        self.root.join("config")
-    }
 }
 
 /// A manifest reference: a digest or a tag.
@@ -117,7 +113,6 @@ mod tests {
             l.manifest("openshift/release", "4.15.0-x86_64").unwrap(),
             Path::new("/m/v2/openshift/release/manifests/4.15.0-x86_64")
         );
-        assert_eq!(l.config_dir(), Path::new("/m/config"));
     }
 
     #[test]

@@ -6,6 +6,5 @@ mod store;
 mod write;
 
 pub use error::DiskError;
-pub use layout::Layout;
 pub use store::DiskStore;
 pub use write::write_file_atomic;

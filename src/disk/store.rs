@@ -30,10 +30,6 @@ impl DiskStore {
         self.layout.root()
     }
 
-    pub fn layout(&self) -> &Layout {
-        &self.layout
-    }
-
     fn name_err(&self, reason: String) -> DiskError {
         DiskError::Name { root: self.root().to_path_buf(), reason }
     }

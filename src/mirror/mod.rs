@@ -9,7 +9,6 @@ mod stores;
 
 pub use executor::{execute, Totals};
 pub use inspect::{read_destination, read_sources};
-pub use instructions::{mirror_sources, render, MirrorSource};
-pub use plan::{mappings, plan, BlobAction, BlobTask, DestState, Mapping, Plan, SourceImage, Target};
-pub use report::{SignatureSummary, Summary, SCHEMA_VERSION};
+pub use plan::{mappings, plan, Mapping, Target};
+pub use report::{SignatureSummary, Summary};
 pub use stores::Stores;

@@ -85,11 +85,6 @@ impl Credentials {
             std::iter::successors(Some(full.as_str()), |s| s.rfind('/').map(|i| &s[..i])).collect();
         self.files.iter().find_map(|(_, map)| candidates.iter().find_map(|c| map.get(*c)))
     }
-
-    /// Credentials for the whole registry host only (for the token endpoint's default).
-    pub fn is_empty(&self) -> bool {
-        self.files.iter().all(|(_, m)| m.is_empty())
-    }
 }
 
 impl AuthEntry {

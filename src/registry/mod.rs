@@ -7,8 +7,7 @@ mod error;
 mod retry;
 mod store;
 
-pub use auth::{Credential, Credentials};
-pub use client::{RegistryClient, Transport};
+pub use client::Transport;
 pub use error::RegistryError;
 pub use retry::DEFAULT_TRIES;
 pub use store::RegistryStore;

@@ -17,7 +17,13 @@ use crate::support::{assert_success, command, run, stderr, stdout, temp_dir};
 const DISK_REPO: &str = "openshift/release";
 
 fn to_disk(src: &GeneratedRelease, dir: &Path, extra: &[&str]) -> std::process::Output {
-    let mut args = vec![format!("--from={}", src.release_ref()), format!("--to-dir={}", dir.display()), "--insecure".into()];
+    let mut args = vec![
+        format!("--from={}", src.release_ref()),
+        format!("--to-dir={}", dir.display()),
+        "--insecure".into(),
+        // Generated releases are unsigned; signatures are tested in signatures.rs.
+        "--skip-release-image-signature".into(),
+    ];
     args.extend(extra.iter().map(|s| s.to_string()));
     run(args)
 }
@@ -28,6 +34,7 @@ fn from_disk(dir: &Path, tag: &str, dest: &Registry, extra: &[&str]) -> std::pro
         format!("--from=file://{DISK_REPO}:{tag}"),
         format!("--to={}/mirror/ocp/release", dest.host()),
         "--insecure".into(),
+        "--skip-release-image-signature".into(),
     ];
     args.extend(extra.iter().map(|s| s.to_string()));
     run(args)
@@ -109,7 +116,7 @@ fn a_killed_to_disk_run_resumes_and_reuses_finished_blobs() {
     let home = temp_dir();
     let mut child = command(home.path())
         .args([format!("--from={}", src.release.release_ref()), format!("--to-dir={}", media.path().display())])
-        .args(["--insecure", "-q"])
+        .args(["--insecure", "--skip-release-image-signature", "-q"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -146,7 +153,7 @@ fn write_oc_tree(dir: &Path, rel: &GeneratedRelease) {
     let repo = repo_dir(dir);
     fs::create_dir_all(repo.join("blobs")).unwrap();
     fs::create_dir_all(repo.join("manifests")).unwrap();
-    let mut put = |image: &GeneratedImage, tag: Option<String>| {
+    let put = |image: &GeneratedImage, tag: Option<String>| {
         for b in &image.blobs {
             fs::write(repo.join("blobs").join(b), rel.blob(b).expect("blob bytes")).unwrap();
         }
