@@ -183,9 +183,10 @@ pub struct SignatureArgs {
     #[arg(long = "release-image-signature-key", value_name = "FILE", help_heading = "Signatures")]
     pub keys: Vec<PathBuf>,
 
-    /// Time allowed for each signature store request, in seconds.
-    #[arg(long, value_name = "SECONDS", default_value_t = crate::signature::DEFAULT_TIMEOUT.as_secs(), value_parser = clap::value_parser!(u64).range(1..=3600), help_heading = "Signatures")]
-    pub release_image_signature_store_timeout: u64,
+    /// Time allowed for each signature store request, in seconds (fractions allowed). A store
+    /// that does not answer in time counts as a failed request and the next signature is tried.
+    #[arg(long, value_name = "SECONDS", default_value = "30", value_parser = parse_seconds, help_heading = "Signatures")]
+    pub release_image_signature_store_timeout: std::time::Duration,
 
     /// Mirror without verifying the release signature and write no signature ConfigMap
     /// (for unsigned CI/OKD builds).
@@ -239,4 +240,12 @@ pub enum OutputFormat {
     Text,
     /// One versioned JSON document (see docs/output.md).
     Json,
+}
+
+/// A positive number of seconds, at most an hour.
+fn parse_seconds(text: &str) -> Result<std::time::Duration, String> {
+    match text.parse::<f64>() {
+        Ok(secs) if secs > 0.0 && secs <= 3600.0 => Ok(std::time::Duration::from_secs_f64(secs)),
+        _ => Err(format!("{text:?} is not a number of seconds between 0 and 3600")),
+    }
 }

@@ -3,7 +3,6 @@
 use anyhow::Result;
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use crate::cli::{MirrorArgs, OutputFormat, SignatureArgs};
 use crate::exit::SignatureFailure;
@@ -117,7 +116,7 @@ async fn check_signatures(
     let options = GateOptions {
         key_files: args.keys.clone(),
         stores: args.stores.clone(),
-        timeout: Duration::from_secs(args.release_image_signature_store_timeout),
+        timeout: args.release_image_signature_store_timeout,
     };
     let accepted = signature::check_release(&options, release.verification.as_ref(), &release.digest)
         .await

@@ -17,4 +17,3 @@ pub use configmap::{build as build_config_map, config_map_name};
 pub use gate::{check_release, distinct_signatures, GateOptions};
 pub use key::format_date;
 pub use search::Accepted;
-pub use store::DEFAULT_TIMEOUT;

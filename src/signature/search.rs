@@ -217,7 +217,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = format!("file://{}", dir.path().display());
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = StoreClient::new(super::super::store::DEFAULT_TIMEOUT).expect("client");
+        let client = StoreClient::new(std::time::Duration::from_secs(30)).expect("client");
         let Some(keyring) = fixture_keyring() else { return };
         let err = find_signatures(&client, &[store], &[keyring], &digest()).await.expect_err("nothing to find");
         assert_eq!(err.attempts.len(), 1);

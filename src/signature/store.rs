@@ -3,7 +3,7 @@
 //!
 //! A 404 (or a missing file) ends the search in a store; any other failure is recorded and
 //! the next N is tried. Every request has its own timeout (default
-//! [`DEFAULT_TIMEOUT`], `--release-image-signature-store-timeout`), covering the whole
+//! 30 s, `--release-image-signature-store-timeout`), covering the whole
 //! exchange, so a store that never answers costs at most that per N. Bodies over
 //! [`MAX_BODY`] are refused: a real signature is well under a kilobyte.
 
@@ -19,8 +19,6 @@ use crate::digest::Digest;
 pub const MAX_SIGNATURES: u32 = 9;
 /// The largest signature body accepted.
 pub const MAX_BODY: u64 = 1 << 20;
-/// Time allowed for one signature request, connection to last byte.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What one `signature-<N>` request gave.
 #[derive(Debug)]
@@ -184,7 +182,7 @@ mod tests {
         let big = vec![0u8; usize::try_from(MAX_BODY).expect("fits") + 1];
         std::fs::write(sigs.join("signature-2"), big).expect("write");
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = StoreClient::new(DEFAULT_TIMEOUT).expect("client");
+        let client = StoreClient::new(Duration::from_secs(30)).expect("client");
         let store = format!("file://{}", dir.path().display());
         assert!(matches!(client.fetch(&store, &digest(), 1).await, Fetched::Found(b) if b == b"sig"));
         let too_large = client.fetch(&store, &digest(), 2).await;
@@ -195,7 +193,7 @@ mod tests {
     #[tokio::test]
     async fn unknown_schemes_are_failures_naming_the_store() {
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = StoreClient::new(DEFAULT_TIMEOUT).expect("client");
+        let client = StoreClient::new(Duration::from_secs(30)).expect("client");
         let Fetched::Failed(err) = client.fetch("ftp://x", &digest(), 1).await else {
             panic!("ftp accepted");
         };

@@ -8,3 +8,4 @@ mod disk;
 mod memory;
 mod mirror;
 mod mirror_errors;
+mod signatures;

@@ -6,10 +6,12 @@
 
 pub mod blobs;
 pub mod generator;
+pub mod gpg;
 pub mod http;
 pub mod payload;
 pub mod push;
 pub mod registry;
+pub mod sigstore;
 pub mod spec;
 
 use std::ffi::OsStr;
