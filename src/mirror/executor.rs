@@ -11,7 +11,9 @@ use indicatif::HumanBytes;
 use super::plan::{BlobAction, BlobTask, ManifestTask, Plan};
 use super::stores::Stores;
 use crate::progress::Progress;
-use crate::store::{BlobReader, ImageStore};
+use crate::disk::DiskError;
+use crate::registry::{self, RegistryError};
+use crate::store::{BlobReader, ImageStore, StoreError};
 
 /// What a run moved.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -62,7 +64,44 @@ pub async fn execute(
     })
 }
 
-async fn copy_blob(
+/// Copy one blob, starting it over on a transient failure (a connection cut mid-body, a 5xx
+/// on the upload, bytes that arrived corrupted) up to the `--retries` bound.
+async fn copy_blob(task: &BlobTask, sources: &Stores, dests: &Stores, progress: &Progress, counters: &Counters) -> Result<()> {
+    let policy = dests.transport().retry_policy();
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match copy_blob_once(task, sources, dests, progress, counters).await {
+            Ok(()) => return Ok(()),
+            Err(e) if attempt < policy.tries && is_transient(&e) => {
+                dests.transport().count_retry();
+                let wait = policy.delay(attempt, None, registry::jitter());
+                progress.debug(&format!("{e:#}; copying blob {} again in {} ms", task.digest, wait.as_millis()));
+                tokio::time::sleep(wait).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Failures that another try cannot fix: access, absence, unsafe or malformed input.
+fn is_transient(err: &anyhow::Error) -> bool {
+    let permanent = err.chain().any(|c| match c.downcast_ref::<StoreError>() {
+        Some(StoreError::Registry(e)) => matches!(
+            e,
+            RegistryError::Unauthorized { .. }
+                | RegistryError::NotFound { .. }
+                | RegistryError::AuthFile { .. }
+                | RegistryError::CaFile { .. }
+                | RegistryError::TooLarge { .. }
+        ),
+        Some(StoreError::Disk(e)) => !matches!(e, DiskError::Io { .. } | DiskError::Write { .. }),
+        None => false,
+    });
+    !permanent
+}
+
+async fn copy_blob_once(
     task: &BlobTask,
     sources: &Stores,
     dests: &Stores,

@@ -41,6 +41,11 @@ impl Stores {
         }
     }
 
+    /// The registry transport (retry policy and counters).
+    pub fn transport(&self) -> &Transport {
+        &self.transport
+    }
+
     /// The disk store, when this side has one.
     pub fn disk(&self) -> Option<&DiskStore> {
         match self.disk.as_deref() {

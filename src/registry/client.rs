@@ -65,6 +65,16 @@ impl Transport {
         self
     }
 
+    /// The retry policy of every request (`--retries`).
+    pub fn retry_policy(&self) -> RetryPolicy {
+        self.retry
+    }
+
+    /// Count a retry made above the request level (a whole blob copied again).
+    pub fn count_retry(&self) {
+        self.retried.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// How many requests were tried again so far.
     pub fn retried(&self) -> u64 {
         self.retried.load(Ordering::Relaxed)

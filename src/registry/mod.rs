@@ -9,5 +9,5 @@ mod store;
 
 pub use client::Transport;
 pub use error::RegistryError;
-pub use retry::DEFAULT_TRIES;
+pub use retry::{jitter, DEFAULT_TRIES};
 pub use store::RegistryStore;
