@@ -13,8 +13,6 @@ pub enum Code {
     Usage = 2,
     /// No valid release signature (nothing was copied).
     Signature = 3,
-    /// Mirrored, but the signature ConfigMap was not applied to the cluster.
-    NotApplied = 4,
     /// Interrupted (Ctrl-C / SIGTERM).
     Interrupted = 130,
 }

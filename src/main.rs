@@ -46,7 +46,7 @@ fn main() -> ExitCode {
 /// Exit with the code of `result`, its error chain printed once.
 fn finish(result: anyhow::Result<()>) -> ExitCode {
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => ExitCode::from(exit::Code::Success as u8),
         Err(err) => {
             eprintln!("{}", exit::render_chain(&err));
             ExitCode::from(exit::code_for(&err) as u8)
