@@ -34,7 +34,7 @@ pub async fn run(args: &MirrorArgs) -> Result<()> {
         release.components.len()
     ));
     // Before anything is copied: a release the cluster cannot verify is not worth the copy.
-    let accepted = check_signatures(&args.signature, &release, &progress).await?;
+    let accepted = check_signatures(&args.signature, &opts, &release, &progress).await?;
 
     let mappings = mirror::mappings(&release, &opts.target);
     let images = mirror::read_sources(&sources, &mappings, std::slice::from_ref(&release.manifest), limit).await?;
@@ -102,6 +102,7 @@ fn upload_commands(opts: &Options, release: &release::Release) -> Vec<String> {
 /// Fetches and verifies the release signatures (unless skipped); exit code 3 when none is valid.
 async fn check_signatures(
     args: &SignatureArgs,
+    opts: &Options,
     release: &Release,
     progress: &Progress,
 ) -> Result<Option<Vec<Accepted>>> {
@@ -115,7 +116,7 @@ async fn check_signatures(
     progress.info(&format!("verifying the signature of release {}", release.digest));
     let options = GateOptions {
         key_files: args.keys.clone(),
-        stores: args.stores.clone(),
+        stores: local_signature_store(args, opts, release, progress).unwrap_or_else(|| args.stores.clone()),
         timeout: args.release_image_signature_store_timeout,
     };
     let accepted = signature::check_release(&options, release.verification.as_ref(), &release.digest)
@@ -135,6 +136,21 @@ async fn check_signatures(
 }
 
 /// `--release-image-signature-to-dir`, else `<to-dir>/config`, else none.
+/// On the far side of the gap the internet stores are out of reach: with `--from-dir` and
+/// no `--release-image-signature-store`, the signature ConfigMap the to-disk run wrote
+/// (`<from-dir>/config/signature-sha256-<16hex>.yaml`, or oc's `.json`) is the store.
+fn local_signature_store(args: &SignatureArgs, opts: &Options, release: &Release, progress: &Progress) -> Option<Vec<String>> {
+    if !args.stores.is_empty() {
+        return None;
+    }
+    let config = opts.from_dir.as_ref()?.join("config");
+    let yaml = crate::disk::layout::signature_file_name(&release.digest);
+    let json = yaml.replace(".yaml", ".json");
+    let path = [yaml, json].into_iter().map(|name| config.join(name)).find(|p| p.is_file())?;
+    progress.info(&format!("reading release signatures from {}", path.display()));
+    Some(vec![format!("file://{}", path.display())])
+}
+
 fn signature_dir(args: &SignatureArgs, opts: &Options) -> Option<PathBuf> {
     args.release_image_signature_to_dir.clone().or_else(|| opts.to_dir.as_ref().map(|d| d.join("config")))
 }

@@ -101,6 +101,24 @@ fn ordered<S: Serializer>(pairs: &[(String, String)], serializer: S) -> Result<S
     map.end()
 }
 
+/// Signature `n` of `digest` from a signature ConfigMap file (ours or oc's, YAML or JSON):
+/// the base64 of `binaryData["sha256-<hex>-<n>"]`, or `None` when it has no such entry.
+pub fn read_signature(text: &[u8], digest: &Digest, n: u32) -> Result<Option<Vec<u8>>, String> {
+    #[derive(serde::Deserialize)]
+    struct Doc {
+        #[serde(default, rename = "binaryData")]
+        binary_data: std::collections::BTreeMap<String, String>,
+    }
+    let doc: Doc = serde_saphyr::from_slice(text).map_err(|e| format!("not a ConfigMap ({e})"))?;
+    let key = format!("{}-{n}", config_map_name(digest));
+    let Some(value) = doc.binary_data.get(&key) else { return Ok(None) };
+    let compact: String = value.split_whitespace().collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(compact)
+        .map(Some)
+        .map_err(|_| format!("binaryData {key} is not base64"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -109,6 +127,17 @@ mod tests {
 
     fn digest() -> Digest {
         format!("sha256:{HEX}").parse().expect("digest")
+    }
+
+    #[test]
+    fn signatures_read_back_from_a_written_configmap() {
+        let cm = build(&digest(), &[b"first", b"second"]);
+        let yaml = cm.to_yaml().expect("yaml");
+        assert_eq!(read_signature(yaml.as_bytes(), &digest(), 2).expect("parse"), Some(b"second".to_vec()));
+        assert_eq!(read_signature(yaml.as_bytes(), &digest(), 3).expect("parse"), None);
+        let other: Digest = format!("sha256:{}", "0".repeat(64)).parse().expect("digest");
+        assert_eq!(read_signature(yaml.as_bytes(), &other, 1).expect("parse"), None);
+        assert!(read_signature(b"[1, 2]", &digest(), 1).is_err());
     }
 
     #[test]

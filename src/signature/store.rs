@@ -90,8 +90,12 @@ impl StoreClient {
         Ok(StoreClient { http, timeout })
     }
 
-    /// Fetches `signature-<n>` of `digest` from `store`.
+    /// Fetches `signature-<n>` of `digest` from `store`. A `file://` store that names a
+    /// file rather than a folder is a signature ConfigMap (as `--to-dir` writes it).
     pub async fn fetch(&self, store: &str, digest: &Digest, n: u32) -> Fetched {
+        if let Some(path) = store.strip_prefix("file://").map(PathBuf::from).filter(|p| p.is_file()) {
+            return read_config_map(path, digest, n);
+        }
         let url = signature_url(store, digest, n);
         if let Some(path) = url.strip_prefix("file://") {
             return read_file(PathBuf::from(path));
@@ -139,6 +143,18 @@ impl StoreClient {
 /// `<store>/<algorithm>=<hex>/signature-<n>`.
 pub fn signature_url(store: &str, digest: &Digest, n: u32) -> String {
     format!("{}/{}={}/signature-{n}", store.trim_end_matches('/'), digest.algorithm(), digest.hex())
+}
+
+fn read_config_map(path: PathBuf, digest: &Digest, n: u32) -> Fetched {
+    let text = match read_file(path.clone()) {
+        Fetched::Found(text) => text,
+        other => return other,
+    };
+    match super::configmap::read_signature(&text, digest, n) {
+        Ok(Some(signature)) => Fetched::Found(signature),
+        Ok(None) => Fetched::NotFound,
+        Err(reason) => Fetched::Failed(FetchError::File { path, source: std::io::Error::other(reason) }),
+    }
 }
 
 fn read_file(path: PathBuf) -> Fetched {

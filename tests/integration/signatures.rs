@@ -382,3 +382,48 @@ fn verify_signature_checks_a_gnupg_signature_offline() {
     assert_eq!(out.status.code(), Some(3));
     assert!(stderr(&out).contains("not valid for any key of keyring key.asc"), "{}", stderr(&out));
 }
+
+/// The far side of the air gap cannot reach the payload's stores: the upload reads the
+/// signature ConfigMap the to-disk run wrote (ours `.yaml`, or oc's `.json`).
+#[test]
+fn the_upload_side_verifies_with_the_configmap_carried_on_the_media() {
+    let k = keys();
+    let store = SigStore::start(Mode::Serve);
+    let src = release(&[("test", k.gpg.export(&k.rsa))], &[("online", store.url())]);
+    let digest = digest_of(&src);
+    store.put(&digest, 1, k.gpg.sign(&k.rsa, &atomic_payload(&digest, IDENTITY), true));
+    let media = temp_dir();
+    let out = run([
+        format!("--from={}", src.release.release_ref()),
+        format!("--to-dir={}", media.path().display()),
+        "--insecure".into(),
+    ]);
+    assert_success(&out);
+    // From here on the online store is out of reach: every signature request fails.
+    for n in 1..=9 {
+        store.put_status(&digest, n, 503);
+    }
+    let online_requests = store.requests().len();
+    let yaml = config_map_path(&media.path().join("config"), &digest);
+    let upload = |dest: &Registry| {
+        run([
+            format!("--from-dir={}", media.path().display()),
+            "--from=file://openshift/release:4.99.0-x86_64".into(),
+            format!("--to={}/mirror/ocp/release", dest.host()),
+            "--insecure".into(),
+        ])
+    };
+    let dest = Registry::start();
+    let out = upload(&dest);
+    assert_success(&out);
+    assert!(stderr(&out).contains(&format!("reading release signatures from {}", yaml.display())), "{}", stderr(&out));
+    std::fs::rename(&yaml, yaml.with_extension("json")).expect("rename to oc's name");
+    let dest = Registry::start();
+    assert_success(&upload(&dest));
+    assert_eq!(store.requests().len(), online_requests, "the online store was never asked");
+    std::fs::remove_file(yaml.with_extension("json")).expect("remove");
+    let dest = Registry::start();
+    let out = upload(&dest);
+    assert_eq!(out.status.code(), Some(3), "without the ConfigMap the offline stores fail: {}", stderr(&out));
+    assert!(dest.client().catalog().is_empty());
+}
