@@ -36,7 +36,12 @@ pub async fn run(args: &MirrorArgs) -> Result<()> {
     // Before anything is copied: a release the cluster cannot verify is not worth the copy.
     let accepted = check_signatures(&args.signature, &opts, &release, &progress).await?;
 
-    let mappings = mirror::mappings(&release, &opts.target);
+    let mut mappings = mirror::mappings(&release, &opts.target);
+    let sigstore = mirror::signature_mappings(&sources, &release, &mappings).await?;
+    for m in &sigstore {
+        progress.info(&format!("found sigstore signature {}; mirroring it beside the release", m.source));
+    }
+    mappings.extend(sigstore);
     let images = mirror::read_sources(&sources, &mappings, std::slice::from_ref(&release.manifest), limit).await?;
     if let Some(disk) = dests.disk() {
         sweep_disk(disk, &mappings, &progress);
@@ -139,7 +144,12 @@ async fn check_signatures(
 /// On the far side of the gap the internet stores are out of reach: with `--from-dir` and
 /// no `--release-image-signature-store`, the signature ConfigMap the to-disk run wrote
 /// (`<from-dir>/config/signature-sha256-<16hex>.yaml`, or oc's `.json`) is the store.
-fn local_signature_store(args: &SignatureArgs, opts: &Options, release: &Release, progress: &Progress) -> Option<Vec<String>> {
+fn local_signature_store(
+    args: &SignatureArgs,
+    opts: &Options,
+    release: &Release,
+    progress: &Progress,
+) -> Option<Vec<String>> {
     if !args.stores.is_empty() {
         return None;
     }

@@ -55,7 +55,6 @@ impl Layout {
             Reference::Tag(t) => Ok(self.manifests_dir(repo)?.join(t)),
         }
     }
-
 }
 
 /// A manifest reference: a digest or a tag.

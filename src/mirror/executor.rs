@@ -10,8 +10,8 @@ use indicatif::HumanBytes;
 
 use super::plan::{BlobAction, BlobTask, ManifestTask, Plan};
 use super::stores::Stores;
-use crate::progress::Progress;
 use crate::disk::DiskError;
+use crate::progress::Progress;
 use crate::registry::{self, RegistryError};
 use crate::store::{BlobReader, ImageStore, StoreError};
 
@@ -66,7 +66,13 @@ pub async fn execute(
 
 /// Copy one blob, starting it over on a transient failure (a connection cut mid-body, a 5xx
 /// on the upload, bytes that arrived corrupted) up to the `--retries` bound.
-async fn copy_blob(task: &BlobTask, sources: &Stores, dests: &Stores, progress: &Progress, counters: &Counters) -> Result<()> {
+async fn copy_blob(
+    task: &BlobTask,
+    sources: &Stores,
+    dests: &Stores,
+    progress: &Progress,
+    counters: &Counters,
+) -> Result<()> {
     let policy = dests.transport().retry_policy();
     let mut attempt = 0;
     loop {

@@ -28,6 +28,8 @@ pub struct Summary {
     pub upgrade_command: Option<String>,
     /// Commands to upload a disk tree (to-disk runs only).
     pub upload_commands: Vec<String>,
+    /// Sigstore (cosign) signature images mirrored beside the release.
+    pub sigstore_signatures: Vec<String>,
     /// The verified release signatures; absent with --skip-release-image-signature.
     pub signature: Option<SignatureSummary>,
 }
@@ -172,6 +174,12 @@ impl Summary {
             mirrors: if to_registry { mirror_sources(&plan.mappings) } else { Vec::new() },
             upgrade_command,
             upload_commands: Vec::new(),
+            sigstore_signatures: plan
+                .mappings
+                .iter()
+                .filter(|m| m.name.ends_with(".sig"))
+                .map(|m| m.destination.to_string())
+                .collect(),
             signature: None,
         }
     }
@@ -217,6 +225,12 @@ impl Summary {
             out.push_str(&signature.to_text(self.dry_run));
         }
         out.push('\n');
+        for sig in &self.sigstore_signatures {
+            let _ = writeln!(out, "Sigstore signature: {sig}");
+        }
+        if !self.sigstore_signatures.is_empty() {
+            out.push('\n');
+        }
         for cmd in &self.upload_commands {
             let _ = writeln!(out, "{cmd}\n");
         }

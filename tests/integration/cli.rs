@@ -7,7 +7,9 @@ fn help_lists_the_flag_groups_and_examples() {
     let out = run(["--help"]);
     assert_success(&out);
     let text = stdout(&out);
-    for needle in ["Usage: kubectl release-mirror", "--from <REF>", "--to <REPO>", "--to-dir <DIR>", "--dry-run", "Examples:"] {
+    for needle in
+        ["Usage: kubectl release-mirror", "--from <REF>", "--to <REPO>", "--to-dir <DIR>", "--dry-run", "Examples:"]
+    {
         assert!(text.contains(needle), "help lacks {needle:?}:\n{text}");
     }
 }

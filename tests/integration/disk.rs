@@ -62,14 +62,23 @@ fn temp_files(dir: &Path) -> Vec<PathBuf> {
 
 #[test]
 fn registry_to_disk_to_registry_is_byte_identical() {
-    let src = source_with(ReleaseSpec { components: 8, media: Media::Oci, multi_arch_components: 1, ..ReleaseSpec::default() });
+    let src = source_with(ReleaseSpec {
+        components: 8,
+        media: Media::Oci,
+        multi_arch_components: 1,
+        ..ReleaseSpec::default()
+    });
     let media = temp_dir();
     let out = to_disk(&src.release, media.path(), &[]);
     assert_success(&out);
     let text = stdout(&out);
     let tag = "4.99.0-x86_64";
-    let ours = format!("kubectl release-mirror --from-dir={} --from=file://{DISK_REPO}:{tag} --to=REGISTRY/REPO", media.path().display());
-    let theirs = format!("oc image mirror --from-dir={} 'file://{DISK_REPO}:{tag}*' REGISTRY/REPO", media.path().display());
+    let ours = format!(
+        "kubectl release-mirror --from-dir={} --from=file://{DISK_REPO}:{tag} --to=REGISTRY/REPO",
+        media.path().display()
+    );
+    let theirs =
+        format!("oc image mirror --from-dir={} 'file://{DISK_REPO}:{tag}*' REGISTRY/REPO", media.path().display());
     assert!(text.contains(&ours) && text.contains(&theirs), "{text}");
     assert!(!text.contains("ImageDigestMirrorSet"), "no mirror configuration for a disk destination");
 
@@ -110,7 +119,12 @@ fn the_disk_tree_uses_ocs_layout_and_permissions() {
 
 #[test]
 fn a_killed_to_disk_run_resumes_and_reuses_finished_blobs() {
-    let spec = ReleaseSpec { components: 12, layer_size: 256 * 1024, big_layer: Some(192 * 1024 * 1024), ..ReleaseSpec::default() };
+    let spec = ReleaseSpec {
+        components: 12,
+        layer_size: 256 * 1024,
+        big_layer: Some(192 * 1024 * 1024),
+        ..ReleaseSpec::default()
+    };
     let src = source_with(spec);
     let media = temp_dir();
     let home = temp_dir();
@@ -124,7 +138,9 @@ fn a_killed_to_disk_run_resumes_and_reuses_finished_blobs() {
     let blobs = repo_dir(media.path()).join("blobs");
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let finished = fs::read_dir(&blobs).map(|d| d.flatten().filter(|e| e.file_name().to_string_lossy().starts_with("sha256:")).count()).unwrap_or(0);
+        let finished = fs::read_dir(&blobs)
+            .map(|d| d.flatten().filter(|e| e.file_name().to_string_lossy().starts_with("sha256:")).count())
+            .unwrap_or(0);
         if finished >= 3 && !temp_files(media.path()).is_empty() {
             break;
         }
@@ -271,7 +287,11 @@ fn a_to_dir_tree_with_a_symlink_leading_outside_is_not_written_through() {
 #[test]
 fn escaping_file_references_are_usage_errors() {
     let media = temp_dir();
-    let out = run([format!("--from-dir={}", media.path().display()), "--from=file://../../etc:x".into(), "--to=m.io/x".into()]);
+    let out = run([
+        format!("--from-dir={}", media.path().display()),
+        "--from=file://../../etc:x".into(),
+        "--to=m.io/x".into(),
+    ]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("invalid image reference \"file://../../etc:x\""), "{}", stderr(&out));
 }

@@ -46,9 +46,8 @@ pub fn assert_complete(src: &GeneratedRelease, dest: &Client) {
 }
 
 fn assert_same_image(dest: &Client, tag: &str, image: &GeneratedImage) {
-    let (bytes, _, digest) = dest
-        .get_manifest(DEST_REPO, tag)
-        .unwrap_or_else(|| panic!("tag {tag} missing at the destination"));
+    let (bytes, _, digest) =
+        dest.get_manifest(DEST_REPO, tag).unwrap_or_else(|| panic!("tag {tag} missing at the destination"));
     assert_eq!(bytes, image.manifest, "manifest bytes of {tag} differ");
     assert_eq!(digest, image.digest, "digest of {tag}");
     for child in &image.children {
@@ -230,7 +229,11 @@ fn tls_registries_are_verified_against_the_given_certificate_authority() {
     };
     let unverified = run(args(&[]));
     assert_eq!(unverified.status.code(), Some(1));
-    assert!(stderr(&unverified).contains(&format!("cannot reach registry {}", source.host())), "{}", stderr(&unverified));
+    assert!(
+        stderr(&unverified).contains(&format!("cannot reach registry {}", source.host())),
+        "{}",
+        stderr(&unverified)
+    );
 
     let dir = temp_dir();
     let bundle = dir.path().join("bundle.pem");

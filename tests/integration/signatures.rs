@@ -427,3 +427,60 @@ fn the_upload_side_verifies_with_the_configmap_carried_on_the_media() {
     assert_eq!(out.status.code(), Some(3), "without the ConfigMap the offline stores fail: {}", stderr(&out));
     assert!(dest.client().catalog().is_empty());
 }
+
+/// Push a cosign-style signature image for `digest` as `sha256-<hex>.sig` into `repo`.
+fn push_cosign_signature(client: &crate::support::http::Client, repo: &str, digest: &str) -> Vec<u8> {
+    use crate::support::sha256_digest;
+    let payload = format!(
+        r#"{{"critical":{{"image":{{"docker-manifest-digest":"{digest}"}},"type":"cosign container image signature"}}}}"#
+    );
+    let config = br#"{"architecture":"","config":{},"os":"","rootfs":{"type":"layers","diff_ids":[]}}"#.to_vec();
+    for blob in [payload.as_bytes().to_vec(), config.clone()] {
+        let d = sha256_digest(&blob);
+        client.push_blob(repo, &d, move || reqwest::blocking::Body::from(blob.clone()));
+    }
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{}","size":{}}},"layers":[{{"mediaType":"application/vnd.dev.cosign.simplesigning.v1+json","digest":"{}","size":{},"annotations":{{"dev.cosignproject.cosign/signature":"MEUCIQ=="}}}}]}}"#,
+        sha256_digest(&config),
+        config.len(),
+        sha256_digest(payload.as_bytes()),
+        payload.len()
+    );
+    let tag = format!("sha256-{}.sig", &digest["sha256:".len()..]);
+    client.put_manifest(repo, &tag, "application/vnd.oci.image.manifest.v1+json", manifest.as_bytes());
+    manifest.into_bytes()
+}
+
+#[test]
+fn a_sigstore_signature_of_the_release_is_mirrored_beside_it_through_disk_too() {
+    let src = release(&[], &[]);
+    let digest = digest_of(&src);
+    let manifest = push_cosign_signature(&src.registry.client(), &src.release.release_repo, &digest);
+    let tag = format!("sha256-{}.sig", &digest["sha256:".len()..]);
+    let skip = "--skip-release-image-signature".to_string();
+    let dest = Registry::start();
+    let out = mirror(&src, &dest, std::slice::from_ref(&skip));
+    assert_success(&out);
+    let (bytes, _, _) = dest.client().get_manifest("mirror/ocp/release", &tag).expect("signature mirrored");
+    assert_eq!(bytes, manifest, "byte for byte");
+    assert!(
+        stdout(&out).contains(&format!("Sigstore signature: {}/mirror/ocp/release:{tag}", dest.host())),
+        "{}",
+        stdout(&out)
+    );
+
+    let media = temp_dir();
+    let to_disk = [format!("--from={}", src.release.release_ref()), format!("--to-dir={}", media.path().display())];
+    assert_success(&run(to_disk.iter().cloned().chain(["--insecure".into(), skip.clone()])));
+    let second = Registry::start();
+    let out = run([
+        format!("--from-dir={}", media.path().display()),
+        "--from=file://openshift/release:4.99.0-x86_64".into(),
+        format!("--to={}/mirror/ocp/release", second.host()),
+        "--insecure".into(),
+        skip,
+    ]);
+    assert_success(&out);
+    let (bytes, _, _) = second.client().get_manifest("mirror/ocp/release", &tag).expect("carried across");
+    assert_eq!(bytes, manifest);
+}

@@ -65,10 +65,7 @@ pub struct Blob {
 
 impl Blob {
     pub fn new(data: Vec<u8>) -> Self {
-        Blob {
-            digest: digest(&data),
-            data,
-        }
+        Blob { digest: digest(&data), data }
     }
 }
 
@@ -88,11 +85,7 @@ fn tar_header(path: &str, size: u64, dir: bool) -> tar::Header {
     header.set_uid(0);
     header.set_gid(0);
     header.set_mtime(0);
-    header.set_entry_type(if dir {
-        tar::EntryType::Directory
-    } else {
-        tar::EntryType::Regular
-    });
+    header.set_entry_type(if dir { tar::EntryType::Directory } else { tar::EntryType::Regular });
     header.set_cksum();
     header
 }
@@ -111,10 +104,7 @@ pub fn layer(files: &[(&str, &[u8])]) -> Layer {
     let mut gz = GzWriter::new(Vec::new(), Compression::fast());
     gz.write_all(&tar).expect("gzip layer");
     let compressed = gz.finish().expect("finish gzip");
-    Layer {
-        blob: Blob::new(compressed),
-        diff_id,
-    }
+    Layer { blob: Blob::new(compressed), diff_id }
 }
 
 /// A layer holding one file of `size` pseudo-random bytes at `path`.
@@ -219,11 +209,7 @@ pub struct BigLayer {
 impl BigLayer {
     /// Compute digest, diff_id and blob size in one streaming pass.
     pub fn new(seed: u64, content_size: u64) -> Self {
-        let tar = HashingReader {
-            inner: BigTar::new(seed, content_size),
-            hasher: Sha256::new(),
-            count: 0,
-        };
+        let tar = HashingReader { inner: BigTar::new(seed, content_size), hasher: Sha256::new(), count: 0 };
         let mut gz = GzEncoder::new(tar, Compression::none());
         let mut hasher = Sha256::new();
         let mut blob_size = 0u64;
@@ -248,9 +234,6 @@ impl BigLayer {
 
     /// A fresh reader over the compressed blob, `blob_size` bytes long.
     pub fn reader(&self) -> impl Read + Send + 'static {
-        GzEncoder::new(
-            BigTar::new(self.seed, self.content_size),
-            Compression::none(),
-        )
+        GzEncoder::new(BigTar::new(self.seed, self.content_size), Compression::none())
     }
 }

@@ -87,9 +87,7 @@ struct Gen<'a> {
 impl Gen<'_> {
     fn keep(&mut self, layer: &Layer) -> LayerRef {
         let r = LayerRef::from(layer);
-        self.blob_data
-            .entry(r.digest.clone())
-            .or_insert_with(|| layer.blob.data.clone());
+        self.blob_data.entry(r.digest.clone()).or_insert_with(|| layer.blob.data.clone());
         r
     }
 
@@ -101,14 +99,7 @@ impl Gen<'_> {
     }
 
     /// Config + manifest of one image over `extra` layers after the shared ones.
-    fn image(
-        &mut self,
-        name: &str,
-        repo: &str,
-        arch: &str,
-        extra: Vec<LayerRef>,
-        labels: Value,
-    ) -> GeneratedImage {
+    fn image(&mut self, name: &str, repo: &str, arch: &str, extra: Vec<LayerRef>, labels: Value) -> GeneratedImage {
         let media = self.spec.media;
         let layers: Vec<&LayerRef> = self.shared.iter().chain(extra.iter()).collect();
         let config = json!({
@@ -151,13 +142,7 @@ impl Gen<'_> {
         let mut entries = Vec::new();
         for (arch, variant) in [("amd64", None), ("arm64", Some("v8"))] {
             let unique = self.unique_layer(name, arch);
-            let child = self.image(
-                &format!("linux/{arch}"),
-                repo,
-                arch,
-                vec![unique],
-                json!({}),
-            );
+            let child = self.image(&format!("linux/{arch}"), repo, arch, vec![unique], json!({}));
             let mut platform = json!({ "architecture": arch, "os": "linux" });
             if let Some(variant) = variant {
                 platform["variant"] = json!(variant);
@@ -170,13 +155,9 @@ impl Gen<'_> {
             }));
             children.push(child);
         }
-        let list =
-            json!({ "schemaVersion": 2, "mediaType": media.list_type(), "manifests": entries });
+        let list = json!({ "schemaVersion": 2, "mediaType": media.list_type(), "manifests": entries });
         let manifest = serde_json::to_vec_pretty(&list).expect("serialise list");
-        let blobs: BTreeSet<String> = children
-            .iter()
-            .flat_map(|c| c.blobs.iter().cloned())
-            .collect();
+        let blobs: BTreeSet<String> = children.iter().flat_map(|c| c.blobs.iter().cloned()).collect();
         GeneratedImage {
             name: name.to_string(),
             repo: repo.to_string(),
@@ -194,15 +175,10 @@ impl Gen<'_> {
 /// Build a release whose image-references point at `host` (the registry it will be
 /// pushed to), with repositories under `prefix`.
 pub fn generate(spec: &ReleaseSpec, host: &str, prefix: &str) -> GeneratedRelease {
-    let mut gen = Gen {
-        spec,
-        blob_data: HashMap::new(),
-        shared: Vec::new(),
-    };
+    let mut gen = Gen { spec, blob_data: HashMap::new(), shared: Vec::new() };
     for i in 0..spec.shared_layers {
         let mut rng = XorShift::new(spec.seed, &["shared", &i.to_string()]);
-        let layer =
-            blobs::random_layer(&mut rng, &format!("usr/lib/base-{i}.bin"), spec.layer_size);
+        let layer = blobs::random_layer(&mut rng, &format!("usr/lib/base-{i}.bin"), spec.layer_size);
         let r = gen.keep(&layer);
         gen.shared.push(r);
     }
@@ -219,11 +195,7 @@ pub fn generate(spec: &ReleaseSpec, host: &str, prefix: &str) -> GeneratedReleas
         } else {
             let mut extra = vec![gen.unique_layer(&name, &spec.arch)];
             if let (0, Some(big)) = (i, &big_layer) {
-                extra.push(LayerRef {
-                    digest: big.digest.clone(),
-                    size: big.blob_size,
-                    diff_id: big.diff_id.clone(),
-                });
+                extra.push(LayerRef { digest: big.digest.clone(), size: big.blob_size, diff_id: big.diff_id.clone() });
             }
             gen.image(&name, &repo, &spec.arch, extra, json!({}))
         };
@@ -242,37 +214,21 @@ pub fn generate(spec: &ReleaseSpec, host: &str, prefix: &str) -> GeneratedReleas
             },
         })
         .collect();
-    let refs = (spec.image_references != RefStyle::Missing)
-        .then(|| payload::image_references(&spec.version, &tags));
+    let refs = (spec.image_references != RefStyle::Missing).then(|| payload::image_references(&spec.version, &tags));
     let files = payload::manifest_files(
         refs,
         payload::release_metadata(&spec.version, &spec.previous),
         payload::verification_config_map(&spec.verification_keys, &spec.stores),
         &component_name(0),
     );
-    let file_refs: Vec<(&str, &[u8])> = files
-        .iter()
-        .map(|(p, c)| (p.as_str(), c.as_slice()))
-        .collect();
+    let file_refs: Vec<(&str, &[u8])> = files.iter().map(|(p, c)| (p.as_str(), c.as_slice())).collect();
     let manifests_layer = blobs::layer(&file_refs);
     let manifests_layer = gen.keep(&manifests_layer);
-    let release_repo = spec
-        .release_repo
-        .clone()
-        .unwrap_or_else(|| join(prefix, "release"));
+    let release_repo = spec.release_repo.clone().unwrap_or_else(|| join(prefix, "release"));
     let arch = uname_arch(&spec.arch).to_string();
-    let release_tag = spec
-        .release_tag
-        .clone()
-        .unwrap_or_else(|| format!("{}-{arch}", spec.version));
+    let release_tag = spec.release_tag.clone().unwrap_or_else(|| format!("{}-{arch}", spec.version));
     let labels = json!({ "Labels": { "io.openshift.release": spec.version } });
-    let mut release = gen.image(
-        "release",
-        &release_repo,
-        &spec.arch,
-        vec![manifests_layer],
-        labels,
-    );
+    let mut release = gen.image("release", &release_repo, &spec.arch, vec![manifests_layer], labels);
     release.tags.push(release_tag.clone());
     GeneratedRelease {
         host: host.to_string(),

@@ -35,9 +35,8 @@ pub struct Client {
 
 fn build_http(ca: Option<&Path>) -> reqwest::blocking::Client {
     super::install_crypto();
-    let mut builder = reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(600))
-        .connect_timeout(Duration::from_secs(10));
+    let mut builder =
+        reqwest::blocking::Client::builder().timeout(Duration::from_secs(600)).connect_timeout(Duration::from_secs(10));
     if let Some(ca) = ca {
         let pem = std::fs::read(ca).expect("read CA certificate");
         let cert = reqwest::Certificate::from_pem(&pem).expect("parse CA certificate");
@@ -54,12 +53,7 @@ impl Client {
         } else {
             format!("http://{host_or_url}")
         };
-        Client {
-            base,
-            http: build_http(None),
-            basic: None,
-            tokens: Mutex::new(HashMap::new()),
-        }
+        Client { base, http: build_http(None), basic: None, tokens: Mutex::new(HashMap::new()) }
     }
 
     /// The client for a test registry: its scheme, credentials and CA.
@@ -114,15 +108,9 @@ impl Client {
         scope: &str,
         build: impl Fn(RequestBuilder) -> RequestBuilder,
     ) -> Response {
-        let url = if url.starts_with("http") {
-            url.to_string()
-        } else {
-            format!("{}{url}", self.base)
-        };
+        let url = if url.starts_with("http") { url.to_string() } else { format!("{}{url}", self.base) };
         let request = |c: &Self| c.authorize(build(c.http.request(method.clone(), &url)), scope);
-        let response = request(self)
-            .send()
-            .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+        let response = request(self).send().unwrap_or_else(|e| panic!("{method} {url}: {e}"));
         if response.status() != StatusCode::UNAUTHORIZED {
             return response;
         }
@@ -130,19 +118,12 @@ impl Client {
             return response;
         };
         let token = self.fetch_token(&challenge, scope);
-        self.tokens
-            .lock()
-            .expect("token cache")
-            .insert(scope.to_string(), token);
-        request(self)
-            .send()
-            .unwrap_or_else(|e| panic!("{method} {url}: {e}"))
+        self.tokens.lock().expect("token cache").insert(scope.to_string(), token);
+        request(self).send().unwrap_or_else(|e| panic!("{method} {url}: {e}"))
     }
 
     fn fetch_token(&self, challenge: &HashMap<String, String>, scope: &str) -> String {
-        let realm = challenge
-            .get("realm")
-            .expect("bearer challenge without realm");
+        let realm = challenge.get("realm").expect("bearer challenge without realm");
         let sep = if realm.contains('?') { '&' } else { '?' };
         let mut url = format!("{realm}{sep}scope={}", scope.replace(' ', "%20"));
         if let Some(service) = challenge.get("service") {
@@ -153,11 +134,7 @@ impl Client {
             request = request.basic_auth(user, Some(password));
         }
         let response = request.send().expect("request a bearer token");
-        assert!(
-            response.status().is_success(),
-            "token realm answered {}",
-            response.status()
-        );
+        assert!(response.status().is_success(), "token realm answered {}", response.status());
         let body = json(response);
         body.get("token")
             .or_else(|| body.get("access_token"))
@@ -169,21 +146,13 @@ impl Client {
     /// Fetch a manifest by tag or digest; `None` on 404.
     pub fn get_manifest(&self, repo: &str, reference: &str) -> Option<Manifest> {
         let url = format!("/v2/{repo}/manifests/{reference}");
-        let response = self.send(Method::GET, &url, &pull(repo), |r| {
-            r.header(ACCEPT, MANIFEST_ACCEPT)
-        });
+        let response = self.send(Method::GET, &url, &pull(repo), |r| r.header(ACCEPT, MANIFEST_ACCEPT));
         if response.status() == StatusCode::NOT_FOUND {
             return None;
         }
         let response = check(response, &url);
-        let header = |name: &str| {
-            response
-                .headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default()
-                .to_string()
-        };
+        let header =
+            |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
         let content_type = header("content-type");
         let digest = header("docker-content-digest");
         let body = response.bytes().expect("read manifest body").to_vec();
@@ -245,24 +214,12 @@ impl Client {
     }
 
     /// Upload a manifest under a tag or digest; returns the registry's digest.
-    pub fn put_manifest(
-        &self,
-        repo: &str,
-        reference: &str,
-        media_type: &str,
-        body: &[u8],
-    ) -> String {
+    pub fn put_manifest(&self, repo: &str, reference: &str, media_type: &str, body: &[u8]) -> String {
         let url = format!("/v2/{repo}/manifests/{reference}");
-        let response = self.send(Method::PUT, &url, &push(repo), |r| {
-            r.header(CONTENT_TYPE, media_type).body(body.to_vec())
-        });
+        let response =
+            self.send(Method::PUT, &url, &push(repo), |r| r.header(CONTENT_TYPE, media_type).body(body.to_vec()));
         let response = check(response, &url);
-        response
-            .headers()
-            .get("docker-content-digest")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_string()
+        response.headers().get("docker-content-digest").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string()
     }
 
     /// Upload a blob monolithically (POST then PUT `?digest=`) unless it exists.
@@ -283,8 +240,7 @@ impl Client {
         let sep = if location.contains('?') { '&' } else { '?' };
         let put_url = format!("{location}{sep}digest={digest}");
         let response = self.send(Method::PUT, &put_url, &push(repo), |r| {
-            r.header(CONTENT_TYPE, "application/octet-stream")
-                .body(body())
+            r.header(CONTENT_TYPE, "application/octet-stream").body(body())
         });
         check(response, &put_url);
         true
@@ -320,14 +276,8 @@ fn json(response: Response) -> serde_json::Value {
 }
 
 fn sorted_strings(value: &serde_json::Value) -> Vec<String> {
-    let mut out: Vec<String> = value
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default();
+    let mut out: Vec<String> =
+        value.as_array().map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect()).unwrap_or_default();
     out.sort();
     out
 }
@@ -344,10 +294,7 @@ fn bearer_challenge(headers: &HeaderMap) -> Option<HashMap<String, String>> {
             Some(quoted) => quoted.split_once('"').unwrap_or((quoted, "")),
             None => after.split_once(',').unwrap_or((after, "")),
         };
-        out.insert(
-            key.trim().trim_start_matches(',').trim().to_string(),
-            val.to_string(),
-        );
+        out.insert(key.trim().trim_start_matches(',').trim().to_string(), val.to_string());
         rest = tail.trim_start_matches(',').trim();
     }
     Some(out)

@@ -19,12 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// Environment variables passed through to the plugin (coverage tooling only).
-const PASS_THROUGH: &[&str] = &[
-    "PATH",
-    "LLVM_PROFILE_FILE",
-    "CARGO_LLVM_COV",
-    "RUST_BACKTRACE",
-];
+const PASS_THROUGH: &[&str] = &["PATH", "LLVM_PROFILE_FILE", "CARGO_LLVM_COV", "RUST_BACKTRACE"];
 
 /// Path of the plugin binary under test, as built by cargo for this test target
 /// (`CARGO_BIN_EXE_…`); outside the project's own tests, the file of that name in the
@@ -34,19 +29,13 @@ pub fn bin() -> PathBuf {
         return PathBuf::from(path);
     }
     let exe = std::env::current_exe().expect("locate the test executable");
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("test executable inside a target directory");
+    let dir = exe.parent().and_then(Path::parent).expect("test executable inside a target directory");
     dir.join("kubectl-release_mirror")
 }
 
 /// A fresh temporary directory, removed when dropped.
 pub fn temp_dir() -> tempfile::TempDir {
-    tempfile::Builder::new()
-        .prefix("release-mirror-test-")
-        .tempdir()
-        .expect("create a temporary directory")
+    tempfile::Builder::new().prefix("release-mirror-test-").tempdir().expect("create a temporary directory")
 }
 
 /// Install the ring crypto provider for rustls once per process (reqwest is built
@@ -66,10 +55,7 @@ pub fn command(home: &Path) -> Command {
             cmd.env(key, value);
         }
     }
-    cmd.env("HOME", home)
-        .env("NO_COLOR", "1")
-        .env("LANG", "C")
-        .current_dir(home);
+    cmd.env("HOME", home).env("NO_COLOR", "1").env("LANG", "C").current_dir(home);
     cmd
 }
 
@@ -79,10 +65,7 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
-    command(home)
-        .args(args)
-        .output()
-        .expect("spawn the kubectl-release_mirror binary")
+    command(home).args(args).output().expect("spawn the kubectl-release_mirror binary")
 }
 
 /// Run the plugin with `args` in a clean environment and a throw-away `HOME`.

@@ -67,9 +67,7 @@ fn yaml_value(value: &str, indent: &str) -> String {
     let block_safe = value.contains('\n')
         && !value.starts_with([' ', '\t', '\n'])
         && !value.contains('\r')
-        && !value
-            .lines()
-            .any(|l| l.trim_start() != l && l.trim().is_empty());
+        && !value.lines().any(|l| l.trim_start() != l && l.trim().is_empty());
     if !block_safe {
         return serde_json::to_string(value).expect("quote YAML scalar");
     }
@@ -174,17 +172,11 @@ pub fn manifest_files(
         files.push(("release-manifests/image-references".to_string(), refs));
     }
     files.push(("release-manifests/release-metadata".to_string(), metadata));
-    files.push((
-        "release-manifests/0000_50_synthetic-test_00_namespace.yaml".to_string(),
-        namespace_manifest(),
-    ));
+    files.push(("release-manifests/0000_50_synthetic-test_00_namespace.yaml".to_string(), namespace_manifest()));
     files.push((
         "release-manifests/0000_50_synthetic-test_01_deployment.yaml".to_string(),
         deployment_manifest(first_component),
     ));
-    files.push((
-        "release-manifests/0000_90_cluster-update-keys_configmap.yaml".to_string(),
-        config_map,
-    ));
+    files.push(("release-manifests/0000_90_cluster-update-keys_configmap.yaml".to_string(), config_map));
     files
 }

@@ -44,16 +44,8 @@ impl GeneratedRelease {
         for child in &image.children {
             self.push_image(client, child, stats);
         }
-        let pushed = client.put_manifest(
-            &image.repo,
-            &image.digest,
-            &image.media_type,
-            &image.manifest,
-        );
-        assert_eq!(
-            pushed, image.digest,
-            "registry computed another manifest digest"
-        );
+        let pushed = client.put_manifest(&image.repo, &image.digest, &image.media_type, &image.manifest);
+        assert_eq!(pushed, image.digest, "registry computed another manifest digest");
         stats.manifests += 1;
         for tag in &image.tags {
             client.put_manifest(&image.repo, tag, &image.media_type, &image.manifest);
@@ -72,8 +64,7 @@ impl GeneratedRelease {
                 up
             }
             (None, Some(big)) if big.digest == digest => {
-                let up =
-                    client.push_blob(repo, digest, || Body::sized(big.reader(), big.blob_size));
+                let up = client.push_blob(repo, digest, || Body::sized(big.reader(), big.blob_size));
                 if up {
                     stats.bytes_uploaded += big.blob_size;
                 }
@@ -95,18 +86,12 @@ impl GeneratedRelease {
 
     /// A component by its image-references name.
     pub fn component(&self, name: &str) -> &GeneratedImage {
-        self.images
-            .iter()
-            .find(|i| i.name == name)
-            .unwrap_or_else(|| panic!("no component named {name}"))
+        self.images.iter().find(|i| i.name == name).unwrap_or_else(|| panic!("no component named {name}"))
     }
 
     /// Component name → manifest digest (list digest for multi-arch components).
     pub fn component_digests(&self) -> BTreeMap<String, String> {
-        self.images
-            .iter()
-            .map(|i| (i.name.clone(), i.digest.clone()))
-            .collect()
+        self.images.iter().map(|i| (i.name.clone(), i.digest.clone())).collect()
     }
 
     /// Every manifest digest: release, components and list children, sorted.
@@ -132,10 +117,8 @@ impl GeneratedRelease {
 
     /// `(repo, blob digest)` pairs a complete copy must hold, sorted.
     pub fn repo_blobs(&self) -> Vec<(String, String)> {
-        let set: BTreeSet<(String, String)> = self
-            .all_images()
-            .flat_map(|i| i.blobs.iter().map(|b| (i.repo.clone(), b.clone())))
-            .collect();
+        let set: BTreeSet<(String, String)> =
+            self.all_images().flat_map(|i| i.blobs.iter().map(|b| (i.repo.clone(), b.clone()))).collect();
         set.into_iter().collect()
     }
 
@@ -163,19 +146,13 @@ impl GeneratedRelease {
 
     /// `host/prefix/release@sha256:…`.
     pub fn release_digest_ref(&self) -> String {
-        format!(
-            "{}/{}@{}",
-            self.host, self.release_repo, self.release_digest
-        )
+        format!("{}/{}@{}", self.host, self.release_repo, self.release_digest)
     }
 
     /// The exact content of a `release-manifests/` file, e.g. `image-references`.
     pub fn manifest_file(&self, name: &str) -> Option<&[u8]> {
         let path = format!("release-manifests/{name}");
-        self.manifest_files
-            .iter()
-            .find(|(p, _)| *p == path)
-            .map(|(_, c)| c.as_slice())
+        self.manifest_files.iter().find(|(p, _)| *p == path).map(|(_, c)| c.as_slice())
     }
 
     /// `4.99.0-x86_64-<name>`: where `--to REPO` puts a component, per DESIGN §2.

@@ -48,22 +48,13 @@ impl Registry {
             "{REGISTRY_BIN} not found: install the Debian package `docker-registry` \
              (apt-get install -y docker-registry); the integration suite needs it"
         );
-        let dir = tempfile::Builder::new()
-            .prefix("test-registry-")
-            .tempdir()
-            .expect("create registry temp dir");
+        let dir = tempfile::Builder::new().prefix("test-registry-").tempdir().expect("create registry temp dir");
         fs::create_dir_all(dir.path().join("storage")).expect("create storage dir");
         if let Some((user, password)) = &options.htpasswd {
             write_htpasswd(&dir.path().join("htpasswd"), user, password);
         }
         let ca = options.tls.then(|| make_certificates(dir.path()));
-        let mut registry = Registry {
-            dir,
-            port: 0,
-            options,
-            ca,
-            child: None,
-        };
+        let mut registry = Registry { dir, port: 0, options, ca, child: None };
         // A free port can be taken by someone else before the registry binds it:
         // try a few ports before giving up.
         let mut last_error = String::new();
@@ -118,10 +109,7 @@ impl Registry {
 
     /// The `(user, password)` the registry requires, if any.
     pub fn credentials(&self) -> Option<(&str, &str)> {
-        self.options
-            .htpasswd
-            .as_ref()
-            .map(|(u, p)| (u.as_str(), p.as_str()))
+        self.options.htpasswd.as_ref().map(|(u, p)| (u.as_str(), p.as_str()))
     }
 
     /// The registry's log file (stdout and stderr of the process).
@@ -171,11 +159,7 @@ impl Registry {
     fn spawn(&mut self) -> Result<(), String> {
         let config = self.dir.path().join("config.yml");
         fs::write(&config, self.config_yaml()).expect("write registry config");
-        let log = File::options()
-            .create(true)
-            .append(true)
-            .open(self.log_path())
-            .expect("open registry log");
+        let log = File::options().create(true).append(true).open(self.log_path()).expect("open registry log");
         let child = Command::new(REGISTRY_BIN)
             .arg("serve")
             .arg(&config)
@@ -207,10 +191,7 @@ impl Registry {
             }
             if Instant::now() > deadline {
                 let log = fs::read_to_string(self.log_path()).unwrap_or_default();
-                return Err(format!(
-                    "no answer on {} within {START_TIMEOUT:?}; log:\n{log}",
-                    self.url()
-                ));
+                return Err(format!("no answer on {} within {START_TIMEOUT:?}; log:\n{log}", self.url()));
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -229,14 +210,10 @@ impl Registry {
             port = self.port
         );
         if self.options.tls {
-            yaml.push_str(&format!(
-                "  tls:\n    certificate: {dir}/tls/server.crt\n    key: {dir}/tls/server.key\n"
-            ));
+            yaml.push_str(&format!("  tls:\n    certificate: {dir}/tls/server.crt\n    key: {dir}/tls/server.key\n"));
         }
         if self.options.htpasswd.is_some() {
-            yaml.push_str(&format!(
-                "auth:\n  htpasswd:\n    realm: test-registry\n    path: {dir}/htpasswd\n"
-            ));
+            yaml.push_str(&format!("auth:\n  htpasswd:\n    realm: test-registry\n    path: {dir}/htpasswd\n"));
         }
         yaml
     }
@@ -258,25 +235,14 @@ fn write_htpasswd(path: &Path, user: &str, password: &str) {
         .args(["-Bbn", user, password])
         .output()
         .expect("run htpasswd (Debian package apache2-utils)");
-    assert!(
-        output.status.success(),
-        "htpasswd failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert!(output.status.success(), "htpasswd failed: {}", String::from_utf8_lossy(&output.stderr));
     fs::write(path, output.stdout).expect("write htpasswd file");
 }
 
 fn openssl(dir: &Path, args: &[&str]) {
-    let output = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run openssl (Debian package openssl)");
-    assert!(
-        output.status.success(),
-        "openssl {args:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let output =
+        Command::new("openssl").args(args).current_dir(dir).output().expect("run openssl (Debian package openssl)");
+    assert!(output.status.success(), "openssl {args:?} failed: {}", String::from_utf8_lossy(&output.stderr));
 }
 
 /// A self-signed CA and a server certificate (`tls/server.crt`, `tls/server.key`) for
@@ -285,21 +251,8 @@ fn openssl(dir: &Path, args: &[&str]) {
 fn make_certificates(root: &Path) -> PathBuf {
     let dir = &root.join("tls");
     fs::create_dir_all(dir).expect("create tls dir");
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-    ];
-    let mut ca = vec![
-        "req",
-        "-x509",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=release-mirror test CA",
-    ];
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+    let mut ca = vec!["req", "-x509", "-days", "2", "-subj", "/CN=release-mirror test CA"];
     ca.extend(ec);
     ca.extend([
         "-keyout",

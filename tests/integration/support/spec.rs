@@ -135,9 +135,7 @@ const NAMES: &[&str] = &[
 
 /// Component name for index `i`.
 pub fn component_name(i: usize) -> String {
-    NAMES
-        .get(i)
-        .map_or_else(|| format!("extra-component-{i:03}"), |n| (*n).to_string())
+    NAMES.get(i).map_or_else(|| format!("extra-component-{i:03}"), |n| (*n).to_string())
 }
 
 /// `amd64` → `x86_64`, `arm64` → `aarch64`, others as-is.
