@@ -32,12 +32,24 @@ Examples:
   kubectl release-mirror --from=quay.io/openshift-release-dev/ocp-release:4.15.0-x86_64 \\
       --to=mirror.internal:5000/ocp/release
 
-  # See what would be copied, without copying anything
+  # Mirror, then create the signature ConfigMap in the current kubeconfig context's cluster
   kubectl release-mirror --from=quay.io/openshift-release-dev/ocp-release:4.15.0-x86_64 \\
-      --to=mirror.internal:5000/ocp/release --dry-run
+      --to=mirror.internal:5000/ocp/release --apply-release-image-signature
 
-  # Summary as JSON for scripts
-  kubectl release-mirror --from=SRC --to=DST -o json";
+  # Air gap, connected side: write the release and its signature ConfigMap to removable media
+  kubectl release-mirror --from=quay.io/openshift-release-dev/ocp-release:4.15.0-x86_64 \\
+      --to-dir=/media/usb/mirror
+
+  # Air gap, disconnected side: upload from the media to the internal registry
+  kubectl release-mirror --from-dir=/media/usb/mirror \\
+      --from=file://openshift/release:4.15.0-x86_64 --to=registry.internal/ocp/release
+
+  # Push to a registry and write the signature ConfigMap to a folder
+  kubectl release-mirror --from=quay.io/openshift-release-dev/ocp-release:4.15.0-x86_64 \\
+      --to=mirror.internal:5000/ocp/release --release-image-signature-to-dir=./signatures
+
+  # See what would be copied, without copying anything; summary as JSON for scripts
+  kubectl release-mirror --from=SRC --to=DST --dry-run -o json";
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -50,6 +62,22 @@ pub enum Command {
     /// creation time and exits 0; otherwise prints the reason and exits 3.
     #[command(after_help = VERIFY_EXAMPLES)]
     VerifySignature(VerifySignatureArgs),
+
+    /// Print a shell completion script.
+    ///
+    /// bash: `source <(kubectl release-mirror completion bash)`; zsh: write it to a file named
+    /// `_kubectl-release_mirror` in a folder of your $fpath; fish: write it to
+    /// ~/.config/fish/completions/kubectl-release_mirror.fish.
+    Completion {
+        /// The shell to complete for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+
+    /// Print the manual page (roff), generated from the same definitions as --help.
+    ///
+    /// `kubectl release-mirror man > kubectl-release_mirror.1 && man ./kubectl-release_mirror.1`
+    Man,
 }
 
 const VERIFY_EXAMPLES: &str = "\

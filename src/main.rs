@@ -5,6 +5,7 @@ mod digest;
 mod disk;
 mod exit;
 mod manifest;
+mod manual;
 mod mirror;
 mod options;
 mod progress;
@@ -22,8 +23,13 @@ use clap::Parser as _;
 fn main() -> ExitCode {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = cli::Cli::parse();
-    if let Some(cli::Command::VerifySignature(args)) = &cli.command {
-        return finish(signature::offline::run(args).map_err(exit::SignatureFailure::wrap));
+    match &cli.command {
+        Some(cli::Command::VerifySignature(args)) => {
+            return finish(signature::offline::run(args).map_err(exit::SignatureFailure::wrap))
+        }
+        Some(cli::Command::Completion { shell }) => return finish(manual::completion(*shell)),
+        Some(cli::Command::Man) => return finish(manual::man_page()),
+        None => {}
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,

@@ -8,4 +8,5 @@ mod disk;
 mod memory;
 mod mirror;
 mod mirror_errors;
+mod plugin;
 mod signatures;

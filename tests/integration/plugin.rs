@@ -1,0 +1,144 @@
+//! The plugin as people install and use it: kubectl discovery, help, completion, manual page,
+//! the krew manifest, the JSON summary's schema and Ctrl-C.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::mirror::{mirror_args, source_with};
+use crate::support::registry::Registry;
+use crate::support::spec::ReleaseSpec;
+use crate::support::{assert_success, bin, command, run, stdout, temp_dir};
+
+/// A PATH holding only the plugin (and the system folders kubectl needs).
+fn path_with_plugin(dir: &Path) -> String {
+    std::os::unix::fs::symlink(bin(), dir.join("kubectl-release_mirror")).unwrap();
+    format!("{}:/usr/local/bin:/usr/bin:/bin", dir.display())
+}
+
+#[test]
+fn kubectl_discovers_the_plugin_and_runs_it_as_release_mirror() {
+    let Ok(kubectl) = which("kubectl") else {
+        eprintln!("notice: kubectl is not installed, skipping the plugin discovery test");
+        return;
+    };
+    let home = temp_dir();
+    let path = path_with_plugin(home.path());
+    let kubectl_cmd = |args: &[&str]| {
+        Command::new(&kubectl).args(args).env_clear().env("PATH", &path).env("HOME", home.path()).output().unwrap()
+    };
+    let list = kubectl_cmd(&["plugin", "list"]);
+    assert!(stdout(&list).contains(&format!("{}/kubectl-release_mirror", home.path().display())), "{}", stdout(&list));
+    let help = kubectl_cmd(&["release-mirror", "--help"]);
+    assert_success(&help);
+    let text = stdout(&help);
+    assert!(text.contains("Mirror an OpenShift release into a restricted or air-gapped network"), "{text}");
+    assert!(text.contains("Usage: kubectl release-mirror"), "{text}");
+    for heading in ["Source:", "Destination:", "Signatures:", "Registry:", "Cluster:", "Output:", "Examples:"] {
+        assert!(text.contains(heading), "help lacks {heading}");
+    }
+}
+
+fn which(name: &str) -> Result<std::path::PathBuf, ()> {
+    std::env::var("PATH")
+        .unwrap_or_default()
+        .split(':')
+        .map(|d| Path::new(d).join(name))
+        .find(|p| p.is_file())
+        .ok_or(())
+}
+
+#[test]
+fn completion_scripts_cover_the_flags_for_each_shell() {
+    for (shell, marker) in [("bash", "complete -F"), ("zsh", "#compdef kubectl-release_mirror"), ("fish", "complete -c")] {
+        let out = run(["completion", shell]);
+        assert_success(&out);
+        let text = stdout(&out);
+        assert!(text.contains(marker), "{shell}: {text}");
+        for flag in ["from-dir", "to-dir", "apply-release-image-signature", "print-mirror-instructions"] {
+            assert!(text.contains(flag), "{shell} completion lacks {flag}");
+        }
+    }
+    let out = run(["completion", "powershell"]);
+    assert_success(&out);
+    assert_eq!(run(["completion", "tcsh"]).status.code(), Some(2));
+}
+
+#[test]
+fn the_manual_page_is_generated_from_the_same_definitions() {
+    let out = run(["man"]);
+    assert_success(&out);
+    let roff = stdout(&out);
+    assert!(roff.contains(".TH kubectl-release_mirror 1"), "{roff}");
+    assert!(roff.contains("\\-\\-from\\-dir"), "flags appear in the page");
+    assert!(roff.contains(env!("CARGO_PKG_VERSION")));
+}
+
+#[test]
+fn the_json_summary_follows_the_documented_schema() {
+    let src = source_with(ReleaseSpec { components: 3, ..ReleaseSpec::default() });
+    let dest = Registry::start();
+    let out = run(mirror_args(&src, &dest, &["-o", "json"]));
+    assert_success(&out);
+    let s: Value = serde_json::from_slice(&out.stdout).expect("stdout is one JSON document");
+    assert_eq!(s["schemaVersion"], 1);
+    assert_eq!(s["dryRun"], false);
+    assert_eq!(s["release"]["digest"], src.release.release_digest.as_str());
+    assert_eq!(s["release"]["version"], "4.99.0");
+    assert_eq!(s["release"]["architecture"], "x86_64");
+    assert_eq!(s["release"]["destination"], format!("{}/mirror/ocp/release:4.99.0-x86_64", dest.host()).as_str());
+    let mappings = s["mappings"].as_array().unwrap();
+    assert_eq!(mappings.len(), 4);
+    let cli = mappings.iter().find(|m| m["name"] == "cli").expect("cli mapping");
+    assert_eq!(cli["digest"], src.release.component("cli").digest.as_str());
+    assert!(cli["source"].as_str().unwrap().ends_with(&src.release.component("cli").digest));
+    assert_eq!(cli["destination"], format!("{}/mirror/ocp/release:4.99.0-x86_64-cli", dest.host()).as_str());
+    let t = &s["transfer"];
+    for field in ["images", "imagesCompleteBefore", "blobsToCopy", "bytesToCopy", "blobsSkipped", "bytesSkipped", "blobsCopied", "bytesCopied", "blobsMounted", "manifestsPushed"] {
+        assert!(t[field].is_u64(), "transfer.{field} missing: {t}");
+    }
+    assert_eq!(t["bytesCopied"], t["bytesToCopy"]);
+    assert!(s["mirrors"].as_array().unwrap().iter().all(|m| m["mirrors"].is_array() && m["source"].is_string()));
+    assert!(s["upgradeCommand"].as_str().unwrap().starts_with("oc adm upgrade --allow-explicit-upgrade --to-image "));
+    assert!(s["signature"].is_null(), "skipped signatures give null");
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("schemaVersion"), "data goes to stdout only");
+}
+
+#[test]
+fn ctrl_c_stops_cleanly_with_130_and_the_rerun_resumes() {
+    let spec = ReleaseSpec { components: 4, big_layer: Some(192 * 1024 * 1024), ..ReleaseSpec::default() };
+    let src = source_with(spec);
+    let media = temp_dir();
+    let home = temp_dir();
+    let args = [
+        format!("--from={}", src.release.release_ref()),
+        format!("--to-dir={}", media.path().display()),
+        "--insecure".into(),
+        "--skip-release-image-signature".into(),
+        "-q".into(),
+    ];
+    let mut child = command(home.path()).args(&args).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let blobs = media.path().join("v2/openshift/release/blobs");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !temp_in(&blobs) {
+        assert!(child.try_wait().unwrap().is_none(), "finished before it could be interrupted");
+        assert!(Instant::now() < deadline, "no transfer started");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let kill = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(kill.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("interrupted"));
+    assert!(!temp_in(&blobs), "temporary files were removed");
+    assert_success(&crate::support::run_in(home.path(), &args));
+    assert!(!temp_in(&blobs));
+}
+
+fn temp_in(dir: &Path) -> bool {
+    std::fs::read_dir(dir)
+        .map(|d| d.flatten().any(|e| e.file_name().to_string_lossy().starts_with(".release-mirror-tmp-")))
+        .unwrap_or(false)
+}
