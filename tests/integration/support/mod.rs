@@ -4,14 +4,24 @@
 //! Every capability module uses only part of this, so unused helpers are expected.
 #![allow(dead_code)]
 
+// The release generator and registry launcher live in tools/release-gen (the demo and the
+// benchmarks use them too); the test bed compiles the same files in, so the test binary
+// needs no extra crate.
+#[path = "../../../tools/release-gen/src/blobs.rs"]
 pub mod blobs;
+#[path = "../../../tools/release-gen/src/generator.rs"]
 pub mod generator;
 pub mod gpg;
+#[path = "../../../tools/release-gen/src/http.rs"]
 pub mod http;
+#[path = "../../../tools/release-gen/src/payload.rs"]
 pub mod payload;
+#[path = "../../../tools/release-gen/src/push.rs"]
 pub mod push;
+#[path = "../../../tools/release-gen/src/registry.rs"]
 pub mod registry;
 pub mod sigstore;
+#[path = "../../../tools/release-gen/src/spec.rs"]
 pub mod spec;
 
 use std::ffi::OsStr;
