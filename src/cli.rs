@@ -146,6 +146,11 @@ pub struct MirrorArgs {
     #[arg(long, help_heading = "Behaviour")]
     pub dry_run: bool,
 
+    /// Do not compare blob contents with their digests (not recommended: only for a registry
+    /// known to serve blobs under wrong digests). Lengths and manifests are still checked.
+    #[arg(long, help_heading = "Behaviour")]
+    pub skip_verification: bool,
+
     /// Concurrent requests per registry.
     #[arg(long, value_name = "N", default_value_t = 6, value_parser = clap::value_parser!(u16).range(1..=64), help_heading = "Behaviour")]
     pub max_per_registry: u16,

@@ -22,6 +22,13 @@ pub async fn run(args: &MirrorArgs) -> Result<()> {
     let dests = Stores::new(transport.clone(), opts.to_dir.clone());
     let progress = Progress::new(args.quiet, args.verbose);
     let limit = usize::from(args.max_per_registry);
+    if args.skip_verification {
+        progress.warn(
+            "--skip-verification: blob contents are not compared with their digests, so a corrupt or \
+             tampered layer can be stored; manifests are still verified",
+        );
+        crate::digest::skip_blob_digest_checks();
+    }
 
     progress.info(&format!("reading release image {}", opts.source));
     let store = sources.get(&opts.source)?;

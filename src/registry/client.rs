@@ -195,14 +195,25 @@ impl RegistryClient {
         }
     }
 
-    /// Wait before another try, and count it.
+    /// Wait before another try of a request, and count it.
     async fn pause(&self, attempt: u32, retry_after: Option<Duration>, why: &str) {
+        self.wait_before_retry(attempt, retry_after, &format!("try {attempt} failed ({why})")).await;
+    }
+
+    /// Count a retry, say why on stderr with `-v` (one `debug:` line each), and wait the
+    /// backoff for `attempt` (or the server's `Retry-After`).
+    pub(super) async fn wait_before_retry(&self, attempt: u32, retry_after: Option<Duration>, why: &str) {
         self.transport.retried.fetch_add(1, Ordering::Relaxed);
         let wait = self.transport.retry.delay(attempt, retry_after, retry::jitter());
         if self.transport.verbose {
-            eprintln!("debug: {}: try {attempt} failed ({why}); retrying in {} ms", self.host, wait.as_millis());
+            eprintln!("debug: {}: {why}; retrying in {} ms", self.host, wait.as_millis());
         }
         tokio::time::sleep(wait).await;
+    }
+
+    /// The retry policy of this client's requests.
+    pub(super) fn retry_policy(&self) -> RetryPolicy {
+        self.transport.retry
     }
 
     /// Send a request whose body can only be sent once (a streamed blob): the

@@ -4,6 +4,7 @@ mod auth;
 mod challenge;
 mod client;
 mod error;
+mod resume;
 mod retry;
 mod store;
 

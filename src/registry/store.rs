@@ -7,6 +7,7 @@ use reqwest::{Response, StatusCode};
 
 use super::challenge::Scope;
 use super::client::RegistryClient;
+use super::resume::resuming;
 use super::RegistryError;
 use crate::digest::verified;
 use crate::digest::Digest;
@@ -156,8 +157,8 @@ impl ImageStore for RegistryStore {
             return Err(self.status_error(format!("blob {repo}@{digest}"), &resp).into());
         }
         let size = content_length(&resp).unwrap_or(0);
-        let stream = resp.bytes_stream().map(|r| r.map_err(|e| std::io::Error::other(e.without_url())));
-        Ok(BlobReader { size, stream: Box::pin(stream) })
+        let stream = resuming(self.client.clone(), url, repo, digest, resp);
+        Ok(BlobReader { size, stream })
     }
 
     async fn put_blob(&self, repo: &str, digest: &Digest, blob: BlobReader) -> Result<(), StoreError> {

@@ -1,0 +1,163 @@
+//! Blob downloads that survive a connection cut: when the body fails after N bytes, the rest
+//! is asked for with `Range: bytes=N-` and the stream goes on where it stopped, so whatever
+//! consumes it (a disk writer, an upload to another registry) never sees the cut. The digest
+//! check sits above this stream and still covers every byte.
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use reqwest::header::{CONTENT_RANGE, RANGE};
+use reqwest::{Response, StatusCode};
+
+use super::challenge::Scope;
+use super::client::RegistryClient;
+use crate::digest::Digest;
+use crate::store::ByteStream;
+
+/// Where a blob is downloaded from.
+struct Source {
+    client: RegistryClient,
+    url: String,
+    repo: String,
+    digest: Digest,
+}
+
+/// One blob download and how far it got.
+struct Download {
+    source: Source,
+    /// Bytes handed on so far (the offset to resume from).
+    received: u64,
+    /// Resumes made so far; bounded by the retry policy's tries.
+    resumes: u32,
+    body: ByteStream,
+}
+
+/// The body of `first` (a 200 answer to a blob GET of `url`), resumed with range requests
+/// after mid-body failures, up to `--retries` times in all.
+pub(super) fn resuming(client: RegistryClient, url: String, repo: &str, digest: &Digest, first: Response) -> ByteStream {
+    let source = Source { client, url, repo: repo.to_string(), digest: digest.clone() };
+    let download = Download {
+        source,
+        received: 0,
+        resumes: 0,
+        body: body_stream(first),
+    };
+    Box::pin(futures_util::stream::unfold(Some(download), |state| async move {
+        let mut d = state?;
+        loop {
+            match d.body.next().await {
+                Some(Ok(chunk)) => {
+                    d.received += chunk.len() as u64;
+                    return Some((Ok(chunk), Some(d)));
+                }
+                None => return None,
+                Some(Err(cut)) => {
+                    if d.resumes + 1 >= d.source.client.retry_policy().tries {
+                        return Some((Err(cut), None));
+                    }
+                    d.resumes += 1;
+                    match d.source.reopen(d.received, d.resumes, &cut).await {
+                        Ok(body) => d.body = body,
+                        Err(e) => return Some((Err(e), None)),
+                    }
+                }
+            }
+        }
+    }))
+}
+
+fn body_stream(resp: Response) -> ByteStream {
+    Box::pin(resp.bytes_stream().map(|r| r.map_err(|e| std::io::Error::other(e.without_url()))))
+}
+
+impl Source {
+    fn what(&self) -> String {
+        format!("blob {}@{}", self.repo, self.digest)
+    }
+
+    /// Wait, then ask for the rest of the blob from byte `from` on.
+    async fn reopen(&self, from: u64, attempt: u32, cut: &std::io::Error) -> std::io::Result<ByteStream> {
+        let note = format!("{} cut after {from} bytes ({cut}); resuming with Range: bytes={from}-", self.what());
+        self.client.wait_before_retry(attempt, None, &note).await;
+        let url = &self.url;
+        let resp = self
+            .client
+            .send(&[Scope::pull(&self.repo)], |h| h.get(url).header(RANGE, format!("bytes={from}-")))
+            .await
+            .map_err(std::io::Error::other)?;
+        match resp.status() {
+            StatusCode::PARTIAL_CONTENT => {
+                let start = resp.headers().get(CONTENT_RANGE).and_then(|v| v.to_str().ok()).and_then(range_start);
+                if start != Some(from) {
+                    return Err(self.failed(format!("the registry sent a range not starting at byte {from}")));
+                }
+                Ok(body_stream(resp))
+            }
+            // The registry ignored the range: read the blob again, dropping what we have.
+            StatusCode::OK => Ok(skip_prefix(body_stream(resp), from)),
+            status => Err(self.failed(format!("the registry answered {status}"))),
+        }
+    }
+
+    fn failed(&self, reason: String) -> std::io::Error {
+        let host = self.client.host();
+        std::io::Error::other(format!("cannot resume {} from registry {host}: {reason}", self.what()))
+    }
+}
+
+/// The first byte of `Content-Range: bytes START-END/SIZE`.
+fn range_start(value: &str) -> Option<u64> {
+    let range = value.trim().strip_prefix("bytes ")?;
+    range.split_once('-')?.0.trim().parse().ok()
+}
+
+/// `inner` without its first `n` bytes.
+fn skip_prefix(inner: ByteStream, n: u64) -> ByteStream {
+    Box::pin(futures_util::stream::unfold((inner, n), |(mut inner, mut left)| async move {
+        loop {
+            let chunk: Bytes = match inner.next().await? {
+                Ok(chunk) => chunk,
+                Err(e) => return Some((Err(e), (inner, 0))),
+            };
+            if left == 0 {
+                return Some((Ok(chunk), (inner, 0)));
+            }
+            let len = chunk.len() as u64;
+            if len <= left {
+                left -= len;
+                continue;
+            }
+            let rest = chunk.slice(usize::try_from(left).unwrap_or(usize::MAX)..);
+            return Some((Ok(rest), (inner, 0)));
+        }
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn collect(stream: ByteStream) -> Vec<u8> {
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        rt.block_on(stream.map(|c| c.unwrap().to_vec()).concat())
+    }
+
+    fn chunks(parts: &[&'static [u8]]) -> ByteStream {
+        Box::pin(futures_util::stream::iter(parts.iter().map(|p| Ok(Bytes::from_static(p))).collect::<Vec<_>>()))
+    }
+
+    #[test]
+    fn reads_the_start_of_a_content_range() {
+        assert_eq!(range_start("bytes 1048576-3145727/3145728"), Some(1_048_576));
+        assert_eq!(range_start("bytes 0-0/1"), Some(0));
+        assert_eq!(range_start("bytes */100"), None);
+        assert_eq!(range_start("items 1-2/3"), None);
+    }
+
+    #[test]
+    fn skipping_a_prefix_spans_chunks() {
+        assert_eq!(collect(skip_prefix(chunks(&[b"abc", b"defg", b"h"]), 5)), b"fgh");
+        assert_eq!(collect(skip_prefix(chunks(&[b"abc", b"def"]), 3)), b"def");
+        assert_eq!(collect(skip_prefix(chunks(&[b"abc"]), 0)), b"abc");
+        assert_eq!(collect(skip_prefix(chunks(&[b"abc"]), 9)), b"");
+    }
+}
