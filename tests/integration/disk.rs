@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::mirror::{assert_complete, source_with};
-use crate::support::generator::{generate, GeneratedImage, GeneratedRelease};
+use crate::support::generator::{generate, GeneratedRelease};
 use crate::support::registry::Registry;
 use crate::support::spec::{Media, ReleaseSpec};
 use crate::support::{assert_success, command, run, stderr, stdout, temp_dir};
@@ -166,27 +166,7 @@ fn a_killed_to_disk_run_resumes_and_reuses_finished_blobs() {
 
 /// Lay out a release the way `oc adm release mirror --to-dir` does, by hand.
 fn write_oc_tree(dir: &Path, rel: &GeneratedRelease) {
-    let repo = repo_dir(dir);
-    fs::create_dir_all(repo.join("blobs")).unwrap();
-    fs::create_dir_all(repo.join("manifests")).unwrap();
-    let put = |image: &GeneratedImage, tag: Option<String>| {
-        for b in &image.blobs {
-            fs::write(repo.join("blobs").join(b), rel.blob(b).expect("blob bytes")).unwrap();
-        }
-        let mut all = vec![image];
-        all.extend(image.children.iter());
-        for m in all {
-            fs::write(repo.join("blobs").join(&m.digest), &m.manifest).unwrap();
-            let _ = fs::hard_link(repo.join("blobs").join(&m.digest), repo.join("manifests").join(&m.digest));
-        }
-        if let Some(tag) = tag {
-            std::os::unix::fs::symlink(&image.digest, repo.join("manifests").join(tag)).unwrap();
-        }
-    };
-    put(&rel.release, Some(rel.release_tag.clone()));
-    for image in &rel.images {
-        put(image, Some(rel.mirror_tag(&image.name)));
-    }
+    crate::support::ocdisk::write_oc_tree(dir, DISK_REPO, rel).expect("write the oc-style tree");
 }
 
 #[test]

@@ -11,9 +11,13 @@
 pub mod blobs;
 #[path = "../../../tools/release-gen/src/generator.rs"]
 pub mod generator;
+pub mod apiserver;
+mod apiserver_api;
 pub mod gpg;
 #[path = "../../../tools/release-gen/src/http.rs"]
 pub mod http;
+#[path = "../../../tools/release-gen/src/ocdisk.rs"]
+pub mod ocdisk;
 #[path = "../../../tools/release-gen/src/payload.rs"]
 pub mod payload;
 #[path = "../../../tools/release-gen/src/push.rs"]

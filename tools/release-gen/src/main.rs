@@ -1,0 +1,133 @@
+//! `release-gen`: make a synthetic OpenShift release and push it to a registry or write it as
+//! oc's disk tree. Prints a JSON line describing what it made.
+
+use std::path::PathBuf;
+
+use clap::{Parser, ValueEnum};
+use release_gen::generator::generate;
+use release_gen::http::Client;
+use release_gen::spec::{Media, ReleaseSpec};
+
+/// Make a synthetic OpenShift release for demos and benchmarks.
+#[derive(Debug, Parser)]
+struct Args {
+    /// Push to this registry (`host:port`); the payload's image-references name it.
+    #[arg(long, conflicts_with = "to_dir", required_unless_present = "to_dir")]
+    push: Option<String>,
+    /// Registry is plain HTTP (with --push).
+    #[arg(long)]
+    insecure: bool,
+    /// Write oc's disk tree here instead.
+    #[arg(long)]
+    to_dir: Option<PathBuf>,
+    /// Repository of the disk tree (with --to-dir).
+    #[arg(long, default_value = "openshift/release")]
+    disk_repo: String,
+    /// Registry host the payload names when writing to disk.
+    #[arg(long, default_value = "quay.example")]
+    host: String,
+    /// Repository prefix: the release goes to <prefix>/release, components to <prefix>/ocp-v4.0-art-dev.
+    #[arg(long, default_value = "openshift-release-dev")]
+    prefix: String,
+    #[arg(long, default_value = "4.99.0")]
+    version: String,
+    #[arg(long, default_value = "amd64")]
+    arch: String,
+    #[arg(long, default_value_t = 3)]
+    components: usize,
+    /// Bytes of random content per unique layer.
+    #[arg(long, default_value_t = 4096)]
+    layer_size: usize,
+    /// Base layers shared by every component.
+    #[arg(long, default_value_t = 2)]
+    shared_layers: usize,
+    /// Components that are manifest lists (amd64 + arm64).
+    #[arg(long, default_value_t = 0)]
+    multi_arch: usize,
+    /// One extra layer of this many bytes, streamed (never held in memory).
+    #[arg(long)]
+    big_layer: Option<u64>,
+    #[arg(long, value_enum, default_value_t = MediaArg::Docker)]
+    media: MediaArg,
+    /// Payload signature key: NAME=FILE (armored public key) → verifier-public-key-NAME.
+    #[arg(long, value_parser = pair)]
+    key: Vec<(String, String)>,
+    /// Payload signature store: NAME=URL → store-NAME.
+    #[arg(long, value_parser = pair)]
+    store: Vec<(String, String)>,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum MediaArg {
+    Docker,
+    Oci,
+}
+
+fn pair(text: &str) -> Result<(String, String), String> {
+    let (k, v) = text.split_once('=').ok_or("expected NAME=VALUE")?;
+    Ok((k.to_string(), v.to_string()))
+}
+
+fn main() -> std::process::ExitCode {
+    release_gen::install_crypto();
+    let args = Args::parse();
+    match run(args) {
+        Ok(line) => {
+            println!("{line}");
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Args) -> Result<String, String> {
+    let mut keys = Vec::new();
+    for (name, file) in &args.key {
+        let text = std::fs::read_to_string(file).map_err(|e| format!("failed to read key {file}: {e}"))?;
+        keys.push((name.clone(), text));
+    }
+    let spec = ReleaseSpec {
+        version: args.version.clone(),
+        arch: args.arch.clone(),
+        components: args.components,
+        media: match args.media {
+            MediaArg::Docker => Media::Docker,
+            MediaArg::Oci => Media::Oci,
+        },
+        multi_arch_components: args.multi_arch,
+        layer_size: args.layer_size,
+        shared_layers: args.shared_layers,
+        big_layer: args.big_layer,
+        verification_keys: keys,
+        stores: args.store.clone(),
+        seed: args.seed,
+        ..ReleaseSpec::default()
+    };
+    let host = args.push.clone().unwrap_or_else(|| args.host.clone());
+    let rel = generate(&spec, &host, &args.prefix);
+    let where_to = match (&args.push, &args.to_dir) {
+        (Some(host), _) => {
+            let scheme = if args.insecure { "http" } else { "https" };
+            rel.push_with(&Client::new(&format!("{scheme}://{host}")));
+            rel.release_ref()
+        }
+        (None, Some(dir)) => {
+            release_gen::ocdisk::write_oc_tree(dir, &args.disk_repo, &rel)
+                .map_err(|e| format!("failed to write {}: {e}", dir.display()))?;
+            format!("file://{}:{}", args.disk_repo, rel.release_tag)
+        }
+        (None, None) => return Err("give --push HOST or --to-dir DIR".into()),
+    };
+    Ok(format!(
+        r#"{{"release":"{where_to}","digest":"{}","tag":"{}","blobs":{},"bytes":{}}}"#,
+        rel.release_digest,
+        rel.release_tag,
+        rel.all_blob_digests().len(),
+        rel.total_blob_bytes()
+    ))
+}
