@@ -149,6 +149,7 @@ async fn push_manifest(task: &ManifestTask, dests: &Stores, progress: &Progress,
         format!("failed to store manifest {} as {}:{}", task.manifest.digest, task.to.name(), task.reference)
     })?;
     counters.manifests_pushed.fetch_add(1, Ordering::Relaxed);
-    progress.info(&format!("stored {}:{} ({})", task.to.name(), task.reference, task.manifest.digest));
+    let sep = if task.reference.starts_with("sha256:") { '@' } else { ':' };
+    progress.info(&format!("stored {}{sep}{} ({})", task.to.name(), task.reference, task.manifest.digest));
     Ok(())
 }

@@ -18,7 +18,8 @@ pub struct MirrorSource {
 pub fn mirror_sources(mappings: &[Mapping]) -> Vec<MirrorSource> {
     let mut order: Vec<String> = Vec::new();
     let mut by_source: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for m in mappings {
+    // A file:// origin (a release uploaded from disk) names no registry a cluster pulls from.
+    for m in mappings.iter().filter(|m| m.origin.registry().is_some()) {
         let source = m.origin.name();
         let mirror = m.destination.name();
         let mirrors = by_source.entry(source.clone()).or_insert_with(|| {

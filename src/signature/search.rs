@@ -6,7 +6,7 @@
 use std::fmt;
 
 use super::keyring::Keyring;
-use super::store::{signature_url, Fetched, StoreClient, MAX_SIGNATURES};
+use super::store::{self, Fetched, StoreClient, MAX_SIGNATURES};
 use super::verify::{verify, Verified};
 use crate::digest::Digest;
 
@@ -72,7 +72,7 @@ pub async fn find_signatures(
                 Fetched::NotFound => Outcome::NotFound,
                 Fetched::Failed(err) => Outcome::FetchFailed(chain(&err)),
                 Fetched::Found(bytes) => {
-                    let url = signature_url(store, digest, n);
+                    let url = store::describe(store, digest, n);
                     check_candidate(&bytes, &url, keyrings, digest, &mut found)
                 }
             };

@@ -140,6 +140,14 @@ impl StoreClient {
     }
 }
 
+/// Where signature `n` came from, for messages: its URL, or `<configmap file>#signature-<n>`.
+pub fn describe(store: &str, digest: &Digest, n: u32) -> String {
+    match store.strip_prefix("file://").map(std::path::Path::new) {
+        Some(path) if path.is_file() => format!("{store}#signature-{n}"),
+        _ => signature_url(store, digest, n),
+    }
+}
+
 /// `<store>/<algorithm>=<hex>/signature-<n>`.
 pub fn signature_url(store: &str, digest: &Digest, n: u32) -> String {
     format!("{}/{}={}/signature-{n}", store.trim_end_matches('/'), digest.algorithm(), digest.hex())

@@ -4,6 +4,8 @@
 mod support;
 
 mod cli;
+mod cluster;
+mod demo;
 mod disk;
 mod memory;
 mod mirror;
