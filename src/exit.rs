@@ -13,6 +13,11 @@ pub enum Code {
     Usage = 2,
     /// No valid release signature (nothing was copied).
     Signature = 3,
+    /// The release is mirrored, but the signature ConfigMap could not be applied to the cluster.
+    NotApplied = 4,
+    /// With --apply-release-image-signature: the cluster could not be used (kubeconfig, context,
+    /// connection, credentials, the ConfigMap exists without --overwrite); nothing was copied.
+    Cluster = 5,
     /// Interrupted (Ctrl-C / SIGTERM).
     Interrupted = 130,
 }
@@ -46,6 +51,38 @@ impl SignatureFailure {
     }
 }
 
+/// The cluster to apply the signature to could not be used; found before anything was copied.
+/// Displays as the wrapped error, whose causes follow in the chain.
+#[derive(Debug)]
+pub struct ClusterUnusable(pub Box<dyn std::error::Error + Send + Sync + 'static>);
+
+impl std::fmt::Display for ClusterUnusable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for ClusterUnusable {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
+impl ClusterUnusable {
+    /// Wraps `err` so that the run exits with [`Code::Cluster`].
+    pub fn wrap(err: impl std::error::Error + Send + Sync + 'static) -> anyhow::Error {
+        anyhow::Error::new(ClusterUnusable(Box::new(err)))
+    }
+}
+
+/// The mirror completed, the signature ConfigMap was not applied (the reason was warned about).
+#[derive(Debug, thiserror::Error)]
+#[error("the release is mirrored, but {object} was not applied to cluster {cluster} (see the warning above)")]
+pub struct NotApplied {
+    pub object: String,
+    pub cluster: String,
+}
+
 /// The run was interrupted by a signal.
 #[derive(Debug, thiserror::Error)]
 #[error("interrupted: stopped before finishing; temporary files were removed, run the same command again to resume")]
@@ -62,6 +99,12 @@ pub fn code_for(err: &anyhow::Error) -> Code {
         }
         if cause.is::<SignatureFailure>() {
             return Code::Signature;
+        }
+        if cause.is::<NotApplied>() {
+            return Code::NotApplied;
+        }
+        if cause.is::<ClusterUnusable>() {
+            return Code::Cluster;
         }
     }
     Code::MirrorFailed
@@ -101,6 +144,15 @@ mod tests {
         let err = SignatureFailure::wrap(inner).context("release check");
         assert_eq!(code_for(&err), Code::Signature);
         assert_eq!(render_chain(&err), "error: release check\n  caused by: no valid signature");
+    }
+
+    #[test]
+    fn cluster_markers_give_codes_4_and_5() {
+        let err = anyhow::Error::new(NotApplied { object: "configmap/x".into(), cluster: "https://c".into() });
+        assert_eq!(code_for(&err), Code::NotApplied);
+        let err = ClusterUnusable::wrap(std::io::Error::other("no kubeconfig found")).context("cluster check");
+        assert_eq!(code_for(&err), Code::Cluster);
+        assert_eq!(render_chain(&err), "error: cluster check\n  caused by: no kubeconfig found");
     }
 
     #[test]

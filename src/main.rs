@@ -1,6 +1,7 @@
 //! `kubectl-release_mirror`: parse, run, print the error chain once, exit with its code.
 
 mod cli;
+mod cluster;
 mod digest;
 mod disk;
 mod exit;

@@ -62,21 +62,12 @@ impl Options {
                 return Err(usage("--to-release-image must go to the same kind of destination as --to/--to-dir"));
             }
         }
-        Self::check_unsupported(args)?;
         Ok(Options {
             source,
             from_dir: args.from_dir.clone(),
             target: Target { to, release_image, skip_release_image: args.skip_release_image },
             to_dir: args.to_dir.clone(),
         })
-    }
-
-    /// Flags owned by capabilities that have not landed yet.
-    fn check_unsupported(args: &MirrorArgs) -> anyhow::Result<()> {
-        if args.signature.apply_release_image_signature {
-            return Err(usage("--apply-release-image-signature is not yet supported"));
-        }
-        Ok(())
     }
 }
 

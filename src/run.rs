@@ -5,6 +5,7 @@ use anyhow::Result;
 use std::path::PathBuf;
 
 use crate::cli::{MirrorArgs, OutputFormat, SignatureArgs};
+use crate::cluster;
 use crate::exit::SignatureFailure;
 use crate::mirror::{self, SignatureSummary, Stores, Summary, Totals};
 use crate::options::Options;
@@ -29,6 +30,8 @@ pub async fn run(args: &MirrorArgs) -> Result<()> {
         );
         crate::digest::skip_blob_digest_checks();
     }
+    // A bad kubeconfig or context fails here, in seconds, before the payload is read.
+    let cluster = cluster::connect(args, &progress).await?;
 
     progress.info(&format!("reading release image {}", opts.source));
     let store = sources.get(&opts.source)?;
@@ -42,6 +45,9 @@ pub async fn run(args: &MirrorArgs) -> Result<()> {
     ));
     // Before anything is copied: a release the cluster cannot verify is not worth the copy.
     let accepted = check_signatures(&args.signature, &opts, &release, &progress).await?;
+    if let (Some(cluster), Some(accepted)) = (&cluster, &accepted) {
+        cluster::preflight(cluster, &release.digest, accepted, args.signature.overwrite, &progress).await?;
+    }
 
     let mut mappings = mirror::mappings(&release, &opts.target);
     let sigstore = mirror::signature_mappings(&sources, &release, &mappings).await?;
@@ -75,11 +81,21 @@ pub async fn run(args: &MirrorArgs) -> Result<()> {
         let dir = signature_dir(&args.signature, &opts);
         summary.signature = Some(write_config_map(dir, &release, accepted, args.dry_run)?);
     }
+    let applied = match (&cluster, &accepted, summary.signature.as_mut()) {
+        (Some(cluster), Some(accepted), Some(signature)) => {
+            let overwrite = args.signature.overwrite;
+            let report =
+                cluster::apply_signature(cluster, &release.digest, accepted, overwrite, args.dry_run, &progress).await;
+            signature.applied = Some(report.clone());
+            Some(report)
+        }
+        _ => None,
+    };
     match args.output {
         OutputFormat::Json => println!("{}", summary.to_json()),
         OutputFormat::Text => print!("{}", summary.to_text(args.print_mirror_instructions)),
     }
-    Ok(())
+    applied.map_or(Ok(()), cluster::ApplyReport::into_result)
 }
 
 /// Cross-repository mounts work within one registry.

@@ -8,6 +8,7 @@ use super::executor::Totals;
 use super::instructions::{mirror_sources, render, MirrorSource};
 use super::plan::Plan;
 use crate::cli::Instructions;
+use crate::cluster::ApplyReport;
 use crate::release::Release;
 use crate::signature::{format_date, Accepted};
 
@@ -43,6 +44,9 @@ pub struct SignatureSummary {
     pub config_map_name: String,
     /// The first valid signature of each keyring.
     pub signatures: Vec<SignatureInfo>,
+    /// With --apply-release-image-signature: what became of the ConfigMap in the cluster.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub applied: Option<ApplyReport>,
 }
 
 #[derive(Debug, Serialize)]
@@ -69,7 +73,7 @@ impl SignatureSummary {
                 url: a.url.clone(),
             })
             .collect();
-        SignatureSummary { file, config_map_name, signatures }
+        SignatureSummary { file, config_map_name, signatures, applied: None }
     }
 
     /// One line per signature, then what became of the ConfigMap.
@@ -85,12 +89,16 @@ impl SignatureSummary {
         match (&self.file, dry_run) {
             (Some(file), false) => _ = writeln!(out, "Configmap {file} created"),
             (Some(file), true) => _ = writeln!(out, "Would create Configmap {file}"),
+            (None, _) if self.applied.is_some() => {}
             (None, _) => {
                 _ = writeln!(
                 out,
                 "No signature ConfigMap written: give --release-image-signature-to-dir=DIR (or --to-dir) to write one"
             )
             }
+        }
+        if let Some(applied) = &self.applied {
+            out.push_str(&applied.to_text());
         }
         out
     }
@@ -240,7 +248,10 @@ impl Summary {
         if let Some(cmd) = &self.upgrade_command {
             let _ = writeln!(out, "\nTo upgrade a cluster to this release, run:\n\n  {cmd}");
         }
-        if let (Some(file), false) = (self.signature.as_ref().and_then(|s| s.file.as_ref()), self.dry_run) {
+        let applied = self.signature.as_ref().and_then(|s| s.applied.as_ref()).is_some_and(ApplyReport::succeeded);
+        if let (Some(file), false, false) =
+            (self.signature.as_ref().and_then(|s| s.file.as_ref()), self.dry_run, applied)
+        {
             let _ = writeln!(
                 out,
                 "\nTo let the cluster verify this release, apply its signature ConfigMap (before upgrading):\n\n  oc apply -f {file}"

@@ -13,7 +13,9 @@ mod search;
 mod store;
 mod verify;
 
-pub use configmap::{build as build_config_map, config_map_name};
-pub use gate::{check_release, distinct_signatures, GateOptions};
+pub use configmap::{build as build_config_map, config_map_name, ConfigMap, NAMESPACE};
+pub use gate::{check_release, distinct_signatures, GateOptions, KEY_PREFIX};
 pub use key::format_date;
+pub use keyring::Keyring;
 pub use search::Accepted;
+pub use verify::verify;

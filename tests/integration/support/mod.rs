@@ -11,8 +11,6 @@
 pub mod blobs;
 #[path = "../../../tools/release-gen/src/generator.rs"]
 pub mod generator;
-pub mod apiserver;
-mod apiserver_api;
 pub mod gpg;
 #[path = "../../../tools/release-gen/src/http.rs"]
 pub mod http;
@@ -24,9 +22,14 @@ pub mod payload;
 pub mod push;
 #[path = "../../../tools/release-gen/src/registry.rs"]
 pub mod registry;
+pub mod proxy;
 pub mod sigstore;
 #[path = "../../../tools/release-gen/src/spec.rs"]
 pub mod spec;
+
+// The stand-in for the Kubernetes API server (cluster.rs).
+pub mod apiserver;
+mod apiserver_api;
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,402 @@
+//! The Kubernetes API semantics of the stand-in (see `apiserver.rs` for the server): core/v1
+//! ConfigMaps and config.openshift.io/v1 ClusterVersion at their real paths, with the real
+//! status codes and `Status` bodies: 201/200, 404 NotFound (object or namespace), 409
+//! AlreadyExists, 409 Conflict on a stale resourceVersion, 422 Invalid, 400 BadRequest,
+//! 401/403; a global resourceVersion that grows on every write; `dryRun=All` validated and
+//! answered but not persisted; `fieldManager` recorded in `managedFields`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::{json, Value};
+
+/// Which requests are forbidden (403), as for a user without the RBAC to do them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Forbid {
+    Nothing,
+    /// Writes to ConfigMaps (a user with the `view` role).
+    ConfigMapWrites,
+    /// Everything but `/version`.
+    All,
+}
+
+/// The cluster's state and the behaviours a test asks for.
+pub struct ApiState {
+    pub token: String,
+    pub namespaces: BTreeSet<String>,
+    /// ConfigMaps by (namespace, name).
+    pub config_maps: BTreeMap<(String, String), Value>,
+    /// `clusterversions/version`; `None` for a plain Kubernetes cluster (no such resource).
+    pub cluster_version: Option<Value>,
+    pub forbid: Forbid,
+    /// The next N updates find the object changed by someone else (409 Conflict).
+    pub conflicts_left: u32,
+    revision: u64,
+}
+
+/// A response: status code and JSON (or, for an unknown path, plain text) body.
+pub struct Reply {
+    pub status: u16,
+    pub body: Vec<u8>,
+    pub content_type: &'static str,
+}
+
+/// The request as the API sees it.
+pub struct Call<'a> {
+    pub method: &'a str,
+    pub path: &'a str,
+    pub query: &'a [(String, String)],
+    pub body: &'a [u8],
+    pub authorization: Option<&'a str>,
+}
+
+impl Call<'_> {
+    fn param(&self, name: &str) -> Option<&str> {
+        self.query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+}
+
+fn reply(status: u16, body: &Value) -> Reply {
+    Reply { status, body: body.to_string().into_bytes(), content_type: "application/json" }
+}
+
+/// A `meta/v1` Status of failure, as the API server writes it.
+pub fn status(code: u16, reason: &str, message: &str, details: Option<(&str, &str)>) -> Reply {
+    let mut body = json!({
+        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+        "message": message, "reason": reason, "code": code,
+    });
+    if let Some((name, kind)) = details {
+        body["details"] = json!({"name": name, "kind": kind});
+    }
+    reply(code, &body)
+}
+
+/// What kube-apiserver answers for a path it does not serve.
+fn page_not_found() -> Reply {
+    Reply { status: 404, body: b"404 page not found\n".to_vec(), content_type: "text/plain; charset=utf-8" }
+}
+
+fn not_found(name: &str) -> Reply {
+    status(404, "NotFound", &format!("configmaps \"{name}\" not found"), Some((name, "configmaps")))
+}
+
+impl ApiState {
+    pub fn new(token: &str) -> ApiState {
+        let namespaces = ["default", "kube-system", "openshift-config-managed"].map(String::from).into();
+        ApiState {
+            token: token.to_string(),
+            namespaces,
+            config_maps: BTreeMap::new(),
+            cluster_version: Some(cluster_version("4.15.3")),
+            forbid: Forbid::Nothing,
+            conflicts_left: 0,
+            revision: 1000,
+        }
+    }
+
+    /// Stores `object` (a ConfigMap) as if someone had created it, with a fresh resourceVersion.
+    pub fn put_config_map(&mut self, namespace: &str, mut object: Value) {
+        let name = object["metadata"]["name"].as_str().unwrap_or_default().to_string();
+        self.revision += 1;
+        object["metadata"]["resourceVersion"] = json!(self.revision.to_string());
+        object["metadata"]["namespace"] = json!(namespace);
+        self.config_maps.insert((namespace.to_string(), name), object);
+    }
+
+    pub fn handle(&mut self, call: &Call) -> Reply {
+        if call.authorization != Some(format!("Bearer {}", self.token).as_str()) {
+            return status(401, "Unauthorized", "Unauthorized", None);
+        }
+        let parts: Vec<&str> = call.path.trim_matches('/').split('/').collect();
+        match (call.method, parts.as_slice()) {
+            ("GET", ["version"]) => reply(200, &version()),
+            ("GET", ["api"]) => reply(200, &json!({"kind": "APIVersions", "versions": ["v1"]})),
+            ("GET", ["apis"]) => reply(200, &self.api_groups()),
+            _ if self.forbid == Forbid::All => forbidden(call, &parts),
+            ("GET", ["apis", "config.openshift.io", "v1", "clusterversions", name]) => self.get_cluster_version(name),
+            (_, ["api", "v1", "namespaces", ns, "configmaps", rest @ ..]) if rest.len() <= 1 => {
+                if self.forbid == Forbid::ConfigMapWrites && call.method != "GET" {
+                    return forbidden(call, &parts);
+                }
+                self.config_map_call(call, ns, rest.first().copied())
+            }
+            _ => page_not_found(),
+        }
+    }
+
+    fn api_groups(&self) -> Value {
+        let groups: Vec<Value> = self
+            .cluster_version
+            .iter()
+            .map(|_| {
+                json!({"name": "config.openshift.io", "versions": [{"groupVersion": "config.openshift.io/v1", "version": "v1"}],
+                       "preferredVersion": {"groupVersion": "config.openshift.io/v1", "version": "v1"}})
+            })
+            .collect();
+        json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
+    }
+
+    fn get_cluster_version(&self, name: &str) -> Reply {
+        match &self.cluster_version {
+            None => page_not_found(),
+            Some(cv) if name == "version" => reply(200, cv),
+            Some(_) => status(
+                404,
+                "NotFound",
+                &format!("clusterversions.config.openshift.io \"{name}\" not found"),
+                Some((name, "clusterversions")),
+            ),
+        }
+    }
+
+    fn config_map_call(&mut self, call: &Call, ns: &str, name: Option<&str>) -> Reply {
+        let dry_run = match call.param("dryRun") {
+            None => false,
+            Some("All") => true,
+            Some(other) => return status(400, "BadRequest", &format!("Invalid dry run value: {other}"), None),
+        };
+        if !self.namespaces.contains(ns) {
+            return status(404, "NotFound", &format!("namespaces \"{ns}\" not found"), Some((ns, "namespaces")));
+        }
+        let key = |n: &str| (ns.to_string(), n.to_string());
+        match (call.method, name) {
+            ("GET", Some(n)) => self.config_maps.get(&key(n)).map_or_else(|| not_found(n), |cm| reply(200, cm)),
+            ("POST", None) => self.create(call, ns, dry_run),
+            ("PUT", Some(n)) => self.update(call, ns, n, dry_run),
+            ("PATCH", Some(n)) => self.patch(call, ns, n, dry_run),
+            ("DELETE", Some(n)) if dry_run => {
+                self.config_maps.get(&key(n)).map_or_else(|| not_found(n), |_| deleted(n))
+            }
+            ("DELETE", Some(n)) => self.config_maps.remove(&key(n)).map_or_else(|| not_found(n), |_| deleted(n)),
+            _ => {
+                status(405, "MethodNotAllowed", "the server does not allow this method on the requested resource", None)
+            }
+        }
+    }
+
+    fn create(&mut self, call: &Call, ns: &str, dry_run: bool) -> Reply {
+        let mut object = match decode(call.body, ns, None) {
+            Ok(o) => o,
+            Err(r) => return r,
+        };
+        let name = object["metadata"]["name"].as_str().unwrap_or_default().to_string();
+        if !object["metadata"]["resourceVersion"].is_null() {
+            return status(400, "BadRequest", "resourceVersion should not be set on objects to be created", None);
+        }
+        if self.config_maps.contains_key(&(ns.to_string(), name.clone())) {
+            let message = format!("configmaps \"{name}\" already exists");
+            return status(409, "AlreadyExists", &message, Some((&name, "configmaps")));
+        }
+        object["metadata"]["uid"] = json!(format!("00000000-0000-4000-8000-{:012}", self.revision));
+        object["metadata"]["creationTimestamp"] = json!("2026-01-01T00:00:00Z");
+        if let Err(r) = self.commit(call, ns, &name, &mut object, dry_run, "Update") {
+            return r;
+        }
+        reply(201, &object)
+    }
+
+    fn update(&mut self, call: &Call, ns: &str, name: &str, dry_run: bool) -> Reply {
+        let mut object = match decode(call.body, ns, Some(name)) {
+            Ok(o) => o,
+            Err(r) => return r,
+        };
+        let key = (ns.to_string(), name.to_string());
+        if self.conflicts_left > 0 && self.config_maps.contains_key(&key) {
+            // Someone else writes the object first: its resourceVersion moves on.
+            self.conflicts_left -= 1;
+            self.revision += 1;
+            let revision = self.revision.to_string();
+            if let Some(stored) = self.config_maps.get_mut(&key) {
+                stored["metadata"]["resourceVersion"] = json!(revision);
+            }
+        }
+        let Some(stored) = self.config_maps.get(&key) else { return not_found(name) };
+        let sent = object["metadata"]["resourceVersion"].as_str().unwrap_or_default().to_string();
+        if sent.is_empty() {
+            let message = format!(
+                "ConfigMap \"{name}\" is invalid: metadata.resourceVersion: Invalid value: 0x0: must be specified for an update"
+            );
+            return status(422, "Invalid", &message, Some((name, "ConfigMap")));
+        }
+        if stored["metadata"]["resourceVersion"].as_str() != Some(sent.as_str()) {
+            let message = format!(
+                "Operation cannot be fulfilled on configmaps \"{name}\": the object has been modified; please apply \
+                 your changes to the latest version and try again"
+            );
+            return status(409, "Conflict", &message, Some((name, "configmaps")));
+        }
+        for field in ["uid", "creationTimestamp"] {
+            object["metadata"][field] = stored["metadata"][field].clone();
+        }
+        if let Err(r) = self.commit(call, ns, name, &mut object, dry_run, "Update") {
+            return r;
+        }
+        reply(200, &object)
+    }
+
+    fn patch(&mut self, call: &Call, ns: &str, name: &str, dry_run: bool) -> Reply {
+        let Some(stored) = self.config_maps.get(&(ns.to_string(), name.to_string())) else { return not_found(name) };
+        let Ok(patch) = serde_json::from_slice::<Value>(call.body) else {
+            return status(400, "BadRequest", "the body of the request was in an unknown format", None);
+        };
+        let mut object = stored.clone();
+        merge_patch(&mut object, &patch);
+        if let Err(r) = self.commit(call, ns, name, &mut object, dry_run, "Update") {
+            return r;
+        }
+        reply(200, &object)
+    }
+
+    /// Validates, records the field manager, sets a new resourceVersion and stores (unless dry run).
+    fn commit(
+        &mut self,
+        call: &Call,
+        ns: &str,
+        name: &str,
+        object: &mut Value,
+        dry_run: bool,
+        operation: &str,
+    ) -> Result<(), Reply> {
+        validate(object, name)?;
+        let manager = call.param("fieldManager").unwrap_or("unknown");
+        if manager.len() > 128 {
+            return Err(status(422, "Invalid", "fieldManager: Too long: must have at most 128 bytes", None));
+        }
+        object["metadata"]["managedFields"] = json!([{
+            "manager": manager, "operation": operation, "apiVersion": "v1",
+            "time": "2026-01-01T00:00:00Z", "fieldsType": "FieldsV1", "fieldsV1": {}
+        }]);
+        if dry_run {
+            return Ok(());
+        }
+        self.revision += 1;
+        object["metadata"]["resourceVersion"] = json!(self.revision.to_string());
+        self.config_maps.insert((ns.to_string(), name.to_string()), object.clone());
+        Ok(())
+    }
+}
+
+fn forbidden(call: &Call, parts: &[&str]) -> Reply {
+    let verb = match call.method {
+        "GET" => "get",
+        "POST" => "create",
+        "PUT" => "update",
+        "PATCH" => "patch",
+        _ => "delete",
+    };
+    let (resource, ns, name) = match parts {
+        ["api", "v1", "namespaces", ns, resource, rest @ ..] => (*resource, Some(*ns), rest.first().copied()),
+        ["apis", _, _, resource, name] => (*resource, None, Some(*name)),
+        _ => ("", None, None),
+    };
+    let scope = ns.map_or(" at the cluster scope".to_string(), |n| format!(" in the namespace \"{n}\""));
+    let named = name.map_or(resource.to_string(), |n| format!("{resource} \"{n}\""));
+    let message = format!(
+        "{named} is forbidden: User \"system:serviceaccount:mirror:robot\" cannot {verb} resource \"{resource}\" \
+         in API group \"\"{scope}"
+    );
+    status(403, "Forbidden", &message, Some((name.unwrap_or_default(), resource)))
+}
+
+fn deleted(name: &str) -> Reply {
+    let body = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+                      "details": {"name": name, "kind": "configmaps"}});
+    reply(200, &body)
+}
+
+/// The body as a ConfigMap for namespace `ns` (and, for an update, named `name`).
+fn decode(body: &[u8], ns: &str, name: Option<&str>) -> Result<Value, Reply> {
+    let mut object: Value = serde_json::from_slice(body).map_err(|e| {
+        status(400, "BadRequest", &format!("the body of the request was in an unknown format: {e}"), None)
+    })?;
+    if object["kind"] != "ConfigMap" || object["apiVersion"] != "v1" {
+        let message =
+            format!("the body kind {} / apiVersion {} is not v1 ConfigMap", object["kind"], object["apiVersion"]);
+        return Err(status(400, "BadRequest", &message, None));
+    }
+    match object["metadata"]["namespace"].as_str() {
+        None | Some("") => object["metadata"]["namespace"] = json!(ns),
+        Some(n) if n != ns => {
+            let message = "the namespace of the provided object does not match the namespace sent on the request";
+            return Err(status(400, "BadRequest", message, None));
+        }
+        Some(_) => {}
+    }
+    if let (Some(url), Some(sent)) = (name, object["metadata"]["name"].as_str()) {
+        if url != sent {
+            let message = format!("the name of the object ({sent}) does not match the name on the URL ({url})");
+            return Err(status(400, "BadRequest", &message, None));
+        }
+    }
+    Ok(object)
+}
+
+/// The checks the API server applies to a ConfigMap's name and keys.
+fn validate(object: &Value, name: &str) -> Result<(), Reply> {
+    let invalid = |what: String| status(422, "Invalid", &format!("ConfigMap \"{name}\" is invalid: {what}"), None);
+    let dns = |s: &str| {
+        !s.is_empty()
+            && s.len() <= 253
+            && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+    };
+    if !dns(name) {
+        return Err(invalid(format!("metadata.name: Invalid value: \"{name}\": a lowercase RFC 1123 subdomain")));
+    }
+    for field in ["data", "binaryData"] {
+        for (key, value) in object[field].as_object().into_iter().flatten() {
+            let ok = key.len() <= 253 && key.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b));
+            if !ok || key.is_empty() {
+                return Err(invalid(format!("{field}[{key}]: Invalid value: a valid config key")));
+            }
+            let base64 = field == "data" || value.as_str().is_some_and(is_base64);
+            if !base64 {
+                return Err(invalid(format!("{field}[{key}]: illegal base64 data")));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn is_base64(text: &str) -> bool {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.decode(text).is_ok()
+}
+
+/// RFC 7386 JSON merge patch.
+fn merge_patch(target: &mut Value, patch: &Value) {
+    let Some(fields) = patch.as_object() else {
+        *target = patch.clone();
+        return;
+    };
+    if !target.is_object() {
+        *target = json!({});
+    }
+    for (key, value) in fields {
+        if value.is_null() {
+            if let Some(map) = target.as_object_mut() {
+                map.remove(key);
+            }
+        } else {
+            merge_patch(&mut target[key], value);
+        }
+    }
+}
+
+fn version() -> Value {
+    json!({
+        "major": "1", "minor": "28", "gitVersion": "v1.28.9+416ecaf", "gitCommit": "416ecaf",
+        "gitTreeState": "clean", "buildDate": "2024-04-01T00:00:00Z", "goVersion": "go1.20.12",
+        "compiler": "gc", "platform": "linux/amd64"
+    })
+}
+
+/// A ClusterVersion `version` whose desired and newest history version is `v`.
+pub fn cluster_version(v: &str) -> Value {
+    json!({
+        "apiVersion": "config.openshift.io/v1", "kind": "ClusterVersion",
+        "metadata": {"name": "version", "resourceVersion": "1"},
+        "spec": {"channel": "stable-4", "clusterID": "1d7fc6a1-0000-4000-8000-000000000000"},
+        "status": {"desired": {"version": v, "image": format!("quay.io/openshift-release-dev/ocp-release:{v}-x86_64")},
+                   "history": [{"state": "Completed", "version": v}]}
+    })
+}
