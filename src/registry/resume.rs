@@ -33,14 +33,15 @@ struct Download {
 
 /// The body of `first` (a 200 answer to a blob GET of `url`), resumed with range requests
 /// after mid-body failures, up to `--retries` times in all.
-pub(super) fn resuming(client: RegistryClient, url: String, repo: &str, digest: &Digest, first: Response) -> ByteStream {
+pub(super) fn resuming(
+    client: RegistryClient,
+    url: String,
+    repo: &str,
+    digest: &Digest,
+    first: Response,
+) -> ByteStream {
     let source = Source { client, url, repo: repo.to_string(), digest: digest.clone() };
-    let download = Download {
-        source,
-        received: 0,
-        resumes: 0,
-        body: body_stream(first),
-    };
+    let download = Download { source, received: 0, resumes: 0, body: body_stream(first) };
     Box::pin(futures_util::stream::unfold(Some(download), |state| async move {
         let mut d = state?;
         loop {

@@ -7,6 +7,7 @@ mod cli;
 mod cluster;
 mod demo;
 mod disk;
+mod faults;
 mod memory;
 mod mirror;
 mod mirror_errors;
