@@ -19,11 +19,8 @@ impl std::fmt::Display for ClusterName {
 /// An error at the cluster edge.
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
-    #[error(
-        "no kubeconfig found: give --kubeconfig=FILE, set KUBECONFIG, or create {}",
-        default.display()
-    )]
-    NoKubeconfig { default: PathBuf },
+    #[error("no kubeconfig found (looked at {looked}): give --kubeconfig=FILE, set KUBECONFIG, or create {}", default.display())]
+    NoKubeconfig { looked: String, default: PathBuf },
     #[error("cannot read kubeconfig {}", path.display())]
     Read {
         path: PathBuf,

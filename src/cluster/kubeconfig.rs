@@ -37,9 +37,10 @@ pub fn kubeconfig_files(
     let listed: Vec<PathBuf> =
         env.map(|v| std::env::split_paths(v).filter(|p| !p.as_os_str().is_empty()).collect()).unwrap_or_default();
     let files = if listed.is_empty() { vec![default.clone()] } else { listed };
-    let existing: Vec<PathBuf> = files.into_iter().filter(|p| p.exists()).collect();
+    let existing: Vec<PathBuf> = files.iter().filter(|p| p.exists()).cloned().collect();
     if existing.is_empty() {
-        return Err(ClusterError::NoKubeconfig { default });
+        let looked = files.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ");
+        return Err(ClusterError::NoKubeconfig { looked, default });
     }
     Ok(existing)
 }
@@ -137,7 +138,9 @@ mod tests {
         let config = write(&home.join(".kube"), "config", TWO_CONTEXTS);
         assert_eq!(kubeconfig_files(None, Some(OsStr::new("")), Some(&home)).expect("home"), [config]);
         let err = kubeconfig_files(None, None, Some(dir.path())).expect_err("none");
-        assert!(err.to_string().starts_with("no kubeconfig found: give --kubeconfig=FILE"), "{err}");
+        let want =
+            format!("no kubeconfig found (looked at {}/.kube/config): give --kubeconfig=FILE", dir.path().display());
+        assert!(err.to_string().starts_with(&want), "{err}");
     }
 
     #[test]

@@ -215,9 +215,15 @@ fn a_conflicting_update_is_retried_with_a_fresh_resource_version() {
     let bed = Bed::new();
     bed.put_existing(json!({}));
     bed.api.state().conflicts_left = 2;
-    let out = bed.apply(&["--overwrite"]);
+    let out = bed.apply(&["--overwrite", "-o", "json"]);
     assert_eq!(code(&out), Some(0), "{}", explain(&out));
-    assert!(stdout(&out).contains("configured"), "{}", explain(&out));
+    let summary: Value = serde_json::from_slice(&out.stdout).expect("json summary");
+    let applied = &summary["signature"]["applied"];
+    assert_eq!(applied["result"], "configured", "{summary}");
+    assert_eq!(applied["cluster"], bed.api.url().as_str());
+    assert_eq!(applied["context"], "standin");
+    assert_eq!(applied["object"], format!("configmap/{}", bed.name()).as_str());
+    assert_eq!(applied["dryRun"], false);
     let path = bed.object_path();
     let tail: Vec<String> = calls(&bed.api.requests()).into_iter().skip(4).collect();
     let want = [

@@ -13,9 +13,9 @@ use std::thread;
 use base64::Engine as _;
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use serde_json::Value;
+use serde_json::{json, Value};
 
-pub use super::apiserver_api::{cluster_version, Forbid};
+pub use super::apiserver_api::Forbid;
 use super::apiserver_api::{ApiState, Call, Reply};
 
 /// One request as the server saw it.
@@ -297,4 +297,15 @@ fn reason_phrase(status: u16) -> &'static str {
         422 => "Unprocessable Entity",
         _ => "Status",
     }
+}
+
+/// A ClusterVersion `version` whose desired and newest history version is `v`.
+pub fn cluster_version(v: &str) -> Value {
+    json!({
+        "apiVersion": "config.openshift.io/v1", "kind": "ClusterVersion",
+        "metadata": {"name": "version", "resourceVersion": "1"},
+        "spec": {"channel": "stable-4", "clusterID": "1d7fc6a1-0000-4000-8000-000000000000"},
+        "status": {"desired": {"version": v, "image": format!("quay.io/openshift-release-dev/ocp-release:{v}-x86_64")},
+                   "history": [{"state": "Completed", "version": v}]}
+    })
 }

@@ -9,6 +9,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{json, Value};
 
+use super::apiserver::cluster_version;
+
 /// Which requests are forbidden (403), as for a user without the RBAC to do them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Forbid {
@@ -387,16 +389,5 @@ fn version() -> Value {
         "major": "1", "minor": "28", "gitVersion": "v1.28.9+416ecaf", "gitCommit": "416ecaf",
         "gitTreeState": "clean", "buildDate": "2024-04-01T00:00:00Z", "goVersion": "go1.20.12",
         "compiler": "gc", "platform": "linux/amd64"
-    })
-}
-
-/// A ClusterVersion `version` whose desired and newest history version is `v`.
-pub fn cluster_version(v: &str) -> Value {
-    json!({
-        "apiVersion": "config.openshift.io/v1", "kind": "ClusterVersion",
-        "metadata": {"name": "version", "resourceVersion": "1"},
-        "spec": {"channel": "stable-4", "clusterID": "1d7fc6a1-0000-4000-8000-000000000000"},
-        "status": {"desired": {"version": v, "image": format!("quay.io/openshift-release-dev/ocp-release:{v}-x86_64")},
-                   "history": [{"state": "Completed", "version": v}]}
     })
 }
