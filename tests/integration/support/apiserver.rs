@@ -309,3 +309,46 @@ pub fn cluster_version(v: &str) -> Value {
                    "history": [{"state": "Completed", "version": v}]}
     })
 }
+
+/// The stand-in's own check, with an independent HTTP client: the status codes and `Status`
+/// bodies a real API server gives for the cases the plugin relies on.
+#[test]
+fn the_stand_in_answers_like_the_api_server() {
+    let api = ApiServer::start();
+    let ca = reqwest::Certificate::from_pem(&api.ca_pem).expect("CA");
+    let http = reqwest::blocking::Client::builder().add_root_certificate(ca).build().expect("client");
+    let send = |method: reqwest::Method, path: &str, body: &Value, token: &str| {
+        let url = format!("{}/api/v1/namespaces/openshift-config-managed/configmaps{path}", api.url());
+        let request = http.request(method, url).bearer_auth(token).header("content-type", "application/json");
+        let response = request.body(body.to_string()).send().expect("request");
+        let code = response.status().as_u16();
+        (code, serde_json::from_slice::<Value>(&response.bytes().expect("body")).expect("json body"))
+    };
+    let token = api.token().to_string();
+    let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}, "binaryData": {"x-1": "YQ=="}});
+    let (code, status) = send(reqwest::Method::POST, "", &cm, "wrong");
+    assert_eq!((code, status["reason"].as_str()), (401, Some("Unauthorized")));
+    let (code, _) = send(reqwest::Method::POST, "?dryRun=All&fieldManager=m", &cm, &token);
+    assert_eq!(code, 201);
+    assert!(api.state().config_maps.is_empty(), "dryRun=All persists nothing");
+    let (code, created) = send(reqwest::Method::POST, "?fieldManager=m", &cm, &token);
+    assert_eq!((code, created["metadata"]["managedFields"][0]["manager"].as_str()), (201, Some("m")));
+    let (code, status) = send(reqwest::Method::POST, "", &cm, &token);
+    assert_eq!(
+        (code, status["kind"].as_str(), status["reason"].as_str()),
+        (409, Some("Status"), Some("AlreadyExists"))
+    );
+    assert_eq!(status["message"], "configmaps \"x\" already exists");
+    let mut stale = created.clone();
+    stale["metadata"]["resourceVersion"] = json!("1");
+    let (code, status) = send(reqwest::Method::PUT, "/x", &stale, &token);
+    assert_eq!((code, status["reason"].as_str()), (409, Some("Conflict")));
+    let (code, updated) = send(reqwest::Method::PUT, "/x", &created, &token);
+    assert_eq!(code, 200);
+    assert_ne!(updated["metadata"]["resourceVersion"], created["metadata"]["resourceVersion"]);
+    let (code, patched) = send(reqwest::Method::PATCH, "/x", &json!({"metadata": {"labels": {"a": "b"}}}), &token);
+    assert_eq!((code, patched["metadata"]["labels"]["a"].as_str()), (200, Some("b")));
+    api.state().namespaces.clear();
+    let (code, status) = send(reqwest::Method::GET, "/x", &json!({}), &token);
+    assert_eq!((code, status["message"].as_str()), (404, Some("namespaces \"openshift-config-managed\" not found")));
+}
