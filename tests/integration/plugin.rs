@@ -142,3 +142,40 @@ fn temp_in(dir: &Path) -> bool {
         .map(|d| d.flatten().any(|e| e.file_name().to_string_lossy().starts_with(".release-mirror-tmp-")))
         .unwrap_or(false)
 }
+
+/// krew's rules for a plugin manifest, as the krew index validates them.
+#[test]
+fn plugin_yaml_is_a_valid_krew_manifest() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("plugin.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let m: Value = serde_saphyr::from_str(&text).expect("plugin.yaml is YAML");
+    assert_eq!(m["apiVersion"], "krew.googlecontainertools.github.com/v1alpha2");
+    assert_eq!(m["kind"], "Plugin");
+    assert_eq!(m["metadata"]["name"], "release-mirror");
+    let spec = &m["spec"];
+    assert_eq!(spec["version"], format!("v{}", env!("CARGO_PKG_VERSION")).as_str(), "leading v, Cargo's version");
+    let short = spec["shortDescription"].as_str().unwrap();
+    assert!(!short.contains('\n') && short.len() <= 60, "one short line: {short:?}");
+    let description = spec["description"].as_str().unwrap();
+    assert!(!description.contains(" --") && !description.contains(" -a "), "no flag lists in the description");
+    let platforms = spec["platforms"].as_array().unwrap();
+    let mut seen = Vec::new();
+    for p in platforms {
+        let labels = &p["selector"]["matchLabels"];
+        let (os, arch) = (labels["os"].as_str().unwrap(), labels["arch"].as_str().unwrap());
+        seen.push(format!("{os}/{arch}"));
+        assert_eq!(p["bin"], "kubectl-release_mirror");
+        let sha = p["sha256"].as_str().unwrap();
+        assert!(sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)), "{sha}");
+        let uri = p["uri"].as_str().unwrap();
+        assert!(uri.starts_with("https://") && uri.ends_with(&format!("-{os}-{arch}.tar.gz")), "{uri}");
+        assert!(uri.contains(&format!("/v{}/", env!("CARGO_PKG_VERSION"))), "{uri}");
+        let files: Vec<&str> = p["files"].as_array().unwrap().iter().map(|f| f["from"].as_str().unwrap()).collect();
+        assert_eq!(files, ["kubectl-release_mirror", "LICENSE"]);
+    }
+    for want in ["linux/amd64", "linux/arm64"] {
+        assert!(seen.iter().any(|s| s == want), "{want} missing from {seen:?}");
+    }
+    assert!(seen.iter().any(|s| s.starts_with("darwin/")), "a darwin platform");
+    assert!(Path::new(env!("CARGO_MANIFEST_DIR")).join("LICENSE").is_file(), "the archives ship LICENSE");
+}
