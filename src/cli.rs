@@ -234,7 +234,9 @@ pub struct SignatureArgs {
     #[arg(long, value_name = "DIR", help_heading = "Signatures")]
     pub release_image_signature_to_dir: Option<PathBuf>,
 
-    /// Create the signature ConfigMap in the cluster of the current kubeconfig context.
+    /// After mirroring, create the signature ConfigMap in the cluster of the kubeconfig context.
+    /// The cluster is checked before the copy (unusable: exit 5; its own keys reject the
+    /// signature: exit 3); a failed apply leaves the mirror done and exits 4.
     #[arg(long, help_heading = "Signatures")]
     pub apply_release_image_signature: bool,
 
