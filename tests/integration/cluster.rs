@@ -352,9 +352,23 @@ fn a_signature_the_cluster_keys_reject_stops_the_run_before_the_copy() {
     assert!(bed.dest.client().catalog().is_empty());
 }
 
+/// The second file's user gets its token from an exec credential plugin, as `oc login` or a
+/// cloud CLI would hand it out.
 #[test]
-fn kubeconfig_env_with_two_files_and_context_selecting_the_second_works() {
+fn kubeconfig_env_with_two_files_and_context_selecting_the_second_works_with_an_exec_plugin() {
     let bed = Bed::new();
+    let plugin = bed.home.path().join("credential-plugin");
+    let credential = json!({"apiVersion": "client.authentication.k8s.io/v1", "kind": "ExecCredential",
+                            "status": {"token": bed.api.token()}});
+    std::fs::write(&plugin, format!("#!/bin/sh\necho '{credential}'\n")).expect("write plugin");
+    std::fs::set_permissions(&plugin, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+    let exec = format!(
+        "    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: {}\n      interactiveMode: Never\n",
+        plugin.display()
+    );
+    let yaml = bed.api.kubeconfig_yaml("standin").replace(&format!("    token: {}\n", bed.api.token()), &exec);
+    assert!(yaml.contains("exec:"), "{yaml}");
+    std::fs::write(&bed.kubeconfig, yaml).expect("write kubeconfig");
     let other = ApiServer::start();
     let first = other.kubeconfig(bed.home.path(), "first.yaml", "first");
     let list = std::env::join_paths([&first, &bed.kubeconfig]).expect("join").to_string_lossy().into_owned();
