@@ -5,6 +5,9 @@ mod cluster;
 mod digest;
 mod disk;
 mod exit;
+#[cfg(test)]
+#[path = "../fuzz/mod.rs"]
+mod fuzz;
 mod manifest;
 mod manual;
 mod mirror;

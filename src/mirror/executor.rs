@@ -100,6 +100,7 @@ fn is_transient(err: &anyhow::Error) -> bool {
                 | RegistryError::AuthFile { .. }
                 | RegistryError::CaFile { .. }
                 | RegistryError::TooLarge { .. }
+                | RegistryError::BadName { .. }
         ),
         Some(StoreError::Disk(e)) => !matches!(e, DiskError::Io { .. } | DiskError::Write { .. }),
         None => false,

@@ -43,6 +43,9 @@ pub enum RegistryError {
     #[error("{what} from registry {host} is larger than the limit of {limit} bytes")]
     TooLarge { host: String, what: String, limit: usize },
 
+    #[error("refusing a request to registry {host}: {reason}")]
+    BadName { host: String, reason: String },
+
     #[error("registry {host} sent a bad response for {what}: {reason}")]
     BadResponse { host: String, what: String, reason: String },
 

@@ -12,6 +12,7 @@ use super::RegistryError;
 use crate::digest::verified;
 use crate::digest::Digest;
 use crate::manifest;
+use crate::reference::{check_repository, check_tag};
 use crate::store::{BlobReader, ImageStore, RawManifest, StoreError, MAX_MANIFEST_BYTES};
 
 /// A registry as an image store.
@@ -37,6 +38,25 @@ impl RegistryStore {
             return RegistryError::NotFound { host: self.host().to_string(), what };
         }
         RegistryError::Status { host: self.host().to_string(), what, status: status.as_u16(), detail: String::new() }
+    }
+
+    fn bad_name(&self, reason: String) -> RegistryError {
+        RegistryError::BadName { host: self.host().to_string(), reason }
+    }
+
+    /// `<base>/v2/<repo>/<rest>`, refusing a repository name that could leave that path
+    /// (names come from payloads and disk trees too, not only from the command line).
+    async fn repo_url(&self, repo: &str, rest: &str) -> Result<String, RegistryError> {
+        check_repository(repo).map_err(|reason| self.bad_name(reason))?;
+        self.client.url(&format!("{repo}/{rest}")).await
+    }
+
+    /// `<base>/v2/<repo>/manifests/<reference>`, the reference a digest or a valid tag.
+    async fn manifest_url(&self, repo: &str, reference: &str) -> Result<String, RegistryError> {
+        if reference.parse::<Digest>().is_err() {
+            check_tag(reference).map_err(|reason| self.bad_name(reason))?;
+        }
+        self.repo_url(repo, &format!("manifests/{reference}")).await
     }
 
     /// Read a manifest body, refusing anything over the size limit.
@@ -73,7 +93,7 @@ fn accept_header() -> String {
 impl ImageStore for RegistryStore {
     async fn get_manifest(&self, repo: &str, reference: &str) -> Result<RawManifest, StoreError> {
         let what = format!("manifest {repo}:{reference}");
-        let url = self.client.url(&format!("{repo}/manifests/{reference}")).await?;
+        let url = self.manifest_url(repo, reference).await?;
         let resp = self.client.send(&[Scope::pull(repo)], |h| h.get(&url).header(ACCEPT, accept_header())).await?;
         if !resp.status().is_success() {
             return Err(self.status_error(what, &resp).into());
@@ -100,7 +120,7 @@ impl ImageStore for RegistryStore {
     }
 
     async fn manifest_digest(&self, repo: &str, reference: &str) -> Result<Option<Digest>, StoreError> {
-        let url = self.client.url(&format!("{repo}/manifests/{reference}")).await?;
+        let url = self.manifest_url(repo, reference).await?;
         let resp = self.client.send(&[Scope::pull(repo)], |h| h.head(&url).header(ACCEPT, accept_header())).await?;
         match resp.status() {
             StatusCode::NOT_FOUND => Ok(None),
@@ -117,7 +137,7 @@ impl ImageStore for RegistryStore {
 
     async fn put_manifest(&self, repo: &str, reference: &str, m: &RawManifest) -> Result<(), StoreError> {
         let what = format!("manifest {repo}:{reference}");
-        let url = self.client.url(&format!("{repo}/manifests/{reference}")).await?;
+        let url = self.manifest_url(repo, reference).await?;
         let resp = self
             .client
             .send(&[Scope::push(repo)], |h| h.put(&url).header(CONTENT_TYPE, &m.media_type).body(m.bytes.clone()))
@@ -141,7 +161,7 @@ impl ImageStore for RegistryStore {
     }
 
     async fn blob_size(&self, repo: &str, digest: &Digest) -> Result<Option<u64>, StoreError> {
-        let url = self.client.url(&format!("{repo}/blobs/{digest}")).await?;
+        let url = self.repo_url(repo, &format!("blobs/{digest}")).await?;
         let resp = self.client.send(&[Scope::pull(repo)], |h| h.head(&url)).await?;
         match resp.status() {
             StatusCode::NOT_FOUND => Ok(None),
@@ -151,7 +171,7 @@ impl ImageStore for RegistryStore {
     }
 
     async fn get_blob(&self, repo: &str, digest: &Digest) -> Result<BlobReader, StoreError> {
-        let url = self.client.url(&format!("{repo}/blobs/{digest}")).await?;
+        let url = self.repo_url(repo, &format!("blobs/{digest}")).await?;
         let resp = self.client.send(&[Scope::pull(repo)], |h| h.get(&url)).await?;
         if !resp.status().is_success() {
             return Err(self.status_error(format!("blob {repo}@{digest}"), &resp).into());
@@ -164,7 +184,7 @@ impl ImageStore for RegistryStore {
     async fn put_blob(&self, repo: &str, digest: &Digest, blob: BlobReader) -> Result<(), StoreError> {
         let what = format!("blob {repo}@{digest}");
         let scopes = [Scope::push(repo)];
-        let start = self.client.url(&format!("{repo}/blobs/uploads/")).await?;
+        let start = self.repo_url(repo, "blobs/uploads/").await?;
         let resp = self.client.send(&scopes, |h| h.post(&start).header(CONTENT_LENGTH, "0")).await?;
         if resp.status() != StatusCode::ACCEPTED {
             return Err(self.status_error(format!("upload of {what}"), &resp).into());
@@ -195,7 +215,8 @@ impl ImageStore for RegistryStore {
     }
 
     async fn mount_blob(&self, repo: &str, digest: &Digest, from: &str) -> Result<bool, StoreError> {
-        let url = self.client.url(&format!("{repo}/blobs/uploads/")).await?;
+        check_repository(from).map_err(|reason| self.bad_name(reason))?;
+        let url = self.repo_url(repo, "blobs/uploads/").await?;
         let scopes = [Scope::push(repo), Scope::pull(from)];
         let query = [("mount", digest.as_str()), ("from", from)];
         let resp = self.client.send(&scopes, |h| h.post(&url).query(&query).header(CONTENT_LENGTH, "0")).await?;

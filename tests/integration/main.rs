@@ -8,6 +8,7 @@ mod cluster;
 mod demo;
 mod disk;
 mod faults;
+mod hostile;
 mod memory;
 mod mirror;
 mod mirror_errors;

@@ -18,11 +18,11 @@ pub mod http;
 pub mod ocdisk;
 #[path = "../../../tools/release-gen/src/payload.rs"]
 pub mod payload;
+pub mod proxy;
 #[path = "../../../tools/release-gen/src/push.rs"]
 pub mod push;
 #[path = "../../../tools/release-gen/src/registry.rs"]
 pub mod registry;
-pub mod proxy;
 pub mod sigstore;
 #[path = "../../../tools/release-gen/src/spec.rs"]
 pub mod spec;

@@ -32,6 +32,8 @@ pub enum Action {
     Delay(Duration),
     /// Answer `307` to `<base><path>` (another listener).
     Redirect(String),
+    /// Answer `200` with this `Content-Type` and body instead of the registry.
+    Reply { content_type: String, body: Vec<u8> },
 }
 
 /// A fault for the requests whose method and path match, from the `skip+1`-th such request
@@ -250,7 +252,11 @@ fn handle(shared: &Shared, mut head: Head, reader: &mut Reader, writer: &mut Tcp
     }
     let action = shared.take_fault(&method, &path);
     if let Some(a) = &action {
-        lock(&shared.log)[entry].fault = Some(format!("{a:?}"));
+        let note = match a {
+            Action::Reply { content_type, body } => format!("Reply({content_type}, {} bytes)", body.len()),
+            other => format!("{other:?}"),
+        };
+        lock(&shared.log)[entry].fault = Some(note);
     }
     let (mut req, mut resp) = (Tamper::default(), Tamper::default());
     match action {
@@ -262,6 +268,10 @@ fn handle(shared: &Shared, mut head: Head, reader: &mut Reader, writer: &mut Tcp
         Some(Action::Redirect(base)) => {
             let extra = [("Location", format!("{base}{path}"))];
             return answer(shared, entry, &method, &head, reader, writer, 307, &extra, b"");
+        }
+        Some(Action::Reply { content_type, body }) => {
+            let extra = [("Content-Type", content_type)];
+            return answer(shared, entry, &method, &head, reader, writer, 200, &extra, &body);
         }
         Some(Action::Delay(wait)) => thread::sleep(wait),
         Some(Action::CutResponse(n)) => resp.cut_after = Some(n),
