@@ -257,3 +257,23 @@ fn a_destination_registry_killed_and_restarted_mid_run() {
     }
     assert_complete(&b.release, &dest.client());
 }
+
+#[test]
+fn skip_verification_is_warned_and_skips_only_blob_digests() {
+    let b = bed(ReleaseSpec::default());
+    let victim = b.release.component("cli").blobs.last().expect("a layer").clone();
+    b.proxy.add(Fault::new(Action::Corrupt(3)).on("GET", &format!("/blobs/{victim}")));
+    let media = temp_dir();
+    let out = run(args(&b.release, to_dir(media.path()), &["--skip-verification", "--retries=1"]));
+    assert_success(&out);
+    let warning = "warning: --skip-verification: blob contents are not compared with their digests";
+    assert!(stderr(&out).contains(warning), "{}", stderr(&out));
+    let stored = std::fs::read(disk_blob(media.path(), &victim)).expect("blob written");
+    assert_ne!(sha256_digest(&stored), victim, "the opt-out kept the corrupted bytes, as documented");
+
+    let manifest = b.release.component("installer").digest.clone();
+    b.proxy.add(Fault::new(Action::Corrupt(10)).on("GET", &format!("/manifests/{manifest}")));
+    let media = temp_dir();
+    let out = run(args(&b.release, to_dir(media.path()), &["--skip-verification", "--retries=1"]));
+    assert_clear_failure(&out, &["does not match its digest", &manifest]);
+}
