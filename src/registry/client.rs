@@ -319,7 +319,7 @@ impl RegistryClient {
 }
 
 /// An error and its causes on one line (`error sending request: … Connection refused`).
-fn describe(err: &dyn std::error::Error) -> String {
+pub(super) fn describe(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
     let mut cause = err.source();
     while let Some(c) = cause {
