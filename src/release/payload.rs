@@ -33,34 +33,68 @@ struct LayerFiles {
     verification: Option<VerificationConfig>,
 }
 
-/// Read `release-manifests/` out of the layers of the release image, in order.
+/// Read `release-manifests/` out of the layers of the release image. Layers are read from
+/// the last to the first, and reading stops as soon as every file we need is decided (found,
+/// or deleted by a whiteout) by a later layer: a release's payload is in its top layer, and
+/// the base layers under it (tens of MiB) need not be streamed on every run.
 pub async fn read_payload(store: &AnyStore, repo: &str, layers: &[Descriptor]) -> Result<PayloadFiles, ReleaseError> {
-    let mut out = PayloadFiles::default();
-    for layer in layers {
-        let blob = store
-            .get_blob(repo, &layer.digest)
-            .await
-            .map_err(|e| ReleaseError::Layer { digest: layer.digest.to_string(), source: Box::new(e) })?;
-        let stream = verified(blob.stream, layer.digest.clone(), layer.size);
-        let reader = SyncIoBridge::new(StreamReader::new(stream));
-        let digest = layer.digest.to_string();
-        let found = tokio::task::spawn_blocking(move || scan_layer(reader))
-            .await
-            .map_err(|e| ReleaseError::Io { digest: digest.clone(), source: std::io::Error::other(e) })?
-            .map_err(|source| ReleaseError::Io { digest, source })?;
+    let mut merged = Merged::default();
+    for layer in layers.iter().rev() {
+        if merged.complete() {
+            break;
+        }
+        merged.add_lower(read_layer(store, repo, layer).await?);
+    }
+    Ok(merged.out)
+}
+
+async fn read_layer(store: &AnyStore, repo: &str, layer: &Descriptor) -> Result<LayerFiles, ReleaseError> {
+    let blob = store
+        .get_blob(repo, &layer.digest)
+        .await
+        .map_err(|e| ReleaseError::Layer { digest: layer.digest.to_string(), source: Box::new(e) })?;
+    let stream = verified(blob.stream, layer.digest.clone(), layer.size);
+    let reader = SyncIoBridge::new(StreamReader::new(stream));
+    let digest = layer.digest.to_string();
+    tokio::task::spawn_blocking(move || scan_layer(reader))
+        .await
+        .map_err(|e| ReleaseError::Io { digest: digest.clone(), source: std::io::Error::other(e) })?
+        .map_err(|source| ReleaseError::Io { digest, source })
+}
+
+/// The payload files seen so far, reading from the top layer down: the first layer (from the
+/// top) to mention a file decides it.
+#[derive(Default)]
+struct Merged {
+    out: PayloadFiles,
+    references: bool,
+    metadata: bool,
+    verification: bool,
+}
+
+impl Merged {
+    fn complete(&self) -> bool {
+        self.references && self.metadata && self.verification
+    }
+
+    /// Add the files of the next layer down.
+    fn add_lower(&mut self, found: LayerFiles) {
         for (name, body) in found.files {
-            let slot = match name.as_str() {
-                "image-references" => &mut out.image_references,
-                "release-metadata" => &mut out.release_metadata,
+            let (slot, decided) = match name.as_str() {
+                "image-references" => (&mut self.out.image_references, &mut self.references),
+                "release-metadata" => (&mut self.out.release_metadata, &mut self.metadata),
                 _ => continue,
             };
-            *slot = body;
+            if !*decided {
+                *slot = body;
+                *decided = true;
+            }
         }
-        if found.verification.is_some() {
-            out.verification = found.verification;
+        if !self.verification && found.verification.is_some() {
+            self.out.verification = found.verification;
+            self.verification = true;
         }
     }
-    Ok(out)
 }
 
 /// Walk one (gzip'd) tar stream, then drain it so the digest check at its end runs.
@@ -190,6 +224,38 @@ mod tests {
         let layer = tar_of(&[("release-manifests/.wh.image-references", b"")]);
         let found = scan_layer(&layer[..]).unwrap();
         assert_eq!(found.files.get("image-references"), Some(&None));
+    }
+
+    fn files(entries: &[(&str, Option<&[u8]>)]) -> LayerFiles {
+        let files = entries.iter().map(|(n, b)| (n.to_string(), b.map(<[u8]>::to_vec))).collect();
+        LayerFiles { files, verification: None }
+    }
+
+    #[test]
+    fn an_upper_layer_decides_over_the_layers_below() {
+        let mut m = Merged::default();
+        m.add_lower(files(&[("image-references", Some(b"top"))]));
+        assert!(!m.complete(), "release-metadata and the verification config are undecided");
+        m.add_lower(files(&[("image-references", Some(b"base")), ("release-metadata", Some(b"meta"))]));
+        assert_eq!(m.out.image_references.as_deref(), Some(&b"top"[..]));
+        assert_eq!(m.out.release_metadata.as_deref(), Some(&b"meta"[..]));
+    }
+
+    #[test]
+    fn an_upper_whiteout_hides_a_lower_file() {
+        let mut m = Merged::default();
+        m.add_lower(files(&[("release-metadata", None)]));
+        m.add_lower(files(&[("release-metadata", Some(b"old"))]));
+        assert_eq!(m.out.release_metadata, None);
+    }
+
+    #[test]
+    fn reading_stops_once_every_file_is_decided() {
+        let mut m = Merged::default();
+        let mut top = files(&[("image-references", Some(b"r")), ("release-metadata", Some(b"m"))]);
+        top.verification = Some(VerificationConfig::default());
+        m.add_lower(top);
+        assert!(m.complete());
     }
 
     #[test]
