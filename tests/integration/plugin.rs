@@ -52,7 +52,9 @@ fn which(name: &str) -> Result<std::path::PathBuf, ()> {
 
 #[test]
 fn completion_scripts_cover_the_flags_for_each_shell() {
-    for (shell, marker) in [("bash", "complete -F"), ("zsh", "#compdef kubectl-release_mirror"), ("fish", "complete -c")] {
+    for (shell, marker) in
+        [("bash", "complete -F"), ("zsh", "#compdef kubectl-release_mirror"), ("fish", "complete -c")]
+    {
         let out = run(["completion", shell]);
         assert_success(&out);
         let text = stdout(&out);
@@ -96,7 +98,18 @@ fn the_json_summary_follows_the_documented_schema() {
     assert!(cli["source"].as_str().unwrap().ends_with(&src.release.component("cli").digest));
     assert_eq!(cli["destination"], format!("{}/mirror/ocp/release:4.99.0-x86_64-cli", dest.host()).as_str());
     let t = &s["transfer"];
-    for field in ["images", "imagesCompleteBefore", "blobsToCopy", "bytesToCopy", "blobsSkipped", "bytesSkipped", "blobsCopied", "bytesCopied", "blobsMounted", "manifestsPushed"] {
+    for field in [
+        "images",
+        "imagesCompleteBefore",
+        "blobsToCopy",
+        "bytesToCopy",
+        "blobsSkipped",
+        "bytesSkipped",
+        "blobsCopied",
+        "bytesCopied",
+        "blobsMounted",
+        "manifestsPushed",
+    ] {
         assert!(t[field].is_u64(), "transfer.{field} missing: {t}");
     }
     assert_eq!(t["bytesCopied"], t["bytesToCopy"]);
