@@ -172,41 +172,10 @@ pub fn format_date(secs: u64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::path::{Path, PathBuf};
 
     use super::*;
     use crate::signature::error::SignatureError;
-    use crate::signature::keyring::Keyring;
-    use crate::signature::verify::{verify, Verified};
-
-    const CI: &str = "containers-image/signature/fixtures";
-    const CI_DIGEST: &str = "sha256:20bf21ed457b390829cdbeec8795a7bea1626991fda603e0d01b4e7f60427e55";
-    const RH_FPR: &str = "567E347AD0044ADE55BA8A5F199E2F91FD431D51";
-    const LG: &str = "library-go/pkg/verify/testdata";
-    const E3F1: &str = "sha256:e3f12513a4b22a2d7c0e7c9207f52128113758d9d68c7d06b11a0ac7672966f7";
-
-    fn fixtures() -> Option<PathBuf> {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures");
-        if dir.is_dir() {
-            return Some(dir);
-        }
-        println!("notice: ../shared/fixtures absent, skipping");
-        None
-    }
-
-    fn check(fx: &Path, sig: &str, key: &str, digest: &str) -> Result<Verified, SignatureError> {
-        let keyring = Keyring::from_file(fx.join(key)).expect("keyring loads");
-        let data = std::fs::read(fx.join(sig)).expect("signature readable");
-        verify(&data, &keyring, digest)
-    }
-
-    fn accept(fx: &Path, sig: &str, key: &str, digest: &str) -> Verified {
-        check(fx, sig, key, digest).unwrap_or_else(|e| panic!("{sig} rejected: {e}"))
-    }
-
-    fn reject(fx: &Path, sig: &str, key: &str, digest: &str) -> SignatureError {
-        check(fx, sig, key, digest).expect_err(sig)
-    }
+    use crate::signature::vectors::*;
 
     #[test]
     fn signature_by_revoked_subkey_is_rejected() {

@@ -96,23 +96,9 @@ fn armored_blocks(text: &str) -> Vec<&str> {
 
 #[cfg(test)]
 mod tests {
-    use std::path::{Path, PathBuf};
 
     use super::*;
-
-    const CI: &str = "containers-image/signature/fixtures";
-    const RH_KEY: &str = "cluster-update-keys/keys/verifier-public-key-redhat-release";
-    const RH_FPR: &str = "567E347AD0044ADE55BA8A5F199E2F91FD431D51";
-    const LG: &str = "library-go/pkg/verify/testdata";
-
-    fn fixtures() -> Option<PathBuf> {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures");
-        if dir.is_dir() {
-            return Some(dir);
-        }
-        println!("notice: ../shared/fixtures absent, skipping");
-        None
-    }
+    use crate::signature::vectors::*;
 
     #[test]
     fn armored_keyring_with_preamble_is_parsed() {

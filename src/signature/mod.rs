@@ -11,6 +11,8 @@ pub mod offline;
 mod payload;
 mod search;
 mod store;
+#[cfg(test)]
+mod vectors;
 mod verify;
 
 pub use configmap::{build as build_config_map, config_map_name, ConfigMap, NAMESPACE};

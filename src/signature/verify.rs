@@ -109,43 +109,11 @@ fn check_lifetime(sig: &Signature, now: u64) -> Result<(), SignatureError> {
 
 #[cfg(test)]
 mod tests {
-    use std::path::{Path, PathBuf};
 
     use serde_json::Value;
 
     use super::*;
-
-    const CI_DIGEST: &str = "sha256:20bf21ed457b390829cdbeec8795a7bea1626991fda603e0d01b4e7f60427e55";
-    const CI: &str = "containers-image/signature/fixtures";
-    const RH_KEY: &str = "cluster-update-keys/keys/verifier-public-key-redhat-release";
-    const RH_FPR: &str = "567E347AD0044ADE55BA8A5F199E2F91FD431D51";
-    const E3F1: &str = "sha256:e3f12513a4b22a2d7c0e7c9207f52128113758d9d68c7d06b11a0ac7672966f7";
-
-    fn fixtures() -> Option<PathBuf> {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures");
-        if dir.is_dir() {
-            return Some(dir);
-        }
-        println!("notice: ../shared/fixtures absent, skipping");
-        None
-    }
-
-    fn check(fx: &Path, sig: &str, key: &str, digest: &str) -> Result<Verified, SignatureError> {
-        let keyring = Keyring::from_file(fx.join(key)).expect("keyring loads");
-        let data = std::fs::read(fx.join(sig)).expect("signature readable");
-        verify(&data, &keyring, digest)
-    }
-
-    fn accept(fx: &Path, sig: &str, key: &str, digest: &str) -> Verified {
-        check(fx, sig, key, digest).unwrap_or_else(|e| panic!("{sig} rejected: {e}"))
-    }
-
-    fn reject(fx: &Path, sig: &str, key: &str, digest: &str) -> SignatureError {
-        match check(fx, sig, key, digest) {
-            Ok(v) => panic!("{sig} accepted: {v:?}"),
-            Err(err) => err,
-        }
-    }
+    use crate::signature::vectors::*;
 
     #[test]
     fn ocp_4_15_v4_signature_is_valid_for_red_hat_key() {
