@@ -110,6 +110,22 @@ pub fn code_for(err: &anyhow::Error) -> Code {
     Code::MirrorFailed
 }
 
+/// An error and its causes on one line (`outer: inner: innermost`), each text once: for
+/// warnings and for the reasons listed inside a bigger message.
+pub fn one_line(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut cause = err.source();
+    while let Some(c) = cause {
+        let more = c.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        cause = c.source();
+    }
+    text
+}
+
 /// The error and its causes, each once: `error: …` then `  caused by: …` lines.
 pub fn render_chain(err: &anyhow::Error) -> String {
     let mut out = format!("error: {err}");

@@ -108,7 +108,7 @@ pub async fn cluster_keys(cluster: &Cluster) -> ClusterKeys {
             Err(err) => warnings.push(format!(
                 "{NAMESPACE}/{VERIFICATION_CONFIG_MAP} of cluster {}: {}",
                 cluster.name,
-                super::error::chain(&err)
+                crate::exit::one_line(&err)
             )),
         }
     }
@@ -144,7 +144,7 @@ pub fn verify_with_cluster_keys(
             match signature::verify(bytes, keyring, &digest.to_string()) {
                 Ok(v) => Some(v.key_fingerprint),
                 Err(err) => {
-                    reasons.push(format!("signature {}: {}", i + 1, super::error::chain(&err)));
+                    reasons.push(format!("signature {}: {}", i + 1, crate::exit::one_line(&err)));
                     None
                 }
             }

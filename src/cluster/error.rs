@@ -92,23 +92,8 @@ pub fn reason(err: &kube::Error) -> String {
                 (false, false) => format!("{what}: {message} ({})", status.code),
             }
         }
-        other => chain(other),
+        other => crate::exit::one_line(other),
     }
-}
-
-/// An error and its causes on one line, each once.
-pub fn chain(err: &dyn std::error::Error) -> String {
-    let mut out = err.to_string();
-    let mut cause = err.source();
-    while let Some(c) = cause {
-        let text = c.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        cause = c.source();
-    }
-    out
 }
 
 /// The HTTP status of an API error, if it is one.
@@ -167,7 +152,7 @@ mod tests {
             path: "/k".into(),
             source: kube::config::KubeconfigError::ReadConfig(inner, "/k".into()),
         };
-        let text = chain(&err);
+        let text = crate::exit::one_line(&err);
         assert!(text.starts_with("cannot read kubeconfig /k: failed to read kubeconfig"), "{text}");
         assert_eq!(text.matches("connection refused").count(), 1, "{text}");
     }

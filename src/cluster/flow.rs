@@ -12,10 +12,11 @@ use serde::Serialize;
 
 use super::apply::{apply, object_name};
 use super::checks::{self, ClusterKeys, VERIFICATION_CONFIG_MAP};
-use super::error::{chain, ClusterError};
+use super::error::ClusterError;
 use super::kubeconfig::Cluster;
 use crate::cli::MirrorArgs;
 use crate::digest::Digest;
+use crate::exit::one_line;
 use crate::exit::{ClusterUnusable, NotApplied, SignatureFailure};
 use crate::progress::Progress;
 use crate::signature::{self, Accepted, NAMESPACE};
@@ -75,7 +76,7 @@ pub async fn preflight(
         }
         Ok(Some(_)) => progress.info(&format!("configmap/{name} exists in the cluster: --overwrite updates it")),
         Ok(None) => {}
-        Err(err) => progress.warn(&format!("{}; applying the signature will likely fail", chain(&err))),
+        Err(err) => progress.warn(&format!("{}; applying the signature will likely fail", one_line(&err))),
     }
     Ok(())
 }
@@ -146,10 +147,10 @@ pub async fn apply_signature(
             progress.warn(&format!(
                 "the release is mirrored, but the signature was not applied: {}; apply it later with \
                  --apply-release-image-signature{} or `oc apply -f` on the signature configmap file",
-                chain(&err),
+                one_line(&err),
                 if overwrite { " --overwrite" } else { "" }
             ));
-            ("failed".to_string(), Some(chain(&err)))
+            ("failed".to_string(), Some(one_line(&err)))
         }
     };
     ApplyReport {

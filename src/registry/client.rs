@@ -171,7 +171,7 @@ impl RegistryClient {
             let resp = match req.send().await {
                 Ok(resp) => resp,
                 Err(source) if attempt < self.transport.retry.tries => {
-                    self.pause(attempt, None, &describe(&source.without_url())).await;
+                    self.pause(attempt, None, &crate::exit::one_line(&source.without_url())).await;
                     continue;
                 }
                 Err(source) => return Err(RegistryError::Connect { host: self.host.clone(), source }),
@@ -316,21 +316,6 @@ impl RegistryClient {
             .filter(|t| !t.is_empty())
             .ok_or_else(|| fail("the reply has no token".into()))
     }
-}
-
-/// An error and its causes on one line (`error sending request: … Connection refused`).
-pub(super) fn describe(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut cause = err.source();
-    while let Some(c) = cause {
-        let more = c.to_string();
-        if !text.contains(&more) {
-            text.push_str(": ");
-            text.push_str(&more);
-        }
-        cause = c.source();
-    }
-    text
 }
 
 fn basic_header(user: &str, password: &str) -> HeaderValue {

@@ -9,7 +9,7 @@ use reqwest::header::{CONTENT_RANGE, RANGE};
 use reqwest::{Response, StatusCode};
 
 use super::challenge::Scope;
-use super::client::{describe, RegistryClient};
+use super::client::RegistryClient;
 use crate::digest::Digest;
 use crate::store::ByteStream;
 
@@ -77,7 +77,7 @@ impl Source {
 
     /// Wait, then ask for the rest of the blob from byte `from` on.
     async fn reopen(&self, from: u64, attempt: u32, cut: &std::io::Error) -> std::io::Result<ByteStream> {
-        let why = describe(cut);
+        let why = crate::exit::one_line(cut);
         let note = format!("{} cut after {from} bytes ({why}); resuming with Range: bytes={from}-", self.what());
         self.client.wait_before_retry(attempt, None, &note).await;
         let url = &self.url;

@@ -70,7 +70,7 @@ pub async fn find_signatures(
             }
             let outcome = match client.fetch(store, digest, n).await {
                 Fetched::NotFound => Outcome::NotFound,
-                Fetched::Failed(err) => Outcome::FetchFailed(chain(&err)),
+                Fetched::Failed(err) => Outcome::FetchFailed(crate::exit::one_line(&err)),
                 Fetched::Found(bytes) => {
                     let url = store::describe(store, digest, n);
                     check_candidate(&bytes, &url, keyrings, digest, &mut found)
@@ -118,7 +118,7 @@ fn check_candidate(
                     bytes: bytes.to_vec(),
                 });
             }
-            Err(err) => rejected.push((keyring.name().to_string(), chain(&err))),
+            Err(err) => rejected.push((keyring.name().to_string(), crate::exit::one_line(&err))),
         }
     }
     if accepted.is_empty() {
@@ -126,21 +126,6 @@ fn check_candidate(
     } else {
         Outcome::Accepted(accepted)
     }
-}
-
-/// An error and its causes on one line: `outer: inner: innermost`.
-pub fn chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let part = cause.to_string();
-        if !text.contains(&part) {
-            text.push_str(": ");
-            text.push_str(&part);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 impl fmt::Display for NoValidSignature {
