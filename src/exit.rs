@@ -27,52 +27,39 @@ pub enum Code {
 #[error("{0}")]
 pub struct UsageError(pub String);
 
-/// No valid release signature, or none could be checked: nothing was copied.
-/// Displays as the wrapped error, whose causes follow in the chain.
+/// An error that selects its own exit code. Displays as the wrapped error, whose causes
+/// follow in the chain.
 #[derive(Debug)]
-pub struct SignatureFailure(pub Box<dyn std::error::Error + Send + Sync + 'static>);
+pub struct Coded {
+    pub code: Code,
+    inner: Box<dyn std::error::Error + Send + Sync + 'static>,
+}
 
-impl std::fmt::Display for SignatureFailure {
+impl std::fmt::Display for Coded {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
+        self.inner.fmt(f)
     }
 }
 
-impl std::error::Error for SignatureFailure {
+impl std::error::Error for Coded {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.0.source()
+        self.inner.source()
     }
 }
 
-impl SignatureFailure {
-    /// Wraps `err` so that the run exits with [`Code::Signature`].
-    pub fn wrap(err: impl std::error::Error + Send + Sync + 'static) -> anyhow::Error {
-        anyhow::Error::new(SignatureFailure(Box::new(err)))
-    }
+fn coded(code: Code, err: impl std::error::Error + Send + Sync + 'static) -> anyhow::Error {
+    anyhow::Error::new(Coded { code, inner: Box::new(err) })
 }
 
-/// The cluster to apply the signature to could not be used; found before anything was copied.
-/// Displays as the wrapped error, whose causes follow in the chain.
-#[derive(Debug)]
-pub struct ClusterUnusable(pub Box<dyn std::error::Error + Send + Sync + 'static>);
-
-impl std::fmt::Display for ClusterUnusable {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
-    }
+/// No valid release signature, or none could be checked: nothing was copied ([`Code::Signature`]).
+pub fn signature_failure(err: impl std::error::Error + Send + Sync + 'static) -> anyhow::Error {
+    coded(Code::Signature, err)
 }
 
-impl std::error::Error for ClusterUnusable {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.0.source()
-    }
-}
-
-impl ClusterUnusable {
-    /// Wraps `err` so that the run exits with [`Code::Cluster`].
-    pub fn wrap(err: impl std::error::Error + Send + Sync + 'static) -> anyhow::Error {
-        anyhow::Error::new(ClusterUnusable(Box::new(err)))
-    }
+/// The cluster to apply the signature to could not be used; found before anything was
+/// copied ([`Code::Cluster`]).
+pub fn cluster_unusable(err: impl std::error::Error + Send + Sync + 'static) -> anyhow::Error {
+    coded(Code::Cluster, err)
 }
 
 /// The mirror completed, the signature ConfigMap was not applied (the reason was warned about).
@@ -97,14 +84,11 @@ pub fn code_for(err: &anyhow::Error) -> Code {
         if cause.is::<Interrupted>() {
             return Code::Interrupted;
         }
-        if cause.is::<SignatureFailure>() {
-            return Code::Signature;
+        if let Some(coded) = cause.downcast_ref::<Coded>() {
+            return coded.code;
         }
         if cause.is::<NotApplied>() {
             return Code::NotApplied;
-        }
-        if cause.is::<ClusterUnusable>() {
-            return Code::Cluster;
         }
     }
     Code::MirrorFailed
@@ -157,7 +141,7 @@ mod tests {
     #[test]
     fn signature_failures_give_code_3_and_render_their_causes_once() {
         let inner = std::io::Error::other("no valid signature");
-        let err = SignatureFailure::wrap(inner).context("release check");
+        let err = signature_failure(inner).context("release check");
         assert_eq!(code_for(&err), Code::Signature);
         assert_eq!(render_chain(&err), "error: release check\n  caused by: no valid signature");
     }
@@ -166,7 +150,7 @@ mod tests {
     fn cluster_markers_give_codes_4_and_5() {
         let err = anyhow::Error::new(NotApplied { object: "configmap/x".into(), cluster: "https://c".into() });
         assert_eq!(code_for(&err), Code::NotApplied);
-        let err = ClusterUnusable::wrap(std::io::Error::other("no kubeconfig found")).context("cluster check");
+        let err = cluster_unusable(std::io::Error::other("no kubeconfig found")).context("cluster check");
         assert_eq!(code_for(&err), Code::Cluster);
         assert_eq!(render_chain(&err), "error: cluster check\n  caused by: no kubeconfig found");
     }

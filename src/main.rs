@@ -29,7 +29,7 @@ fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     match &cli.command {
         Some(cli::Command::VerifySignature(args)) => {
-            return finish(signature::offline::run(args).map_err(exit::SignatureFailure::wrap))
+            return finish(signature::offline::run(args).map_err(exit::signature_failure))
         }
         Some(cli::Command::Completion { shell }) => return finish(manual::completion(*shell)),
         Some(cli::Command::Man) => return finish(manual::man_page()),

@@ -17,7 +17,7 @@ use super::kubeconfig::Cluster;
 use crate::cli::MirrorArgs;
 use crate::digest::Digest;
 use crate::exit::one_line;
-use crate::exit::{ClusterUnusable, NotApplied, SignatureFailure};
+use crate::exit::{cluster_unusable, signature_failure, NotApplied};
 use crate::progress::Progress;
 use crate::signature::{self, Accepted, NAMESPACE};
 
@@ -26,8 +26,8 @@ pub async fn connect(args: &MirrorArgs, progress: &Progress) -> anyhow::Result<O
     if !args.signature.apply_release_image_signature {
         return Ok(None);
     }
-    let cluster = Cluster::load(&args.cluster).await.map_err(ClusterUnusable::wrap)?;
-    let version = cluster.ping().await.map_err(ClusterUnusable::wrap)?;
+    let cluster = Cluster::load(&args.cluster).await.map_err(cluster_unusable)?;
+    let version = cluster.ping().await.map_err(cluster_unusable)?;
     progress.info(&format!("cluster {} answers (Kubernetes {version})", cluster.name));
     let cluster_version = checks::cluster_version(&cluster).await;
     if let checks::ClusterVersion::Version(Some(v)) = &cluster_version {
@@ -61,7 +61,7 @@ pub async fn preflight(
                 progress.warn(warning);
             }
             let satisfied = checks::verify_with_cluster_keys(&keyrings, accepted, digest, &cluster.name)
-                .map_err(SignatureFailure::wrap)?;
+                .map_err(signature_failure)?;
             for (keyring, key) in satisfied {
                 progress.info(&format!("the cluster's keyring {keyring} accepts the signature (key {key})"));
             }
@@ -72,7 +72,7 @@ pub async fn preflight(
         Ok(Some(_)) if !overwrite => {
             let object = format!("configmap/{name} in namespace {NAMESPACE}");
             let err = ClusterError::Exists { object, cluster: cluster.name.clone() };
-            return Err(ClusterUnusable::wrap(err));
+            return Err(cluster_unusable(err));
         }
         Ok(Some(_)) => progress.info(&format!("configmap/{name} exists in the cluster: --overwrite updates it")),
         Ok(None) => {}
