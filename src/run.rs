@@ -6,7 +6,6 @@ use std::path::PathBuf;
 
 use crate::cli::{MirrorArgs, OutputFormat, SignatureArgs};
 use crate::cluster;
-use crate::exit::SignatureFailure;
 use crate::mirror::{self, SignatureSummary, Stores, Summary, Totals};
 use crate::options::Options;
 use crate::progress::Progress;
@@ -105,8 +104,7 @@ fn same_registry(a: &ImageRef, b: &ImageRef) -> bool {
 
 /// Remove temp files a killed run left in the destination tree.
 fn sweep_disk(disk: &crate::disk::DiskStore, mappings: &[mirror::Mapping], progress: &Progress) {
-    let mut repos: Vec<&str> = mappings.iter().map(|m| m.destination.repository.as_str()).collect();
-    repos.dedup();
+    let repos: std::collections::BTreeSet<&str> = mappings.iter().map(|m| m.destination.repository.as_str()).collect();
     let removed: usize = repos.iter().map(|r| disk.sweep(r)).sum();
     if removed > 0 {
         progress.info(&format!("removed {removed} temporary files left by an interrupted run"));
@@ -149,7 +147,7 @@ async fn check_signatures(
     };
     let accepted = signature::check_release(&options, release.verification.as_ref(), &release.digest)
         .await
-        .map_err(SignatureFailure::wrap)?;
+        .map_err(crate::exit::signature_failure)?;
     for a in &accepted {
         let v = &a.verified;
         progress.info(&format!(
