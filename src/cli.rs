@@ -92,7 +92,7 @@ Examples:
 pub struct VerifySignatureArgs {
     /// The release digest the signature must sign (the digest of the release image or list).
     #[arg(long, value_name = "sha256:HEX")]
-    pub digest: crate::digest::Digest,
+    pub digest: release_mirror::digest::Digest,
 
     /// The signature file: a raw OpenPGP signed message (signature-N of a store).
     #[arg(long, value_name = "FILE")]
@@ -199,7 +199,7 @@ pub struct RegistryArgs {
 
     /// Tries per registry request (connection errors, 408, 429 and 5xx are retried with
     /// exponential backoff and jitter, honouring Retry-After).
-    #[arg(long, value_name = "N", default_value_t = crate::registry::DEFAULT_TRIES, value_parser = clap::value_parser!(u32).range(1..=100), help_heading = "Registry")]
+    #[arg(long, value_name = "N", default_value_t = release_mirror::registry::DEFAULT_TRIES, value_parser = clap::value_parser!(u32).range(1..=100), help_heading = "Registry")]
     pub retries: u32,
 }
 

@@ -1,14 +1,9 @@
-//! Content digests (`sha256:<64 hex>`) and streaming verification.
+//! Content digests (`sha256:<64 hex>`) and a streaming hasher. Pure: it knows no store.
 
 use std::fmt;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicBool, Ordering};
 
-use futures_util::StreamExt;
 use sha2::{Digest as _, Sha256};
-use std::io;
-
-use crate::store::ByteStream;
 
 /// A validated `sha256:<64 lowercase hex>` content digest.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
@@ -81,69 +76,13 @@ impl Hasher {
         self.len
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
     pub fn finish(self) -> Digest {
         Digest(format!("sha256:{}", hex::encode(self.sha.finalize())))
     }
-}
-
-/// Whether blob contents are compared with their digests (`--skip-verification` turns it off).
-static CHECK_BLOB_DIGESTS: AtomicBool = AtomicBool::new(true);
-
-/// `--skip-verification`: from now on, blob streams are checked for their length only.
-/// Manifests are always digest-checked (signatures and every other digest depend on them).
-pub fn skip_blob_digest_checks() {
-    CHECK_BLOB_DIGESTS.store(false, Ordering::Relaxed);
-}
-
-/// Pass a blob stream through, hashing it. When the content does not match `expected` (or
-/// the length `size`, when non-zero), the stream yields an error *instead of* its last chunk,
-/// so a writer fed from it never sees the whole body and never commits wrong content (an
-/// HTTP upload with a Content-Length stops polling once it has `size` bytes).
-pub fn verified(inner: ByteStream, expected: Digest, size: u64) -> ByteStream {
-    verified_with(inner, expected, size, CHECK_BLOB_DIGESTS.load(Ordering::Relaxed))
-}
-
-/// [`verified`], comparing the digest only when `digest_check` (the length always).
-fn verified_with(inner: ByteStream, expected: Digest, size: u64, digest_check: bool) -> ByteStream {
-    let state = (inner, Some(Hasher::default()));
-    Box::pin(futures_util::stream::unfold(state, move |(mut inner, hasher)| {
-        let expected = expected.clone();
-        async move {
-            let mut hasher = hasher?;
-            match inner.next().await {
-                Some(Ok(chunk)) => {
-                    hasher.update(&chunk);
-                    let complete = size != 0 && hasher.len() >= size;
-                    if !complete {
-                        return Some((Ok(chunk), (inner, Some(hasher))));
-                    }
-                    match check(hasher, &expected, size, digest_check) {
-                        Ok(()) => Some((Ok(chunk), (inner, None))),
-                        Err(e) => Some((Err(e), (inner, None))),
-                    }
-                }
-                Some(Err(e)) => Some((Err(e), (inner, None))),
-                None => check(hasher, &expected, size, digest_check).err().map(|e| (Err(e), (inner, None))),
-            }
-        }
-    }))
-}
-
-fn check(hasher: Hasher, expected: &Digest, size: u64, digest_check: bool) -> io::Result<()> {
-    let len = hasher.len();
-    if size != 0 && len != size {
-        let msg = format!("blob {expected} is {len} bytes, expected {size}");
-        return Err(io::Error::new(io::ErrorKind::InvalidData, msg));
-    }
-    if !digest_check {
-        return Ok(());
-    }
-    let actual = hasher.finish();
-    if actual != *expected {
-        let msg = format!("blob content does not match its digest: expected {expected}, got {actual}");
-        return Err(io::Error::new(io::ErrorKind::InvalidData, msg));
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -163,47 +102,6 @@ mod tests {
             let err = bad.parse::<Digest>().unwrap_err();
             assert!(err.to_string().contains("invalid digest"), "{err}");
         }
-    }
-
-    fn collect(stream: ByteStream) -> Vec<io::Result<bytes::Bytes>> {
-        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-        rt.block_on(stream.collect())
-    }
-
-    fn chunks(parts: &[&'static [u8]]) -> ByteStream {
-        Box::pin(futures_util::stream::iter(parts.iter().map(|p| Ok(bytes::Bytes::from_static(p))).collect::<Vec<_>>()))
-    }
-
-    #[test]
-    fn a_matching_stream_passes_unchanged() {
-        let out = collect(verified(chunks(&[b"hello ", b"world"]), Digest::of(b"hello world"), 11));
-        assert_eq!(out.len(), 2);
-        assert!(out.iter().all(|c| c.is_ok()));
-    }
-
-    #[test]
-    fn a_mismatch_replaces_the_last_chunk_with_an_error() {
-        let out = collect(verified(chunks(&[b"hello ", b"WORLD"]), Digest::of(b"hello world"), 11));
-        assert!(out[0].is_ok());
-        let err = out[1].as_ref().unwrap_err().to_string();
-        assert!(err.contains("does not match its digest"), "{err}");
-        assert_eq!(out.len(), 2, "the bad final chunk is never yielded");
-    }
-
-    #[test]
-    fn a_short_or_unsized_stream_is_checked_at_its_end() {
-        let out = collect(verified(chunks(&[b"hello"]), Digest::of(b"hello world"), 11));
-        assert!(out.last().unwrap().as_ref().unwrap_err().to_string().contains("is 5 bytes, expected 11"));
-        let out = collect(verified(chunks(&[b"hello"]), Digest::of(b"other"), 0));
-        assert!(out.last().unwrap().is_err());
-    }
-
-    #[test]
-    fn without_the_digest_check_only_the_length_is_checked() {
-        let out = collect(verified_with(chunks(&[b"hello ", b"WORLD"]), Digest::of(b"hello world"), 11, false));
-        assert!(out.iter().all(|c| c.is_ok()), "a wrong content of the right length passes");
-        let out = collect(verified_with(chunks(&[b"hello"]), Digest::of(b"hello world"), 11, false));
-        assert!(out.last().unwrap().as_ref().unwrap_err().to_string().contains("is 5 bytes, expected 11"));
     }
 
     #[test]

@@ -1,62 +1,69 @@
-//! `kubectl-release_mirror`: parse, run, print the error chain once, exit with its code.
+//! `kubectl-release_mirror`: parse the flags, build the job, run it, print the report or the
+//! error chain once, exit with its code. The engine is the `release_mirror` library.
 
 mod cli;
-mod cluster;
-mod digest;
-mod disk;
-mod exit;
-#[cfg(test)]
-#[path = "../fuzz/mod.rs"]
-mod fuzz;
-mod manifest;
 mod manual;
-mod mirror;
 mod options;
-mod progress;
-mod reference;
-mod registry;
-mod release;
-mod run;
-mod signature;
-mod store;
 
 use std::process::ExitCode;
 
 use clap::Parser as _;
+use release_mirror::exit::{self, Code};
+use release_mirror::job::OutputFormat;
+use release_mirror::signature;
 
 fn main() -> ExitCode {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = cli::Cli::parse();
     match &cli.command {
-        Some(cli::Command::VerifySignature(args)) => {
-            return finish(signature::offline::run(args).map_err(exit::signature_failure))
-        }
+        Some(cli::Command::VerifySignature(args)) => return finish(verify_signature(args)),
         Some(cli::Command::Completion { shell }) => return finish(manual::completion(*shell)),
         Some(cli::Command::Man) => return finish(manual::man_page()),
         None => {}
     }
+    let job = match options::job(&cli.mirror) {
+        Ok(job) => job,
+        Err(err) => return finish(Err(err)),
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: failed to start the async runtime: {e}");
-            return ExitCode::from(exit::Code::MirrorFailed as u8);
+            return ExitCode::from(Code::MirrorFailed as u8);
         }
     };
     let result = runtime.block_on(async {
         tokio::select! {
-            r = run::run(&cli.mirror) => r,
+            r = release_mirror::run(&job) => r,
             _ = interrupted() => Err(anyhow::Error::new(exit::Interrupted)),
         }
     });
     // Dropping the runtime drops in-flight transfers, whose temp files remove themselves.
     drop(runtime);
-    finish(result)
+    finish(result.and_then(|report| {
+        match job.output.format {
+            OutputFormat::Json => println!("{}", report.to_json()),
+            OutputFormat::Text => print!("{}", report.to_text(job.output.instructions)),
+        }
+        report.into_result()
+    }))
+}
+
+/// `verify-signature`: the report on stdout; exit 3 when the signature is not valid.
+fn verify_signature(args: &cli::VerifySignatureArgs) -> anyhow::Result<()> {
+    let report =
+        signature::offline::check(&args.digest, &args.signature, &args.key).map_err(exit::signature_failure)?;
+    match args.output {
+        cli::OutputFormat::Text => print!("{}", report.to_text()),
+        cli::OutputFormat::Json => println!("{}", report.to_json()),
+    }
+    Ok(())
 }
 
 /// Exit with the code of `result`, its error chain printed once.
 fn finish(result: anyhow::Result<()>) -> ExitCode {
     match result {
-        Ok(()) => ExitCode::from(exit::Code::Success as u8),
+        Ok(()) => ExitCode::from(Code::Success as u8),
         Err(err) => {
             eprintln!("{}", exit::render_chain(&err));
             ExitCode::from(exit::code_for(&err) as u8)

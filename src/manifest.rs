@@ -1,5 +1,8 @@
 //! Reading what a manifest refers to. Manifests are never re-serialised: this only looks.
 
+#[cfg(test)]
+mod proptests;
+
 use serde::Deserialize;
 
 use crate::digest::Digest;

@@ -1,18 +1,25 @@
-//! Turning parsed flags into a validated run description (pure; usage errors exit 2).
+//! Flags → one resolved [`Job`]: every default and conflict settled, every reference and
+//! path parsed (pure; usage errors exit 2). The only code besides `main.rs` and `cli.rs`
+//! that knows clap's types.
 
 use std::path::PathBuf;
 
-use crate::cli::MirrorArgs;
-use crate::exit::UsageError;
-use crate::mirror::Target;
-use crate::reference::{ImageRef, Location};
+use release_mirror::cluster::ClusterTarget;
+use release_mirror::exit::UsageError;
+use release_mirror::job::{ApplySignature, Job, OutputFormat, OutputSettings, SignatureCheck, SignaturePolicy};
+use release_mirror::mirror::{Instructions, Target};
+use release_mirror::reference::{ImageRef, Location};
+use release_mirror::registry;
+use release_mirror::store::BlobCheck;
+
+use crate::cli::{self, MirrorArgs};
 
 /// The default repository of a `--to-dir` tree, as oc names it.
 pub const DEFAULT_DISK_REPO: &str = "file://openshift/release";
 
-/// A validated mirror run.
+/// The source and destination flags, validated.
 #[derive(Debug, Clone)]
-pub struct Options {
+struct Options {
     pub source: ImageRef,
     pub from_dir: Option<PathBuf>,
     pub target: Target,
@@ -24,7 +31,7 @@ fn usage(msg: impl Into<String>) -> anyhow::Error {
 }
 
 impl Options {
-    pub fn from_args(args: &MirrorArgs) -> anyhow::Result<Options> {
+    fn from_args(args: &MirrorArgs) -> anyhow::Result<Options> {
         let text = args.from.as_deref().or(args.source.as_deref()).ok_or_else(|| {
             usage("no release image given: use --from=REGISTRY/REPO:TAG (or file://REPO:TAG with --from-dir)")
         })?;
@@ -71,6 +78,64 @@ impl Options {
     }
 }
 
+/// The job the flags describe.
+pub fn job(args: &MirrorArgs) -> anyhow::Result<Job> {
+    let opts = Options::from_args(args)?;
+    let signatures = signature_policy(args, opts.to_dir.as_ref());
+    Ok(Job {
+        releases: vec![opts.source],
+        from_dir: opts.from_dir,
+        target: opts.target,
+        to_dir: opts.to_dir,
+        dry_run: args.dry_run,
+        registry: registry::Settings {
+            auth_file: args.registry.registry_config.clone(),
+            insecure: args.registry.insecure,
+            certificate_authority: args.registry.certificate_authority.clone(),
+            tries: args.registry.retries,
+            verbose: args.verbose > 0,
+        },
+        blob_check: if args.skip_verification { BlobCheck::LengthOnly } else { BlobCheck::Digest },
+        max_per_registry: usize::from(args.max_per_registry),
+        signatures,
+        output: OutputSettings {
+            format: match args.output {
+                cli::OutputFormat::Text => OutputFormat::Text,
+                cli::OutputFormat::Json => OutputFormat::Json,
+            },
+            instructions: match args.print_mirror_instructions {
+                cli::Instructions::Idms => Instructions::Idms,
+                cli::Instructions::Icsp => Instructions::Icsp,
+                cli::Instructions::None => Instructions::None,
+            },
+            quiet: args.quiet,
+            verbose: args.verbose,
+        },
+    })
+}
+
+/// Skip, or verify with these keys and stores; the ConfigMap goes to
+/// `--release-image-signature-to-dir`, else `<to-dir>/config`; applied when asked.
+fn signature_policy(args: &MirrorArgs, to_dir: Option<&PathBuf>) -> SignaturePolicy {
+    let flags = &args.signature;
+    if flags.skip_release_image_signature {
+        return SignaturePolicy::Skip;
+    }
+    SignaturePolicy::Verify(SignatureCheck {
+        keys: flags.keys.clone(),
+        stores: flags.stores.clone(),
+        store_timeout: flags.release_image_signature_store_timeout,
+        write_to: flags.release_image_signature_to_dir.clone().or_else(|| to_dir.map(|d| d.join("config"))),
+        apply: flags.apply_release_image_signature.then(|| ApplySignature {
+            cluster: ClusterTarget {
+                kubeconfig: args.cluster.kubeconfig.clone(),
+                context: args.cluster.context.clone(),
+            },
+            overwrite: flags.overwrite,
+        }),
+    })
+}
+
 /// `--to-release-image` needs a tag (or digest) to store the release under.
 fn release_image_ref(text: &str) -> anyhow::Result<ImageRef> {
     let r = ImageRef::parse(text)?;
@@ -93,7 +158,7 @@ mod tests {
 
     fn usage_text(args: &[&str]) -> String {
         let err = parse(args).unwrap_err();
-        assert_eq!(crate::exit::code_for(&err), crate::exit::Code::Usage, "{err}");
+        assert_eq!(release_mirror::exit::code_for(&err), release_mirror::exit::Code::Usage, "{err}");
         err.to_string()
     }
 

@@ -1,5 +1,8 @@
 //! Image references: `registry[:port]/repo[:tag][@sha256:…]` and `file://repo[:tag]`.
 
+#[cfg(test)]
+mod proptests;
+
 use std::fmt;
 
 use crate::digest::Digest;

@@ -13,20 +13,16 @@ use serde::Serialize;
 use super::apply::{apply, object_name};
 use super::checks::{self, ClusterKeys, VERIFICATION_CONFIG_MAP};
 use super::error::ClusterError;
-use super::kubeconfig::Cluster;
-use crate::cli::MirrorArgs;
+use super::kubeconfig::{Cluster, ClusterTarget};
 use crate::digest::Digest;
 use crate::exit::one_line;
 use crate::exit::{cluster_unusable, signature_failure, NotApplied};
 use crate::progress::Progress;
 use crate::signature::{self, Accepted, NAMESPACE};
 
-/// Step 1: the cluster to apply to (none unless `--apply-release-image-signature`).
-pub async fn connect(args: &MirrorArgs, progress: &Progress) -> anyhow::Result<Option<Cluster>> {
-    if !args.signature.apply_release_image_signature {
-        return Ok(None);
-    }
-    let cluster = Cluster::load(&args.cluster).await.map_err(cluster_unusable)?;
+/// Step 1: connect to the cluster to apply to and read its version.
+pub async fn connect(target: &ClusterTarget, progress: &Progress) -> anyhow::Result<Cluster> {
+    let cluster = Cluster::load(target).await.map_err(cluster_unusable)?;
     let version = cluster.ping().await.map_err(cluster_unusable)?;
     progress.info(&format!("cluster {} answers (Kubernetes {version})", cluster.name));
     let cluster_version = checks::cluster_version(&cluster).await;
@@ -36,7 +32,7 @@ pub async fn connect(args: &MirrorArgs, progress: &Progress) -> anyhow::Result<O
     if let Some(warning) = checks::version_warning(&cluster_version, &cluster.name) {
         progress.warn(&warning);
     }
-    Ok(Some(cluster))
+    Ok(cluster)
 }
 
 /// Step 2: would the cluster accept the signatures, and may the ConfigMap be written?

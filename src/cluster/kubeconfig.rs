@@ -10,12 +10,19 @@ use std::time::Duration;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
 use super::error::{reason, ClusterError, ClusterName};
-use crate::cli::ClusterArgs;
 
 /// How long a connection to the API server may take before the cluster counts as unreachable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long one API answer may take.
 const READ_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Which cluster to use, as kubectl's flags say it: `--kubeconfig` and `--context`
+/// (`None`: kubectl's defaults, `KUBECONFIG` then `~/.kube/config`, the current context).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClusterTarget {
+    pub kubeconfig: Option<PathBuf>,
+    pub context: Option<String>,
+}
 
 /// A client for the chosen cluster, and its name for messages.
 #[derive(Clone)]
@@ -69,7 +76,7 @@ pub fn choose_context(config: &Kubeconfig, flag: Option<&str>, files: &str) -> R
 
 impl Cluster {
     /// Loads the kubeconfig as kubectl would and builds a client (no request yet).
-    pub async fn load(args: &ClusterArgs) -> Result<Cluster, ClusterError> {
+    pub async fn load(args: &ClusterTarget) -> Result<Cluster, ClusterError> {
         let env = std::env::var_os("KUBECONFIG");
         let home = dirs::home_dir();
         let files = kubeconfig_files(args.kubeconfig.as_deref(), env.as_deref(), home.as_deref())?;

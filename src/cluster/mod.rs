@@ -8,3 +8,4 @@ mod flow;
 mod kubeconfig;
 
 pub use flow::{apply_signature, connect, preflight, ApplyReport};
+pub use kubeconfig::{Cluster, ClusterTarget};

@@ -38,3 +38,18 @@ pub enum DiskError {
         source: std::io::Error,
     },
 }
+
+impl DiskError {
+    /// Everything but an I/O failure is permanent: a missing file, a bad name, an unsafe
+    /// path or wrong content does not change on another try.
+    pub fn is_permanent(&self) -> bool {
+        !matches!(self, DiskError::Io { .. } | DiskError::Write { .. })
+    }
+}
+
+impl From<DiskError> for crate::store::StoreError {
+    fn from(err: DiskError) -> Self {
+        let permanent = err.is_permanent();
+        crate::store::StoreError::new(err, permanent)
+    }
+}

@@ -11,19 +11,26 @@ use super::write::{
     ensure_dir, link_or_copy, replace_symlink, sweep_temp_files, write_file_atomic, write_stream_atomic,
 };
 use super::DiskError;
-use crate::digest::{verified, Digest};
+use crate::digest::Digest;
 use crate::manifest;
-use crate::store::{BlobReader, ImageStore, RawManifest, StoreError, MAX_MANIFEST_BYTES};
+use crate::store::{verified, BlobCheck, BlobReader, ImageStore, RawManifest, StoreError, MAX_MANIFEST_BYTES};
 
 /// A `--to-dir` or `--from-dir` tree.
 #[derive(Debug, Clone)]
 pub struct DiskStore {
     layout: Layout,
+    check: BlobCheck,
 }
 
 impl DiskStore {
     pub fn new(root: impl Into<PathBuf>) -> DiskStore {
-        DiskStore { layout: Layout::new(root) }
+        DiskStore { layout: Layout::new(root), check: BlobCheck::Digest }
+    }
+
+    /// How blobs written here are checked (default: length and digest).
+    pub fn with_blob_check(mut self, check: BlobCheck) -> DiskStore {
+        self.check = check;
+        self
     }
 
     pub fn root(&self) -> &Path {
@@ -158,7 +165,7 @@ impl ImageStore for DiskStore {
         let dir = self.layout.blobs_dir(repo).map_err(|r| self.name_err(r))?;
         ensure_dir(self.root(), &dir)?;
         let path = dir.join(digest.as_str());
-        write_stream_atomic(&path, verified(blob.stream, digest.clone(), blob.size)).await?;
+        write_stream_atomic(&path, verified(blob.stream, digest.clone(), blob.size, self.check)).await?;
         Ok(())
     }
 

@@ -10,9 +10,8 @@ use indicatif::HumanBytes;
 
 use super::plan::{BlobAction, BlobTask, ManifestTask, Plan};
 use super::stores::Stores;
-use crate::disk::DiskError;
 use crate::progress::Progress;
-use crate::registry::{self, RegistryError};
+use crate::registry;
 use crate::store::{BlobReader, ImageStore, StoreError};
 
 /// What a run moved.
@@ -92,19 +91,7 @@ async fn copy_blob(
 
 /// Failures that another try cannot fix: access, absence, unsafe or malformed input.
 fn is_transient(err: &anyhow::Error) -> bool {
-    let permanent = err.chain().any(|c| match c.downcast_ref::<StoreError>() {
-        Some(StoreError::Registry(e)) => matches!(
-            e,
-            RegistryError::Unauthorized { .. }
-                | RegistryError::NotFound { .. }
-                | RegistryError::AuthFile { .. }
-                | RegistryError::CaFile { .. }
-                | RegistryError::TooLarge { .. }
-                | RegistryError::BadName { .. }
-        ),
-        Some(StoreError::Disk(e)) => !matches!(e, DiskError::Io { .. } | DiskError::Write { .. }),
-        None => false,
-    });
+    let permanent = err.chain().any(|c| c.downcast_ref::<StoreError>().is_some_and(StoreError::is_permanent));
     !permanent
 }
 

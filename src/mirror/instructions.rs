@@ -5,7 +5,18 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use super::plan::Mapping;
-use crate::cli::Instructions;
+
+/// Which mirror configuration to print at the end of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Instructions {
+    /// ImageDigestMirrorSet and install-config imageDigestSources (OpenShift 4.13+).
+    #[default]
+    Idms,
+    /// ImageContentSourcePolicy and install-config imageContentSources (older clusters).
+    Icsp,
+    /// No mirror configuration.
+    None,
+}
 
 /// One source repository and the mirrors that serve it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

@@ -1,4 +1,9 @@
-//! Planning and carrying out a mirror, and reporting it.
+//! Planning and carrying out a mirror, and describing it. Owns the mappings (which image
+//! goes where, under which tag), the plan (a plain value computed from the sources and the
+//! destination's state), the one executor that runs a plan for every direction, and the
+//! mirror configuration (IDMS/ICSP). It is the one place that picks a registry or a disk
+//! store for a reference ([`Stores`]); it never touches signatures' verification or the
+//! cluster.
 
 mod executor;
 mod inspect;
@@ -10,7 +15,8 @@ mod stores;
 
 pub use executor::{execute, Totals};
 pub use inspect::{read_destination, read_sources};
-pub use plan::{mappings, plan, Mapping, Target};
-pub use report::{SignatureSummary, Summary};
+pub use instructions::{Instructions, MirrorSource};
+pub use plan::{mappings, plan, Mapping, Plan, Target};
+pub use report::Summary;
 pub use sigstore::signature_mappings;
-pub use stores::Stores;
+pub use stores::{AnyStore, Stores};

@@ -1,16 +1,15 @@
-//! The end-of-run summary: oc's text, or one versioned JSON document (docs/output.md).
+//! What a mirror did, as data (the JSON fields of docs/output.md) and as oc's text. The
+//! signature and cluster parts are added where those meet the mirror (`run/`).
 
 use std::fmt::Write as _;
 
 use serde::Serialize;
 
 use super::executor::Totals;
+use super::instructions::Instructions;
 use super::instructions::{mirror_sources, render, MirrorSource};
 use super::plan::Plan;
-use crate::cli::Instructions;
-use crate::cluster::ApplyReport;
 use crate::release::Release;
-use crate::signature::{format_date, Accepted};
 
 /// Version of the JSON summary schema; bumped on any incompatible change.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -31,77 +30,6 @@ pub struct Summary {
     pub upload_commands: Vec<String>,
     /// Sigstore (cosign) signature images mirrored beside the release.
     pub sigstore_signatures: Vec<String>,
-    /// The verified release signatures; absent with --skip-release-image-signature.
-    pub signature: Option<SignatureSummary>,
-}
-
-/// The release signatures verified before copying, and their ConfigMap.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SignatureSummary {
-    /// The ConfigMap file written (in a dry run: that would be written); absent when none.
-    pub file: Option<String>,
-    pub config_map_name: String,
-    /// The first valid signature of each keyring.
-    pub signatures: Vec<SignatureInfo>,
-    /// With --apply-release-image-signature: what became of the ConfigMap in the cluster.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub applied: Option<ApplyReport>,
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SignatureInfo {
-    pub keyring: String,
-    pub identity: String,
-    pub key_fingerprint: String,
-    /// Signature creation time, ISO 8601 UTC.
-    pub created: Option<String>,
-    /// Where it was fetched from.
-    pub url: String,
-}
-
-impl SignatureSummary {
-    pub fn new(accepted: &[Accepted], config_map_name: String, file: Option<String>) -> Self {
-        let signatures = accepted
-            .iter()
-            .map(|a| SignatureInfo {
-                keyring: a.keyring.clone(),
-                identity: a.verified.identity.clone(),
-                key_fingerprint: a.verified.key_fingerprint.clone(),
-                created: a.verified.created.map(format_date),
-                url: a.url.clone(),
-            })
-            .collect();
-        SignatureSummary { file, config_map_name, signatures, applied: None }
-    }
-
-    /// One line per signature, then what became of the ConfigMap.
-    fn to_text(&self, dry_run: bool) -> String {
-        let mut out = String::new();
-        for s in &self.signatures {
-            let _ = writeln!(
-                out,
-                "Release signature: valid for keyring {} (key {}, identity {})",
-                s.keyring, s.key_fingerprint, s.identity
-            );
-        }
-        match (&self.file, dry_run) {
-            (Some(file), false) => _ = writeln!(out, "Configmap {file} created"),
-            (Some(file), true) => _ = writeln!(out, "Would create Configmap {file}"),
-            (None, _) if self.applied.is_some() => {}
-            (None, _) => {
-                _ = writeln!(
-                out,
-                "No signature ConfigMap written: give --release-image-signature-to-dir=DIR (or --to-dir) to write one"
-            )
-            }
-        }
-        if let Some(applied) = &self.applied {
-            out.push_str(&applied.to_text());
-        }
-        out
-    }
 }
 
 #[derive(Debug, Serialize)]
@@ -188,16 +116,12 @@ impl Summary {
                 .filter(|m| m.name.ends_with(".sig"))
                 .map(|m| m.destination.to_string())
                 .collect(),
-            signature: None,
         }
     }
 
-    pub fn to_json(&self) -> String {
-        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
-    }
-
-    /// oc's summary: `Success`, the update image, mirror prefixes, then instructions.
-    pub fn to_text(&self, instructions: Instructions) -> String {
+    /// The start of oc's summary: `Success` (or the dry-run plan), the update image and the
+    /// mirror prefixes.
+    pub fn head_text(&self) -> String {
         let mut out = String::new();
         if self.dry_run {
             let t = &self.transfer;
@@ -229,10 +153,13 @@ impl Summary {
         if let Some(dest) = &self.release.destination {
             let _ = writeln!(out, "Mirror prefix: {dest}");
         }
-        if let Some(signature) = &self.signature {
-            out.push_str(&signature.to_text(self.dry_run));
-        }
-        out.push('\n');
+        out
+    }
+
+    /// The end of the summary: sigstore signatures, upload commands, mirror configuration
+    /// and the upgrade command.
+    pub fn tail_text(&self, instructions: Instructions) -> String {
+        let mut out = String::new();
         for sig in &self.sigstore_signatures {
             let _ = writeln!(out, "Sigstore signature: {sig}");
         }
@@ -247,15 +174,6 @@ impl Summary {
         }
         if let Some(cmd) = &self.upgrade_command {
             let _ = writeln!(out, "\nTo upgrade a cluster to this release, run:\n\n  {cmd}");
-        }
-        let applied = self.signature.as_ref().and_then(|s| s.applied.as_ref()).is_some_and(ApplyReport::succeeded);
-        if let (Some(file), false, false) =
-            (self.signature.as_ref().and_then(|s| s.file.as_ref()), self.dry_run, applied)
-        {
-            let _ = writeln!(
-                out,
-                "\nTo let the cluster verify this release, apply its signature ConfigMap (before upgrading):\n\n  oc apply -f {file}"
-            );
         }
         out
     }

@@ -1,4 +1,5 @@
-//! The stores of one side of a run (sources or destinations), by location.
+//! The stores of one side of a run (sources or destinations), by location: the one place
+//! that chooses between a registry and a disk tree ([`AnyStore`]).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -6,23 +7,27 @@ use std::sync::Arc;
 
 use anyhow::{anyhow, Result};
 
+use crate::digest::Digest;
 use crate::disk::DiskStore;
 use crate::reference::{ImageRef, Location};
 use crate::registry::{RegistryStore, Transport};
-use crate::store::AnyStore;
+use crate::store::{BlobCheck, BlobReader, ImageStore, RawManifest, StoreError};
 
 /// One store per registry host, and the disk tree for `file://` references.
 #[derive(Clone)]
 pub struct Stores {
     transport: Transport,
+    check: BlobCheck,
     disk: Option<Arc<AnyStore>>,
     registries: Arc<std::sync::Mutex<HashMap<String, Arc<AnyStore>>>>,
 }
 
 impl Stores {
-    /// `dir` serves `file://` references (`--from-dir` for sources, `--to-dir` for destinations).
-    pub fn new(transport: Transport, dir: Option<PathBuf>) -> Stores {
-        Stores { transport, disk: dir.map(|d| Arc::new(AnyStore::Disk(DiskStore::new(d)))), registries: Arc::default() }
+    /// `dir` serves `file://` references (`--from-dir` for sources, `--to-dir` for destinations);
+    /// `check` is how blobs written to these stores are checked.
+    pub fn new(transport: Transport, dir: Option<PathBuf>, check: BlobCheck) -> Stores {
+        let disk = dir.map(|d| Arc::new(AnyStore::Disk(DiskStore::new(d).with_blob_check(check))));
+        Stores { transport, check, disk, registries: Arc::default() }
     }
 
     /// The store that holds `r`.
@@ -33,12 +38,18 @@ impl Stores {
             }),
             Location::Registry(host) => {
                 let mut map = self.registries.lock().unwrap_or_else(|p| p.into_inner());
-                let store = map
-                    .entry(host.clone())
-                    .or_insert_with(|| Arc::new(AnyStore::Registry(RegistryStore::new(self.transport.client(host)))));
+                let store = map.entry(host.clone()).or_insert_with(|| {
+                    let store = RegistryStore::new(self.transport.client(host)).with_blob_check(self.check);
+                    Arc::new(AnyStore::Registry(store))
+                });
                 Ok(store.clone())
             }
         }
+    }
+
+    /// How blobs are checked as they stream (`--skip-verification`: length only).
+    pub fn blob_check(&self) -> BlobCheck {
+        self.check
     }
 
     /// The registry transport (retry policy and counters).
@@ -52,5 +63,44 @@ impl Stores {
             Some(AnyStore::Disk(d)) => Some(d),
             _ => None,
         }
+    }
+}
+
+/// A registry or a disk tree, chosen at run time.
+pub enum AnyStore {
+    Registry(RegistryStore),
+    Disk(DiskStore),
+}
+
+macro_rules! delegate {
+    ($self:ident, $s:ident => $call:expr) => {
+        match $self {
+            AnyStore::Registry($s) => Ok($call.await?),
+            AnyStore::Disk($s) => Ok($call.await?),
+        }
+    };
+}
+
+impl ImageStore for AnyStore {
+    async fn get_manifest(&self, repo: &str, reference: &str) -> Result<RawManifest, StoreError> {
+        delegate!(self, s => s.get_manifest(repo, reference))
+    }
+    async fn manifest_digest(&self, repo: &str, reference: &str) -> Result<Option<Digest>, StoreError> {
+        delegate!(self, s => s.manifest_digest(repo, reference))
+    }
+    async fn put_manifest(&self, repo: &str, reference: &str, manifest: &RawManifest) -> Result<(), StoreError> {
+        delegate!(self, s => s.put_manifest(repo, reference, manifest))
+    }
+    async fn blob_size(&self, repo: &str, digest: &Digest) -> Result<Option<u64>, StoreError> {
+        delegate!(self, s => s.blob_size(repo, digest))
+    }
+    async fn get_blob(&self, repo: &str, digest: &Digest) -> Result<BlobReader, StoreError> {
+        delegate!(self, s => s.get_blob(repo, digest))
+    }
+    async fn put_blob(&self, repo: &str, digest: &Digest, blob: BlobReader) -> Result<(), StoreError> {
+        delegate!(self, s => s.put_blob(repo, digest, blob))
+    }
+    async fn mount_blob(&self, repo: &str, digest: &Digest, from: &str) -> Result<bool, StoreError> {
+        delegate!(self, s => s.mount_blob(repo, digest, from))
     }
 }

@@ -16,7 +16,21 @@ use super::auth::{Credential, Credentials};
 use super::challenge::{self, Challenge, Scope};
 use super::retry::{self, RetryPolicy};
 use super::RegistryError;
-use crate::cli::RegistryArgs;
+
+/// How to reach registries: resolved from the registry flags, plain values.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    /// Credentials file (`--registry-config`); `None` follows the default chain.
+    pub auth_file: Option<std::path::PathBuf>,
+    /// Plain HTTP and unverified TLS allowed (`--insecure`).
+    pub insecure: bool,
+    /// Extra CA bundle (PEM) to trust (`--certificate-authority`).
+    pub certificate_authority: Option<std::path::PathBuf>,
+    /// Tries per request (`--retries`); 0 means the default.
+    pub tries: u32,
+    /// Log each retry on stderr (`-v`).
+    pub verbose: bool,
+}
 
 /// Settings shared by every registry of a run.
 #[derive(Clone)]
@@ -30,8 +44,8 @@ pub struct Transport {
 }
 
 impl Transport {
-    /// Build the HTTP client from the registry flags.
-    pub fn new(args: &RegistryArgs) -> Result<Transport, RegistryError> {
+    /// Build the HTTP client from the registry settings.
+    pub fn new(args: &Settings) -> Result<Transport, RegistryError> {
         let mut builder = reqwest::Client::builder()
             .user_agent(concat!("kubectl-release_mirror/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(30))
@@ -48,21 +62,15 @@ impl Transport {
             builder = builder.tls_certs_merge(certs);
         }
         let http = builder.build().map_err(RegistryError::Client)?;
-        let credentials = Arc::new(Credentials::load(args.registry_config.as_deref())?);
+        let credentials = Arc::new(Credentials::load(args.auth_file.as_deref())?);
         Ok(Transport {
             http,
             insecure: args.insecure,
             credentials,
-            retry: RetryPolicy::new(args.retries),
+            retry: RetryPolicy::new(if args.tries == 0 { super::DEFAULT_TRIES } else { args.tries }),
             retried: Arc::default(),
-            verbose: false,
+            verbose: args.verbose,
         })
-    }
-
-    /// Log each retry on stderr (`-v`).
-    pub fn verbose(mut self, on: bool) -> Transport {
-        self.verbose = on;
-        self
     }
 
     /// The retry policy of every request (`--retries`).

@@ -57,3 +57,26 @@ pub enum RegistryError {
         source: reqwest::Error,
     },
 }
+
+impl RegistryError {
+    /// Failures another try cannot fix: access, absence, bad local files, unsafe or
+    /// oversized input.
+    pub fn is_permanent(&self) -> bool {
+        matches!(
+            self,
+            RegistryError::Unauthorized { .. }
+                | RegistryError::NotFound { .. }
+                | RegistryError::AuthFile { .. }
+                | RegistryError::CaFile { .. }
+                | RegistryError::TooLarge { .. }
+                | RegistryError::BadName { .. }
+        )
+    }
+}
+
+impl From<RegistryError> for crate::store::StoreError {
+    fn from(err: RegistryError) -> Self {
+        let permanent = err.is_permanent();
+        crate::store::StoreError::new(err, permanent)
+    }
+}

@@ -8,7 +8,7 @@ mod resume;
 mod retry;
 mod store;
 
-pub use client::Transport;
+pub use client::{Settings, Transport};
 pub use error::RegistryError;
 pub use retry::{jitter, DEFAULT_TRIES};
 pub use store::RegistryStore;

@@ -9,23 +9,29 @@ use super::challenge::Scope;
 use super::client::RegistryClient;
 use super::resume::resuming;
 use super::RegistryError;
-use crate::digest::verified;
 use crate::digest::Digest;
 use crate::manifest;
 use crate::reference::{check_repository, check_tag};
-use crate::store::{BlobReader, ImageStore, RawManifest, StoreError, MAX_MANIFEST_BYTES};
+use crate::store::{verified, BlobCheck, BlobReader, ImageStore, RawManifest, StoreError, MAX_MANIFEST_BYTES};
 
 /// A registry as an image store.
 #[derive(Clone)]
 pub struct RegistryStore {
     client: RegistryClient,
+    check: BlobCheck,
 }
 
 const DOCKER_CONTENT_DIGEST: &str = "docker-content-digest";
 
 impl RegistryStore {
     pub fn new(client: RegistryClient) -> RegistryStore {
-        RegistryStore { client }
+        RegistryStore { client, check: BlobCheck::Digest }
+    }
+
+    /// How blobs pushed here are checked (default: length and digest).
+    pub fn with_blob_check(mut self, check: BlobCheck) -> RegistryStore {
+        self.check = check;
+        self
     }
 
     pub fn host(&self) -> &str {
@@ -197,7 +203,7 @@ impl ImageStore for RegistryStore {
         let sep = if location.contains('?') { '&' } else { '?' };
         let put_url = format!("{location}{sep}digest={digest}");
         let size = blob.size;
-        let body = reqwest::Body::wrap_stream(verified(blob.stream, digest.clone(), size));
+        let body = reqwest::Body::wrap_stream(verified(blob.stream, digest.clone(), size, self.check));
         let req = self
             .client
             .http()

@@ -1,5 +1,8 @@
 //! `release-manifests/image-references` (an ImageStream) and `release-metadata`.
 
+#[cfg(test)]
+mod proptests;
+
 use std::collections::BTreeSet;
 
 use serde::Deserialize;

@@ -13,7 +13,7 @@ pub use verification::VerificationConfig;
 use crate::digest::Digest;
 use crate::manifest::{self, Descriptor, Parsed};
 use crate::reference::ImageRef;
-use crate::store::{AnyStore, ImageStore, RawManifest, StoreError};
+use crate::store::{BlobCheck, ImageStore, RawManifest, StoreError};
 
 /// A release failure.
 #[derive(Debug, thiserror::Error)]
@@ -72,7 +72,8 @@ impl Release {
 }
 
 /// Read the release image at `source` from `store`.
-pub async fn load(store: &AnyStore, source: &ImageRef) -> Result<Release, ReleaseError> {
+/// `check` is the blob-check policy of the run (`--skip-verification`: length only).
+pub async fn load<S: ImageStore>(store: &S, source: &ImageRef, check: BlobCheck) -> Result<Release, ReleaseError> {
     let image = source.to_string();
     let read_err = |e: StoreError| ReleaseError::Read { image: image.clone(), source: Box::new(e) };
     let repo = &source.repository;
@@ -81,7 +82,7 @@ pub async fn load(store: &AnyStore, source: &ImageRef) -> Result<Release, Releas
         .map_err(|source| ReleaseError::Manifest { image: image.clone(), source })?;
     let (layers, arch) = match parsed {
         Parsed::Image { config, layers } => {
-            let arch = read_arch(store, repo, &config).await?;
+            let arch = read_arch(store, repo, &config, check).await?;
             (layers, arch)
         }
         Parsed::List { manifests } => {
@@ -98,7 +99,7 @@ pub async fn load(store: &AnyStore, source: &ImageRef) -> Result<Release, Releas
             }
         }
     };
-    let files = payload::read_payload(store, repo, &layers).await?;
+    let files = payload::read_payload(store, repo, &layers, check).await?;
     let refs = files.image_references.ok_or_else(|| ReleaseError::NoImageReferences { image: image.clone() })?;
     let refs = parse_image_references(&refs)?;
     let meta_version = files.release_metadata.as_deref().map(parse_release_metadata).transpose()?;
@@ -130,7 +131,12 @@ struct ImageConfig {
 }
 
 /// The architecture in the image config, in OpenShift's names.
-async fn read_arch(store: &AnyStore, repo: &str, config: &Descriptor) -> Result<String, ReleaseError> {
+async fn read_arch<S: ImageStore>(
+    store: &S,
+    repo: &str,
+    config: &Descriptor,
+    check: BlobCheck,
+) -> Result<String, ReleaseError> {
     use futures_util::TryStreamExt;
     let fail = |reason: String| ReleaseError::Config { digest: config.digest.to_string(), reason };
     if config.size > 1024 * 1024 {
@@ -140,7 +146,7 @@ async fn read_arch(store: &AnyStore, repo: &str, config: &Descriptor) -> Result<
         .get_blob(repo, &config.digest)
         .await
         .map_err(|e| ReleaseError::Layer { digest: config.digest.to_string(), source: Box::new(e) })?;
-    let stream = crate::digest::verified(blob.stream, config.digest.clone(), config.size);
+    let stream = crate::store::verified(blob.stream, config.digest.clone(), config.size, check);
     let chunks: Vec<bytes::Bytes> = stream.try_collect().await.map_err(|e| fail(e.to_string()))?;
     let body = chunks.concat();
     let cfg: ImageConfig = serde_json::from_slice(&body).map_err(|e| fail(format!("not valid JSON ({e})")))?;

@@ -10,9 +10,8 @@ use tokio_util::io::{StreamReader, SyncIoBridge};
 
 use super::verification::{mentions_annotation, parse_verification, VerificationConfig};
 use super::ReleaseError;
-use crate::digest::verified;
 use crate::manifest::Descriptor;
-use crate::store::{AnyStore, ImageStore};
+use crate::store::{verified, BlobCheck, ImageStore};
 
 const MANIFESTS_DIR: &str = "release-manifests";
 /// The largest payload file we read into memory.
@@ -37,23 +36,33 @@ struct LayerFiles {
 /// the last to the first, and reading stops as soon as every file we need is decided (found,
 /// or deleted by a whiteout) by a later layer: a release's payload is in its top layer, and
 /// the base layers under it (tens of MiB) need not be streamed on every run.
-pub async fn read_payload(store: &AnyStore, repo: &str, layers: &[Descriptor]) -> Result<PayloadFiles, ReleaseError> {
+pub async fn read_payload<S: ImageStore>(
+    store: &S,
+    repo: &str,
+    layers: &[Descriptor],
+    check: BlobCheck,
+) -> Result<PayloadFiles, ReleaseError> {
     let mut merged = Merged::default();
     for layer in layers.iter().rev() {
         if merged.complete() {
             break;
         }
-        merged.add_lower(read_layer(store, repo, layer).await?);
+        merged.add_lower(read_layer(store, repo, layer, check).await?);
     }
     Ok(merged.out)
 }
 
-async fn read_layer(store: &AnyStore, repo: &str, layer: &Descriptor) -> Result<LayerFiles, ReleaseError> {
+async fn read_layer<S: ImageStore>(
+    store: &S,
+    repo: &str,
+    layer: &Descriptor,
+    check: BlobCheck,
+) -> Result<LayerFiles, ReleaseError> {
     let blob = store
         .get_blob(repo, &layer.digest)
         .await
         .map_err(|e| ReleaseError::Layer { digest: layer.digest.to_string(), source: Box::new(e) })?;
-    let stream = verified(blob.stream, layer.digest.clone(), layer.size);
+    let stream = verified(blob.stream, layer.digest.clone(), layer.size, check);
     let reader = SyncIoBridge::new(StreamReader::new(stream));
     let digest = layer.digest.to_string();
     tokio::task::spawn_blocking(move || scan_layer(reader))

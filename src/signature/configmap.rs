@@ -1,7 +1,5 @@
 //! The signature ConfigMap the cluster-version operator reads (DESIGN §5): built from the
-//! accepted signatures and written as YAML, atomically, mode 0644.
-
-use std::path::{Path, PathBuf};
+//! accepted signatures and serialised as YAML (the caller writes it).
 
 use base64::Engine as _;
 use serde::ser::SerializeMap as _;
@@ -14,7 +12,7 @@ pub const NAMESPACE: &str = "openshift-config-managed";
 /// The label that marks a signature ConfigMap.
 pub const LABEL: &str = "release.openshift.io/verification-signatures";
 
-/// Why the ConfigMap could not be written.
+/// Why the ConfigMap could not be serialised.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigMapError {
     #[error("cannot serialise signature configmap {name} as yaml")]
@@ -22,18 +20,6 @@ pub enum ConfigMapError {
         name: String,
         #[source]
         source: serde_saphyr::SerializeError,
-    },
-    #[error("cannot create folder {} for the signature configmap", dir.display())]
-    Dir {
-        dir: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("cannot write signature configmap {}", path.display())]
-    Write {
-        path: PathBuf,
-        #[source]
-        source: crate::disk::DiskError,
     },
 }
 
@@ -79,16 +65,6 @@ impl ConfigMap {
     pub fn to_yaml(&self) -> Result<String, ConfigMapError> {
         serde_saphyr::to_string(self)
             .map_err(|source| ConfigMapError::Yaml { name: self.metadata.name.clone(), source })
-    }
-
-    /// Writes the YAML to `dir/<file_name>` atomically (0644), creating `dir`.
-    pub fn write(&self, dir: &Path, file_name: &str) -> Result<PathBuf, ConfigMapError> {
-        let yaml = self.to_yaml()?;
-        std::fs::create_dir_all(dir).map_err(|source| ConfigMapError::Dir { dir: dir.to_path_buf(), source })?;
-        let path = dir.join(file_name);
-        crate::disk::write_file_atomic(&path, yaml.as_bytes())
-            .map_err(|source| ConfigMapError::Write { path: path.clone(), source })?;
-        Ok(path)
     }
 }
 
@@ -150,19 +126,5 @@ mod tests {
              sha256-{HEX}-1: b25l\n  sha256-{HEX}-2: dHdv\n"
         );
         assert_eq!(yaml, want);
-    }
-
-    #[test]
-    fn written_file_parses_back_with_mode_0644() {
-        use std::os::unix::fs::PermissionsExt as _;
-        let dir = tempfile::tempdir().expect("tempdir");
-        let cm = build(&digest(), &[b"sig"]);
-        let path = cm.write(&dir.path().join("config"), "x.yaml").expect("write");
-        let text = std::fs::read_to_string(&path).expect("read");
-        let value: serde_json::Value = serde_saphyr::from_str(&text).expect("yaml parses");
-        assert_eq!(value["binaryData"][format!("sha256-{HEX}-1")], "c2ln");
-        assert_eq!(value["metadata"]["labels"][LABEL], "");
-        let mode = std::fs::metadata(&path).expect("stat").permissions().mode();
-        assert_eq!(mode & 0o777, 0o644);
     }
 }

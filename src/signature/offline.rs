@@ -10,7 +10,6 @@ use super::error::SignatureError;
 use super::key::format_date;
 use super::keyring::Keyring;
 use super::verify::{verify, Verified};
-use crate::cli::{OutputFormat, VerifySignatureArgs};
 use crate::digest::Digest;
 use crate::progress::Progress;
 
@@ -49,14 +48,14 @@ pub struct Report {
     pub warnings: Vec<String>,
 }
 
-/// Runs the subcommand: the report on stdout, warnings on stderr.
-pub fn run(args: &VerifySignatureArgs) -> Result<(), OfflineError> {
-    let (keyring, verified) = verify_file(&args.digest, &args.signature, &args.key)?;
+/// Checks one signature file against one keyring for `digest`; warnings go to stderr.
+pub fn check(digest: &Digest, signature: &Path, key: &Path) -> Result<Report, OfflineError> {
+    let (keyring, verified) = verify_file(digest, signature, key)?;
     let progress = Progress::new(false, 0);
     for warning in &verified.warnings {
         progress.warn(warning);
     }
-    let report = Report {
+    Ok(Report {
         valid: true,
         keyring,
         created: verified.created.map(format_date),
@@ -66,12 +65,7 @@ pub fn run(args: &VerifySignatureArgs) -> Result<(), OfflineError> {
         key_id: verified.key_id,
         creator: verified.creator,
         warnings: verified.warnings,
-    };
-    match args.output {
-        OutputFormat::Text => print!("{}", report.to_text()),
-        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default()),
-    }
-    Ok(())
+    })
 }
 
 /// Verifies the signature in `signature` against the keyring in `key` for `digest`.
@@ -88,6 +82,11 @@ pub fn verify_file(digest: &Digest, signature: &Path, key: &Path) -> Result<(Str
 }
 
 impl Report {
+    /// The JSON document.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+
     /// Aligned `Label: value` lines.
     pub fn to_text(&self) -> String {
         let mut out = String::from("Signature:       valid\n");

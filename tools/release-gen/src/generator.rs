@@ -91,8 +91,9 @@ impl Gen<'_> {
         r
     }
 
-    fn unique_layer(&mut self, name: &str, arch: &str) -> LayerRef {
-        let mut rng = XorShift::new(self.spec.seed, &[&self.spec.version, name, arch]);
+    /// The layer of component `name` for `arch` as of release `content` (its content version).
+    fn unique_layer(&mut self, name: &str, arch: &str, content: &str) -> LayerRef {
+        let mut rng = XorShift::new(self.spec.seed, &[content, name, arch]);
         let path = format!("usr/share/{name}/{arch}.bin");
         let layer = blobs::random_layer(&mut rng, &path, self.spec.layer_size);
         self.keep(&layer)
@@ -135,13 +136,13 @@ impl Gen<'_> {
         }
     }
 
-    /// A manifest list over amd64 and arm64 images of component `name`.
-    fn list(&mut self, name: &str, repo: &str) -> GeneratedImage {
+    /// A manifest list over amd64 and arm64 images of component `name` as of `content`.
+    fn list(&mut self, name: &str, repo: &str, content: &str) -> GeneratedImage {
         let media = self.spec.media;
         let mut children = Vec::new();
         let mut entries = Vec::new();
         for (arch, variant) in [("amd64", None), ("arm64", Some("v8"))] {
-            let unique = self.unique_layer(name, arch);
+            let unique = self.unique_layer(name, arch, content);
             let child = self.image(&format!("linux/{arch}"), repo, arch, vec![unique], json!({}));
             let mut platform = json!({ "architecture": arch, "os": "linux" });
             if let Some(variant) = variant {
@@ -190,10 +191,11 @@ pub fn generate(spec: &ReleaseSpec, host: &str, prefix: &str) -> GeneratedReleas
             ComponentRepo::Shared => join(prefix, "ocp-v4.0-art-dev"),
             ComponentRepo::PerComponent => join(prefix, &format!("components/{name}")),
         };
+        let content = spec.content_version(i);
         let mut image = if i < spec.multi_arch_components {
-            gen.list(&name, &repo)
+            gen.list(&name, &repo, content)
         } else {
-            let mut extra = vec![gen.unique_layer(&name, &spec.arch)];
+            let mut extra = vec![gen.unique_layer(&name, &spec.arch, content)];
             if let (0, Some(big)) = (i, &big_layer) {
                 extra.push(LayerRef { digest: big.digest.clone(), size: big.blob_size, diff_id: big.diff_id.clone() });
             }

@@ -12,6 +12,9 @@ pub mod push;
 pub mod registry;
 pub mod spec;
 
+#[cfg(test)]
+mod series_tests;
+
 /// Install the ring crypto provider for rustls once per process.
 pub fn install_crypto() {
     let _ = rustls::crypto::ring::default_provider().install_default();

@@ -1,12 +1,13 @@
-//! `release-gen`: make a synthetic OpenShift release and push it to a registry or write it as
-//! oc's disk tree. Prints a JSON line describing what it made.
+//! `release-gen`: make a synthetic OpenShift release (or a series of them along an upgrade
+//! path) and push it to a registry or write it as oc's disk tree. Prints a JSON line per
+//! release describing what it made.
 
 use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
 use release_gen::generator::generate;
 use release_gen::http::Client;
-use release_gen::spec::{Media, ReleaseSpec};
+use release_gen::spec::{series, Media, ReleaseSpec};
 
 /// Make a synthetic OpenShift release for demos and benchmarks.
 #[derive(Debug, Parser)]
@@ -31,6 +32,15 @@ struct Args {
     prefix: String,
     #[arg(long, default_value = "4.99.0")]
     version: String,
+    /// Make a series of releases instead, oldest first (e.g. 4.99.0,4.99.1,4.100.0): each
+    /// changes --changed-fraction of the components and keeps the others byte-identical to
+    /// the release before, whose version its release-metadata names as `previous`. One JSON
+    /// line per release; with --to-dir all go into the one tree. Replaces --version.
+    #[arg(long, value_delimiter = ',', num_args = 1..)]
+    series: Vec<String>,
+    /// Share of the components that change from one release of --series to the next.
+    #[arg(long, default_value_t = 0.25, requires = "series")]
+    changed_fraction: f64,
     #[arg(long, default_value = "amd64")]
     arch: String,
     #[arg(long, default_value_t = 3)]
@@ -74,8 +84,10 @@ fn main() -> std::process::ExitCode {
     release_gen::install_crypto();
     let args = Args::parse();
     match run(args) {
-        Ok(line) => {
-            println!("{line}");
+        Ok(lines) => {
+            for line in lines {
+                println!("{line}");
+            }
             std::process::ExitCode::SUCCESS
         }
         Err(e) => {
@@ -85,7 +97,7 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-fn run(args: Args) -> Result<String, String> {
+fn run(args: Args) -> Result<Vec<String>, String> {
     let mut keys = Vec::new();
     for (name, file) in &args.key {
         let text = std::fs::read_to_string(file).map_err(|e| format!("failed to read key {file}: {e}"))?;
@@ -108,8 +120,22 @@ fn run(args: Args) -> Result<String, String> {
         seed: args.seed,
         ..ReleaseSpec::default()
     };
+    if !(0.0..=1.0).contains(&args.changed_fraction) {
+        return Err(format!("--changed-fraction {} is not between 0 and 1", args.changed_fraction));
+    }
+    let specs = if args.series.is_empty() {
+        vec![spec]
+    } else {
+        let versions: Vec<&str> = args.series.iter().map(String::as_str).collect();
+        series(&spec, &versions, args.changed_fraction)
+    };
+    specs.iter().map(|spec| make(&args, spec)).collect()
+}
+
+/// Generate, push or write one release; its JSON line.
+fn make(args: &Args, spec: &ReleaseSpec) -> Result<String, String> {
     let host = args.push.clone().unwrap_or_else(|| args.host.clone());
-    let rel = generate(&spec, &host, &args.prefix);
+    let rel = generate(spec, &host, &args.prefix);
     let where_to = match (&args.push, &args.to_dir) {
         (Some(host), _) => {
             let scheme = if args.insecure { "http" } else { "https" };

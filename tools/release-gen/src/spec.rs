@@ -1,4 +1,7 @@
-//! What to generate: the knobs of a synthetic release.
+//! What to generate: the knobs of a synthetic release, and series of releases that share
+//! most of their components (an upgrade path).
+
+use super::blobs::XorShift;
 
 /// Manifest flavour of every generated image.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -87,8 +90,22 @@ pub struct ReleaseSpec {
     pub release_tag: Option<String>,
     /// `previous` versions in release-metadata.
     pub previous: Vec<String>,
-    /// Seed of all content; shared layers depend on it only, the rest also on version.
+    /// Per component, the version whose content it carries: component `i` gets the unique
+    /// layers (hence the config, manifest and digests) it has in a release generated with
+    /// `version = component_versions[i]`. Empty, or shorter than `components`: the others
+    /// carry `version`. Two releases giving a component the same content version build it
+    /// byte for byte the same; the release image still names its own `version`. See [`series`].
+    pub component_versions: Vec<String>,
+    /// Seed of all content; shared layers (and the big layer) depend on it only, component
+    /// layers also on their content version, the release image also on `version`.
     pub seed: u64,
+}
+
+impl ReleaseSpec {
+    /// The version whose content component `i` carries (see `component_versions`).
+    pub fn content_version(&self, i: usize) -> &str {
+        self.component_versions.get(i).map_or(&self.version, String::as_str)
+    }
 }
 
 impl Default for ReleaseSpec {
@@ -109,6 +126,7 @@ impl Default for ReleaseSpec {
             release_repo: None,
             release_tag: None,
             previous: vec!["4.98.0".into()],
+            component_versions: Vec::new(),
             seed: 1,
         }
     }
@@ -145,4 +163,58 @@ pub fn uname_arch(arch: &str) -> &str {
         "arm64" => "aarch64",
         other => other,
     }
+}
+
+/// Specs of releases `versions` (oldest first) along an upgrade path, built on `base`: the
+/// first release's components carry `base`'s content (versions[0] where `base` names none);
+/// each later release changes `round(changed_fraction × components)` components (at least
+/// one when the fraction is above 0), chosen deterministically from `seed` and the version,
+/// and every other component keeps the content of the release it last changed in, so its
+/// image (manifest, config, layers) is byte-identical to that release's. Each release names
+/// the one before as `previous` (the first keeps `base.previous`); `release_tag` is reset so
+/// each release gets its default `<version>-<arch>` tag.
+pub fn series(base: &ReleaseSpec, versions: &[&str], changed_fraction: f64) -> Vec<ReleaseSpec> {
+    let n = base.components;
+    let fraction = changed_fraction.clamp(0.0, 1.0);
+    let count = match (fraction * n as f64).round() as usize {
+        0 if fraction > 0.0 && n > 0 => 1,
+        c => c.min(n),
+    };
+    let mut out: Vec<ReleaseSpec> = Vec::with_capacity(versions.len());
+    for (k, version) in versions.iter().enumerate() {
+        let (contents, previous) = match out.last() {
+            None => {
+                let first: Vec<String> = (0..n)
+                    .map(|i| base.component_versions.get(i).map_or_else(|| (*version).to_string(), Clone::clone))
+                    .collect();
+                (first, base.previous.clone())
+            }
+            Some(before) => {
+                let mut contents = before.component_versions.clone();
+                for i in changed_components(base.seed, version, n, count) {
+                    contents[i] = (*version).to_string();
+                }
+                (contents, vec![versions[k - 1].to_string()])
+            }
+        };
+        out.push(ReleaseSpec {
+            version: (*version).to_string(),
+            component_versions: contents,
+            previous,
+            release_tag: None,
+            ..base.clone()
+        });
+    }
+    out
+}
+
+/// The `count` components (of `n`) that change in release `version`, in index order: the
+/// lowest ranks of a hash of (seed, version, component name).
+pub fn changed_components(seed: u64, version: &str, n: usize, count: usize) -> Vec<usize> {
+    let mut ranked: Vec<(u64, usize)> =
+        (0..n).map(|i| (XorShift::new(seed, &["series", version, &component_name(i)]).next_u64(), i)).collect();
+    ranked.sort_unstable();
+    let mut chosen: Vec<usize> = ranked.into_iter().take(count).map(|(_, i)| i).collect();
+    chosen.sort_unstable();
+    chosen
 }

@@ -1,6 +1,10 @@
 //! The one image-store interface that registries and disk trees both implement, so every
 //! direction (registry→registry, registry→disk, disk→registry, disk→disk) runs through the
-//! same executor.
+//! same executor. It owns the interface, its data types and the streaming digest check; it
+//! names no implementation (`registry/` and `disk/` implement it; `mirror/` picks one per
+//! reference).
+
+mod verify;
 
 use std::io;
 use std::pin::Pin;
@@ -9,8 +13,8 @@ use bytes::Bytes;
 use futures_util::Stream;
 
 use crate::digest::Digest;
-use crate::disk::{DiskError, DiskStore};
-use crate::registry::{RegistryError, RegistryStore};
+
+pub use verify::{verified, BlobCheck};
 
 /// A stream of blob bytes. Errors are `io::Error` so it can feed readers directly.
 pub type ByteStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send>>;
@@ -32,13 +36,42 @@ pub struct BlobReader {
     pub stream: ByteStream,
 }
 
-/// A store failure, from whichever kind of store.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error(transparent)]
-    Registry(#[from] RegistryError),
-    #[error(transparent)]
-    Disk(#[from] DiskError),
+/// A store failure, from whichever kind of store. Displays as the implementation's error
+/// (whose causes follow in the chain) and says whether another try could help.
+#[derive(Debug)]
+pub struct StoreError {
+    inner: Box<dyn std::error::Error + Send + Sync + 'static>,
+    permanent: bool,
+}
+
+impl StoreError {
+    /// Wrap an implementation's error; `permanent` when another try cannot fix it (access,
+    /// absence, unsafe or malformed input).
+    pub fn new(err: impl std::error::Error + Send + Sync + 'static, permanent: bool) -> StoreError {
+        StoreError { inner: Box::new(err), permanent }
+    }
+
+    /// Whether retrying the same operation is pointless.
+    pub fn is_permanent(&self) -> bool {
+        self.permanent
+    }
+
+    /// The implementation's error, for callers that know the store.
+    pub fn inner(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        self.inner.as_ref()
+    }
+}
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.inner.fmt(f)
+    }
+}
+
+impl std::error::Error for StoreError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.inner.source()
+    }
 }
 
 /// What the executor needs of a place images live.
@@ -59,43 +92,4 @@ pub trait ImageStore {
     /// Make a blob of another repository of this store available in `repo` without copying
     /// its bytes. `Ok(false)` when the store could not (the caller copies instead).
     async fn mount_blob(&self, repo: &str, digest: &Digest, from: &str) -> Result<bool, StoreError>;
-}
-
-/// A registry or a disk tree, chosen at run time.
-pub enum AnyStore {
-    Registry(RegistryStore),
-    Disk(DiskStore),
-}
-
-macro_rules! delegate {
-    ($self:ident, $s:ident => $call:expr) => {
-        match $self {
-            AnyStore::Registry($s) => Ok($call.await?),
-            AnyStore::Disk($s) => Ok($call.await?),
-        }
-    };
-}
-
-impl ImageStore for AnyStore {
-    async fn get_manifest(&self, repo: &str, reference: &str) -> Result<RawManifest, StoreError> {
-        delegate!(self, s => s.get_manifest(repo, reference))
-    }
-    async fn manifest_digest(&self, repo: &str, reference: &str) -> Result<Option<Digest>, StoreError> {
-        delegate!(self, s => s.manifest_digest(repo, reference))
-    }
-    async fn put_manifest(&self, repo: &str, reference: &str, manifest: &RawManifest) -> Result<(), StoreError> {
-        delegate!(self, s => s.put_manifest(repo, reference, manifest))
-    }
-    async fn blob_size(&self, repo: &str, digest: &Digest) -> Result<Option<u64>, StoreError> {
-        delegate!(self, s => s.blob_size(repo, digest))
-    }
-    async fn get_blob(&self, repo: &str, digest: &Digest) -> Result<BlobReader, StoreError> {
-        delegate!(self, s => s.get_blob(repo, digest))
-    }
-    async fn put_blob(&self, repo: &str, digest: &Digest, blob: BlobReader) -> Result<(), StoreError> {
-        delegate!(self, s => s.put_blob(repo, digest, blob))
-    }
-    async fn mount_blob(&self, repo: &str, digest: &Digest, from: &str) -> Result<bool, StoreError> {
-        delegate!(self, s => s.mount_blob(repo, digest, from))
-    }
 }

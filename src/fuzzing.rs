@@ -1,16 +1,13 @@
-//! Property-based fuzzing of the parsers that read untrusted input: image references
+//! Shared machinery of the property tests (`proptests` modules beside the parsers they
+//! fuzz) for the parsers that read untrusted input: image references
 //! (command line, payloads, disk trees), the payload's `image-references`, and manifests.
 //!
 //! Each property runs `PROPTEST_CASES` cases: proptest's default of 256 in the normal suite,
 //! many more from `scripts/fuzz`. Inputs come from four sources: arbitrary bytes or text,
-//! text from the grammar's alphabet, the seed corpus in `fuzz/corpus/` mutated (bit flips,
+//! text from the grammar's alphabet, the seed corpus in `tests/data/corpus/` mutated (bit flips,
 //! JSON tokens inserted, cuts, splices), and structured JSON trees built from the keys the
 //! parsers look for. Failing cases are shrunk and their seeds kept in
-//! `proptest-regressions/`, replayed first on every later run.
-
-mod image_references;
-mod manifest;
-mod reference;
+//! `proptest-regressions/<module path>/proptests.txt`, replayed first on every later run.
 
 use std::path::Path;
 
@@ -22,9 +19,9 @@ pub fn config(regressions: &'static str) -> Config {
     Config { failure_persistence: Some(Box::new(FileFailurePersistence::Direct(regressions))), ..Config::default() }
 }
 
-/// Every file of `fuzz/corpus/<dir>`, sorted by name.
+/// Every file of `tests/data/corpus/<dir>`, sorted by name.
 pub fn corpus_files(dir: &str) -> Vec<Vec<u8>> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus").join(dir);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/corpus").join(dir);
     let mut paths: Vec<_> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|e| e.expect("corpus entry").path())

@@ -3,12 +3,12 @@
 
 use proptest::prelude::*;
 
-use super::{config, mutated};
 use crate::digest::Digest;
+use crate::fuzzing::{config, mutated};
 use crate::reference::{check_tag, ImageRef, Location};
 
 fn corpus() -> Vec<Vec<u8>> {
-    include_str!("corpus/references.txt").lines().map(|l| l.as_bytes().to_vec()).collect()
+    include_str!("../../tests/data/corpus/references.txt").lines().map(|l| l.as_bytes().to_vec()).collect()
 }
 
 /// What every accepted reference must satisfy.
@@ -51,7 +51,7 @@ fn digest() -> impl Strategy<Value = Digest> {
 }
 
 proptest! {
-    #![proptest_config(config("proptest-regressions/reference.txt"))]
+    #![proptest_config(config("proptest-regressions/reference/proptests.txt"))]
 
     #[test]
     fn any_text_is_refused_or_parses_safely(text in any::<String>()) {

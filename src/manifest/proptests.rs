@@ -4,8 +4,8 @@
 use proptest::prelude::*;
 use serde_json::json;
 
-use super::{config, corpus_files, json_tree, mutated};
 use crate::digest::Digest;
+use crate::fuzzing::{config, corpus_files, json_tree, mutated};
 use crate::manifest::{self, Descriptor, Parsed, ACCEPTED};
 
 const KEYS: &[&str] = &[
@@ -67,7 +67,7 @@ fn to_json(d: &Descriptor) -> serde_json::Value {
 }
 
 proptest! {
-    #![proptest_config(config("proptest-regressions/manifest.txt"))]
+    #![proptest_config(config("proptest-regressions/manifest/proptests.txt"))]
 
     #[test]
     fn arbitrary_bytes_are_refused_or_parse(bytes in prop::collection::vec(any::<u8>(), 0..512), ct in content_type()) {

@@ -5,7 +5,7 @@
 use proptest::prelude::*;
 use serde_json::json;
 
-use super::{config, corpus_files, json_tree, mutated};
+use crate::fuzzing::{config, corpus_files, json_tree, mutated};
 use crate::reference::check_tag;
 use crate::release::parse_image_references;
 
@@ -44,7 +44,7 @@ fn components() -> impl Strategy<Value = Vec<(String, String)>> {
 }
 
 proptest! {
-    #![proptest_config(config("proptest-regressions/image_references.txt"))]
+    #![proptest_config(config("proptest-regressions/release/image_references/proptests.txt"))]
 
     #[test]
     fn arbitrary_bytes_are_refused_or_parse_safely(bytes in prop::collection::vec(any::<u8>(), 0..512)) {

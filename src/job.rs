@@ -1,0 +1,125 @@
+//! One mirror run, resolved: the plain value the engine runs from. The command line builds
+//! it in one place (the binary's `options.rs`), with every default and conflict settled and
+//! every reference and path parsed; a library user builds it directly. Nothing here knows
+//! clap, and nothing below it reads a flag.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::cluster::ClusterTarget;
+use crate::mirror::{Instructions, Target};
+use crate::reference::ImageRef;
+use crate::registry;
+use crate::store::BlobCheck;
+
+/// Concurrent requests per registry when nothing else is said (as oc).
+pub const DEFAULT_MAX_PER_REGISTRY: usize = 6;
+
+/// Everything one run needs.
+#[derive(Debug, Clone)]
+pub struct Job {
+    /// The release images to mirror, in upgrade order (one for a single release).
+    pub releases: Vec<ImageRef>,
+    /// The tree `file://` sources are read from (`--from-dir`).
+    pub from_dir: Option<PathBuf>,
+    /// Where images go and how they are tagged.
+    pub target: Target,
+    /// The tree `file://` destinations are written to (`--to-dir`).
+    pub to_dir: Option<PathBuf>,
+    /// Plan and report only: copy, write and apply nothing.
+    pub dry_run: bool,
+    /// How registries are reached (credentials, TLS, retries).
+    pub registry: registry::Settings,
+    /// How blob bytes are checked as they stream.
+    pub blob_check: BlobCheck,
+    /// Concurrent requests per registry.
+    pub max_per_registry: usize,
+    /// Whether and how release signatures are verified, written and applied.
+    pub signatures: SignaturePolicy,
+    /// What is printed, and how.
+    pub output: OutputSettings,
+}
+
+impl Job {
+    /// A job mirroring `release` to `target` with every default: signatures verified
+    /// against the payload's keys and stores, nothing written or applied besides the images.
+    pub fn new(release: ImageRef, target: Target) -> Job {
+        Job {
+            releases: vec![release],
+            from_dir: None,
+            target,
+            to_dir: None,
+            dry_run: false,
+            registry: registry::Settings::default(),
+            blob_check: BlobCheck::Digest,
+            max_per_registry: DEFAULT_MAX_PER_REGISTRY,
+            signatures: SignaturePolicy::Verify(SignatureCheck::default()),
+            output: OutputSettings::default(),
+        }
+    }
+}
+
+/// What happens to release signatures.
+#[derive(Debug, Clone)]
+pub enum SignaturePolicy {
+    /// `--skip-release-image-signature`: not verified, no ConfigMap.
+    Skip,
+    /// Verified before anything is copied; then written and/or applied.
+    Verify(SignatureCheck),
+}
+
+/// How signatures are found, checked, written and applied.
+#[derive(Debug, Clone)]
+pub struct SignatureCheck {
+    /// Keyring files instead of the payload's `verifier-public-key-*` (every one must be satisfied).
+    pub keys: Vec<PathBuf>,
+    /// Store URLs instead of the payload's `store-*`, searched in order.
+    pub stores: Vec<String>,
+    /// Time allowed for each store request.
+    pub store_timeout: Duration,
+    /// Folder the ConfigMap file is written to (the flag, else `<to-dir>/config`).
+    pub write_to: Option<PathBuf>,
+    /// Apply the ConfigMap to a cluster after the mirror.
+    pub apply: Option<ApplySignature>,
+}
+
+impl Default for SignatureCheck {
+    fn default() -> Self {
+        SignatureCheck {
+            keys: Vec::new(),
+            stores: Vec::new(),
+            store_timeout: Duration::from_secs(30),
+            write_to: None,
+            apply: None,
+        }
+    }
+}
+
+/// `--apply-release-image-signature`: where, and whether an existing ConfigMap is updated.
+#[derive(Debug, Clone, Default)]
+pub struct ApplySignature {
+    pub cluster: ClusterTarget,
+    pub overwrite: bool,
+}
+
+/// Format of the summary on stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OutputFormat {
+    /// Human-readable, as `oc adm release mirror` prints it.
+    #[default]
+    Text,
+    /// One versioned JSON document (docs/output.md).
+    Json,
+}
+
+/// What the run prints.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OutputSettings {
+    pub format: OutputFormat,
+    /// Mirror configuration printed at the end of the text summary.
+    pub instructions: Instructions,
+    /// No progress or log lines (errors and warnings still show).
+    pub quiet: bool,
+    /// Detail in the log (0: normal).
+    pub verbose: u8,
+}

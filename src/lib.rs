@@ -1,0 +1,61 @@
+//! The engine of `kubectl release-mirror`: mirror an OpenShift release — the release image
+//! and every component image its payload references — between registries and oc's disk
+//! layout, verify its signature before the copy, and write or apply the signature ConfigMap
+//! the cluster-version operator needs.
+//!
+//! Data flows one way:
+//!
+//! ```text
+//! Job ──► release::load ──► signature::check_release ──► mirror::plan ──► mirror::execute
+//!  (job)     (payload)          (verify, before copy)      (pure value)     (one executor)
+//!                                                                              │
+//!                  run::Report ◄── cluster::apply_signature ◄── ConfigMap file ◄┘
+//! ```
+//!
+//! - [`job`]: the run as a plain value (releases, target, signature policy, registry
+//!   settings, output). The command line builds one; so can any program.
+//! - [`run`]: the only module that sees every part: it runs a [`Job`] and assembles the
+//!   [`Report`].
+//! - [`store`]: the one image-store interface; [`registry`] and [`disk`] implement it, and
+//!   [`mirror`] picks one per reference, so every direction is one executor.
+//! - [`release`] reads payloads, [`signature`] verifies and builds ConfigMaps, [`cluster`]
+//!   applies them. None of them knows the others, the command line, or the report.
+//!
+//! Mirroring a release between two registries:
+//!
+//! ```no_run
+//! use release_mirror::{mirror::Target, reference::ImageRef, Job};
+//!
+//! # async fn example() -> anyhow::Result<()> {
+//! let release = ImageRef::parse("quay.io/openshift-release-dev/ocp-release:4.15.0-x86_64")?;
+//! let to = ImageRef::parse_repository("mirror.internal:5000/ocp/release")?;
+//! let job = Job::new(release, Target { to, release_image: None, skip_release_image: false });
+//! let report = release_mirror::run(&job).await?;
+//! println!("{}", report.to_json());
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! The TLS stack is rustls with the `ring` provider: a program using this crate installs it
+//! once (`rustls::crypto::ring::default_provider().install_default()`) before the first run.
+
+pub mod cluster;
+pub mod digest;
+pub mod disk;
+pub mod exit;
+#[cfg(test)]
+mod fuzzing;
+pub mod graph;
+pub mod job;
+pub mod manifest;
+pub mod mirror;
+pub mod progress;
+pub mod reference;
+pub mod registry;
+pub mod release;
+pub mod run;
+pub mod signature;
+pub mod store;
+
+pub use job::Job;
+pub use run::{run, Report};
