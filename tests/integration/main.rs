@@ -9,6 +9,7 @@ mod demo;
 mod disk;
 mod faults;
 mod hostile;
+mod library;
 mod memory;
 mod mirror;
 mod mirror_errors;

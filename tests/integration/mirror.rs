@@ -38,24 +38,29 @@ pub fn mirror_args(src: &Source, dest: &Registry, extra: &[&str]) -> Vec<String>
 /// Every image of the release is in `dest` under its planned tag, with the source's bytes
 /// and digest, every platform manifest of a list and every blob.
 pub fn assert_complete(src: &GeneratedRelease, dest: &Client) {
+    assert_complete_in(src, dest, DEST_REPO);
+}
+
+/// [`assert_complete`] for the destination repository `repo`.
+pub fn assert_complete_in(src: &GeneratedRelease, dest: &Client, repo: &str) {
     let release_tag = format!("{}-{}", src.version, src.arch);
-    assert_same_image(dest, &release_tag, &src.release);
+    assert_same_image(dest, repo, &release_tag, &src.release);
     for image in &src.images {
-        assert_same_image(dest, &src.mirror_tag(&image.name), image);
+        assert_same_image(dest, repo, &src.mirror_tag(&image.name), image);
     }
 }
 
-fn assert_same_image(dest: &Client, tag: &str, image: &GeneratedImage) {
+fn assert_same_image(dest: &Client, repo: &str, tag: &str, image: &GeneratedImage) {
     let (bytes, _, digest) =
-        dest.get_manifest(DEST_REPO, tag).unwrap_or_else(|| panic!("tag {tag} missing at the destination"));
+        dest.get_manifest(repo, tag).unwrap_or_else(|| panic!("tag {tag} missing at the destination"));
     assert_eq!(bytes, image.manifest, "manifest bytes of {tag} differ");
     assert_eq!(digest, image.digest, "digest of {tag}");
     for child in &image.children {
-        let (bytes, _, _) = dest.get_manifest(DEST_REPO, &child.digest).expect("platform manifest present");
+        let (bytes, _, _) = dest.get_manifest(repo, &child.digest).expect("platform manifest present");
         assert_eq!(bytes, child.manifest, "platform manifest {} of {tag}", child.name);
     }
     for blob in &image.blobs {
-        assert!(dest.blob_exists(DEST_REPO, blob), "blob {blob} of {tag} missing");
+        assert!(dest.blob_exists(repo, blob), "blob {blob} of {tag} missing");
     }
 }
 
