@@ -36,7 +36,7 @@ struct Args {
     /// changes --changed-fraction of the components and keeps the others byte-identical to
     /// the release before, whose version its release-metadata names as `previous`. One JSON
     /// line per release; with --to-dir all go into the one tree. Replaces --version.
-    #[arg(long, value_delimiter = ',', num_args = 1..)]
+    #[arg(long, value_delimiter = ',', num_args = 1.., conflicts_with = "version")]
     series: Vec<String>,
     /// Share of the components that change from one release of --series to the next.
     #[arg(long, default_value_t = 0.25, requires = "series")]
