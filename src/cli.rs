@@ -63,6 +63,15 @@ pub enum Command {
     #[command(after_help = VERIFY_EXAMPLES)]
     VerifySignature(VerifySignatureArgs),
 
+    /// Print the releases an upgrade path or range selects, without touching any registry.
+    ///
+    /// Reads the update graph (--update-service or --graph-file) for --channel and --arch and
+    /// prints the releases in upgrade order and, with --shortest-path, each hop with the risks
+    /// of conditional updates. `-o json` gives {"releases":[{"version","payload"}],
+    /// "hops":[{"from","to","conditional","risks":[{"name","url","message"}]}]} (docs/output.md).
+    #[command(after_help = PATH_EXAMPLES)]
+    Path(PathArgs),
+
     /// Print a shell completion script.
     ///
     /// bash: `source <(kubectl release-mirror completion bash)`; zsh: write it to a file named
@@ -87,6 +96,63 @@ Examples:
       --digest=sha256:0da6316466d60a3a4535d5fed3589feb0391989982fba59d47d4c729912d6363 \\
       --signature=signature-1 --key=verifier-public-key-redhat-release";
 
+const PATH_EXAMPLES: &str = "\
+Examples:
+  # The fewest-hop path from 4.14.10 to 4.15.23 (conditional updates allowed, their risks shown)
+  kubectl release-mirror path --channel=stable-4.15 --min-version=4.14.10 --max-version=4.15.23 --shortest-path
+
+  # Every release of a channel between two versions, from a saved graph, as JSON
+  kubectl release-mirror path --graph-file=graph.json --channel=stable-4.15 \\
+      --min-version=4.15.0 --max-version=4.15.5 -o json";
+
+/// Flags of `path`.
+#[derive(Debug, Args)]
+pub struct PathArgs {
+    #[command(flatten)]
+    pub graph: GraphArgs,
+
+    /// Output format on stdout.
+    #[arg(short = 'o', long, value_enum, value_name = "FORMAT", default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+}
+
+/// Choosing releases from the update graph.
+#[derive(Debug, Args, Clone)]
+pub struct GraphArgs {
+    /// Update channel to choose releases from (e.g. stable-4.15).
+    #[arg(long, value_name = "CHANNEL", help_heading = "Upgrade path")]
+    pub channel: Option<String>,
+
+    /// Lowest release to mirror (the cluster's current version for --shortest-path).
+    #[arg(long, value_name = "VERSION", help_heading = "Upgrade path")]
+    pub min_version: Option<String>,
+
+    /// Highest release to mirror (the target of --shortest-path).
+    #[arg(long, value_name = "VERSION", help_heading = "Upgrade path")]
+    pub max_version: Option<String>,
+
+    /// Only the releases on the fewest-hop path from --min-version to --max-version (plain and
+    /// conditional updates; among equally short paths, the fewest conditional hops).
+    #[arg(long, requires_all = ["min_version", "max_version"], help_heading = "Upgrade path")]
+    pub shortest_path: bool,
+
+    /// With --shortest-path: use plain updates only, no conditional ones.
+    #[arg(long, requires = "shortest_path", help_heading = "Upgrade path")]
+    pub no_conditional_updates: bool,
+
+    /// Update service to ask for the graph (GET URL?channel=C&arch=A).
+    #[arg(long, value_name = "URL", default_value = release_mirror::graph::DEFAULT_UPDATE_SERVICE, help_heading = "Upgrade path")]
+    pub update_service: String,
+
+    /// Read the graph from this file (a saved update-service answer) instead of the service.
+    #[arg(long, value_name = "FILE", help_heading = "Upgrade path")]
+    pub graph_file: Option<PathBuf>,
+
+    /// Architecture in the graph's names.
+    #[arg(long, value_name = "ARCH", default_value = "amd64", value_parser = clap::builder::PossibleValuesParser::new(release_mirror::graph::ARCHES), help_heading = "Upgrade path")]
+    pub arch: String,
+}
+
 /// Flags of `verify-signature`.
 #[derive(Debug, Args)]
 pub struct VerifySignatureArgs {
@@ -110,17 +176,23 @@ pub struct VerifySignatureArgs {
 /// The mirror command's flags (the default command).
 #[derive(Debug, Args)]
 pub struct MirrorArgs {
-    /// Release image to mirror: REGISTRY/REPO:TAG, REGISTRY/REPO@sha256:…, or file://REPO:TAG with --from-dir.
+    /// Release image to mirror: REGISTRY/REPO:TAG, REGISTRY/REPO@sha256:…, or file://REPO:TAG with
+    /// --from-dir. Repeat it to mirror several releases in one run (list them in upgrade order).
     #[arg(long, value_name = "REF", help_heading = "Source")]
-    pub from: Option<String>,
+    pub from: Vec<String>,
 
-    /// Release image to mirror (same as --from).
-    #[arg(value_name = "REF", conflicts_with = "from")]
+    /// Release image to mirror (same as --from), or a bare version (4.15.3) looked up in the
+    /// update graph: --channel, else fast-X.Y, stable-X.Y, candidate-X.Y.
+    #[arg(value_name = "REF|VERSION", conflicts_with = "from")]
     pub source: Option<String>,
 
-    /// Read file:// sources from this directory (oc's disk layout).
+    /// Read file:// sources from this directory (oc's disk layout). Without --from, every
+    /// release the tree records is uploaded.
     #[arg(long, value_name = "DIR", help_heading = "Source")]
     pub from_dir: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub graph: GraphArgs,
 
     /// Destination repository (no tag); the release is tagged <version>-<arch>, components <version>-<arch>-<name>.
     #[arg(long, value_name = "REPO", help_heading = "Destination")]

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::cluster::ClusterTarget;
+use crate::graph::{EdgeKinds, GraphSource, Version};
 use crate::mirror::{Instructions, Target};
 use crate::reference::ImageRef;
 use crate::registry;
@@ -18,8 +19,9 @@ pub const DEFAULT_MAX_PER_REGISTRY: usize = 6;
 /// Everything one run needs.
 #[derive(Debug, Clone)]
 pub struct Job {
-    /// The release images to mirror, in upgrade order (one for a single release).
-    pub releases: Vec<ImageRef>,
+    /// Which releases to mirror: listed, chosen from an update graph, or those a
+    /// `--from-dir` tree records.
+    pub releases: ReleaseSource,
     /// The tree `file://` sources are read from (`--from-dir`).
     pub from_dir: Option<PathBuf>,
     /// Where images go and how they are tagged.
@@ -45,7 +47,7 @@ impl Job {
     /// against the payload's keys and stores, nothing written or applied besides the images.
     pub fn new(release: ImageRef, target: Target) -> Job {
         Job {
-            releases: vec![release],
+            releases: ReleaseSource::Listed(vec![release]),
             from_dir: None,
             target,
             to_dir: None,
@@ -57,6 +59,39 @@ impl Job {
             output: OutputSettings::default(),
         }
     }
+}
+
+/// Where the releases of a run come from.
+#[derive(Debug, Clone)]
+pub enum ReleaseSource {
+    /// Release images given one by one (`--from`, repeatable), in upgrade order.
+    Listed(Vec<ImageRef>),
+    /// Chosen from an update graph.
+    Graph(GraphSelection),
+    /// Every release recorded in the `--from-dir` tree, in its recorded upgrade order.
+    Tree,
+}
+
+/// Releases chosen from an update graph.
+#[derive(Debug, Clone)]
+pub struct GraphSelection {
+    pub source: GraphSource,
+    /// `None` only for a bare version: then `fast-X.Y`, `stable-X.Y`, `candidate-X.Y`.
+    pub channel: Option<String>,
+    /// The graph's architecture name (`amd64`, `arm64`, `ppc64le`, `s390x`, `multi`).
+    pub arch: String,
+    pub choose: Choose,
+}
+
+/// How releases are chosen from the graph.
+#[derive(Debug, Clone)]
+pub enum Choose {
+    /// Every release of the channel between the bounds, both included.
+    Range { min: Version, max: Version },
+    /// The fewest-hop path from `from` to `to`.
+    ShortestPath { from: Version, to: Version, kinds: EdgeKinds },
+    /// One release by version.
+    Version(Version),
 }
 
 /// What happens to release signatures.

@@ -17,6 +17,7 @@ fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     match &cli.command {
         Some(cli::Command::VerifySignature(args)) => return finish(verify_signature(args)),
+        Some(cli::Command::Path(args)) => return finish(upgrade_path(args)),
         Some(cli::Command::Completion { shell }) => return finish(manual::completion(*shell)),
         Some(cli::Command::Man) => return finish(manual::man_page()),
         None => {}
@@ -47,6 +48,21 @@ fn main() -> ExitCode {
         }
         report.into_result()
     }))
+}
+
+/// `path`: the releases and hops a selection makes, on stdout; no registry is touched.
+fn upgrade_path(args: &cli::PathArgs) -> anyhow::Result<()> {
+    let selection = options::path_selection(&args.graph)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| anyhow::anyhow!("failed to start the async runtime: {e}"))?;
+    let report = runtime.block_on(release_mirror::run::PathReport::resolve(&selection))?;
+    match args.output {
+        cli::OutputFormat::Text => print!("{}", report.to_text()),
+        cli::OutputFormat::Json => println!("{}", report.to_json()),
+    }
+    Ok(())
 }
 
 /// `verify-signature`: the report on stdout; exit 3 when the signature is not valid.

@@ -6,13 +6,17 @@ use std::path::PathBuf;
 
 use release_mirror::cluster::ClusterTarget;
 use release_mirror::exit::UsageError;
-use release_mirror::job::{ApplySignature, Job, OutputFormat, OutputSettings, SignatureCheck, SignaturePolicy};
+use release_mirror::graph::{EdgeKinds, GraphSource, Version};
+use release_mirror::job::{
+    ApplySignature, Choose, GraphSelection, Job, OutputFormat, OutputSettings, ReleaseSource, SignatureCheck,
+    SignaturePolicy,
+};
 use release_mirror::mirror::{Instructions, Target};
 use release_mirror::reference::{ImageRef, Location};
 use release_mirror::registry;
 use release_mirror::store::BlobCheck;
 
-use crate::cli::{self, MirrorArgs};
+use crate::cli::{self, GraphArgs, MirrorArgs};
 
 /// The default repository of a `--to-dir` tree, as oc names it.
 pub const DEFAULT_DISK_REPO: &str = "file://openshift/release";
@@ -20,7 +24,7 @@ pub const DEFAULT_DISK_REPO: &str = "file://openshift/release";
 /// The source and destination flags, validated.
 #[derive(Debug, Clone)]
 struct Options {
-    pub source: ImageRef,
+    pub source: ReleaseSource,
     pub from_dir: Option<PathBuf>,
     pub target: Target,
     pub to_dir: Option<PathBuf>,
@@ -32,19 +36,7 @@ fn usage(msg: impl Into<String>) -> anyhow::Error {
 
 impl Options {
     fn from_args(args: &MirrorArgs) -> anyhow::Result<Options> {
-        let text = args.from.as_deref().or(args.source.as_deref()).ok_or_else(|| {
-            usage("no release image given: use --from=REGISTRY/REPO:TAG (or file://REPO:TAG with --from-dir)")
-        })?;
-        let source = ImageRef::parse(text)?;
-        match (&source.location, &args.from_dir) {
-            (Location::Disk, None) => {
-                return Err(usage(format!("--from={text} is a file:// reference: give --from-dir=DIR")))
-            }
-            (Location::Registry(_), Some(_)) => {
-                return Err(usage(format!("--from-dir only reads file:// sources, but --from={text} is a registry")))
-            }
-            _ => {}
-        }
+        let source = release_source(args)?;
         let to = match (&args.to, &args.to_dir) {
             (Some(to), Some(_)) => {
                 let r = ImageRef::parse_repository(to)?;
@@ -78,12 +70,101 @@ impl Options {
     }
 }
 
+/// Which releases: a graph selection (`--min-version`/`--max-version`, or a bare version),
+/// the `--from` list, or, with `--from-dir` alone, every release the tree records.
+fn release_source(args: &MirrorArgs) -> anyhow::Result<ReleaseSource> {
+    let g = &args.graph;
+    let bare = args.source.as_deref().filter(|t| t.parse::<Version>().is_ok());
+    let listed: Vec<&str> =
+        args.from.iter().map(String::as_str).chain(args.source.as_deref().filter(|_| bare.is_none())).collect();
+    let from_graph = g.min_version.is_some() || g.max_version.is_some() || bare.is_some();
+    if from_graph && !listed.is_empty() {
+        return Err(usage(
+            "--min-version/--max-version and a bare version choose releases from the update graph: give \
+             either those or --from, not both",
+        ));
+    }
+    if from_graph && args.from_dir.is_some() {
+        return Err(usage("releases chosen from the update graph are read from registries: drop --from-dir"));
+    }
+    if let Some(version) = bare {
+        return Ok(ReleaseSource::Graph(selection(g, Choose::Version(version_arg("the release", version)?))?));
+    }
+    if from_graph {
+        return Ok(ReleaseSource::Graph(selection(g, range_or_path(g)?)?));
+    }
+    if g.channel.is_some() {
+        return Err(usage("--channel chooses releases with --min-version/--max-version or a bare version"));
+    }
+    if listed.is_empty() {
+        return match args.from_dir {
+            Some(_) => Ok(ReleaseSource::Tree),
+            None => Err(usage(
+                "no release image given: use --from=REGISTRY/REPO:TAG (or file://REPO:TAG with --from-dir), a \
+                 version (4.15.3), or --channel with --min-version and --max-version",
+            )),
+        };
+    }
+    let refs = listed.iter().map(|text| listed_ref(text, args.from_dir.is_some())).collect::<anyhow::Result<_>>()?;
+    Ok(ReleaseSource::Listed(refs))
+}
+
+/// One `--from`, consistent with `--from-dir`.
+fn listed_ref(text: &str, from_dir: bool) -> anyhow::Result<ImageRef> {
+    let source = ImageRef::parse(text)?;
+    match (&source.location, from_dir) {
+        (Location::Disk, false) => Err(usage(format!("--from={text} is a file:// reference: give --from-dir=DIR"))),
+        (Location::Registry(_), true) => {
+            Err(usage(format!("--from-dir only reads file:// sources, but --from={text} is a registry")))
+        }
+        _ => Ok(source),
+    }
+}
+
+fn range_or_path(g: &GraphArgs) -> anyhow::Result<Choose> {
+    let (Some(min), Some(max)) = (g.min_version.as_deref(), g.max_version.as_deref()) else {
+        return Err(usage("choosing releases from the update graph needs both --min-version and --max-version"));
+    };
+    let (min, max) = (version_arg("--min-version", min)?, version_arg("--max-version", max)?);
+    if min > max {
+        return Err(usage(format!("--min-version={min} is above --max-version={max}")));
+    }
+    Ok(match g.shortest_path {
+        false => Choose::Range { min, max },
+        true => {
+            let kinds = if g.no_conditional_updates { EdgeKinds::PlainOnly } else { EdgeKinds::All };
+            Choose::ShortestPath { from: min, to: max, kinds }
+        }
+    })
+}
+
+fn version_arg(what: &str, text: &str) -> anyhow::Result<Version> {
+    text.parse().map_err(|e| usage(format!("{what}: {e}")))
+}
+
+/// Where the graph comes from, for which channel and architecture.
+pub fn selection(g: &GraphArgs, choose: Choose) -> anyhow::Result<GraphSelection> {
+    if g.channel.is_none() && !matches!(choose, Choose::Version(_)) {
+        return Err(usage("choosing releases from the update graph needs --channel (e.g. --channel=stable-4.15)"));
+    }
+    let source = match &g.graph_file {
+        Some(path) => GraphSource::File(path.clone()),
+        None => GraphSource::Service(g.update_service.clone()),
+    };
+    Ok(GraphSelection { source, channel: g.channel.clone(), arch: g.arch.clone(), choose })
+}
+
+/// The graph selection of `path` (a range or a shortest path; never a bare version).
+pub fn path_selection(g: &GraphArgs) -> anyhow::Result<GraphSelection> {
+    selection(g, range_or_path(g)?)
+}
+
 /// The job the flags describe.
 pub fn job(args: &MirrorArgs) -> anyhow::Result<Job> {
     let opts = Options::from_args(args)?;
     let signatures = signature_policy(args, opts.to_dir.as_ref());
     Ok(Job {
-        releases: vec![opts.source],
+        releases: opts.source,
         from_dir: opts.from_dir,
         target: opts.target,
         to_dir: opts.to_dir,
@@ -165,7 +246,8 @@ mod tests {
     #[test]
     fn registry_to_registry() {
         let o = parse(&["--from=q.io/ocp/release:4.1.0-x86_64", "--to=m.io:5000/ocp/release"]).unwrap();
-        assert_eq!(o.source.to_string(), "q.io/ocp/release:4.1.0-x86_64");
+        let ReleaseSource::Listed(list) = &o.source else { panic!("a listed release: {:?}", o.source) };
+        assert_eq!(list.iter().map(ToString::to_string).collect::<Vec<_>>(), ["q.io/ocp/release:4.1.0-x86_64"]);
         assert_eq!(o.target.to.to_string(), "m.io:5000/ocp/release");
     }
 
@@ -184,6 +266,44 @@ mod tests {
         assert!(usage_text(&["--from=q.io/a:1", "--to=m.io/x:tag"]).contains("takes no tag"));
         assert!(usage_text(&["--from=Q.IO/Bad:1", "--to=m.io/x"]).contains("\"Q.IO/Bad:1\""));
         assert!(usage_text(&["--from=q.io/a:1", "--to=m.io/x", "--to-release-image=m.io/r"]).contains("needs a tag"));
+    }
+
+    #[test]
+    fn graph_flags_choose_a_range_a_path_or_a_bare_version() {
+        let range = parse(&["--channel=stable-4.15", "--min-version=4.15.0", "--max-version=4.15.3", "--to=m.io/x"]);
+        let Ok(Options { source: ReleaseSource::Graph(g), .. }) = range else { panic!("a graph selection") };
+        assert!(matches!(g.choose, Choose::Range { .. }), "{g:?}");
+        assert_eq!((g.channel.as_deref(), g.arch.as_str()), (Some("stable-4.15"), "amd64"));
+        let path =
+            parse(&["--channel=c", "--min-version=4.1.0", "--max-version=4.2.0", "--shortest-path", "--to=m.io/x"]);
+        let Ok(Options { source: ReleaseSource::Graph(g), .. }) = path else { panic!("a graph selection") };
+        assert!(matches!(g.choose, Choose::ShortestPath { kinds: EdgeKinds::All, .. }), "{g:?}");
+        let bare = parse(&["4.15.3", "--to=m.io/x"]);
+        let Ok(Options { source: ReleaseSource::Graph(g), .. }) = bare else { panic!("a graph selection") };
+        assert!(matches!(g.choose, Choose::Version(_)) && g.channel.is_none(), "{g:?}");
+        let many = parse(&["--from=q.io/a:1", "--from=q.io/a:2", "--to=m.io/x"]);
+        assert!(matches!(many, Ok(Options { source: ReleaseSource::Listed(ref l), .. }) if l.len() == 2));
+        let tree = parse(&["--from-dir=/media", "--to=m.io/x"]);
+        assert!(matches!(tree, Ok(Options { source: ReleaseSource::Tree, .. })));
+    }
+
+    #[test]
+    fn graph_flags_that_do_not_fit_are_usage_errors() {
+        assert!(usage_text(&["--min-version=4.1.0", "--max-version=4.2.0", "--to=m.io/x"]).contains("--channel"));
+        assert!(usage_text(&["--channel=c", "--min-version=4.1.0", "--to=m.io/x"]).contains("both --min-version"));
+        assert!(usage_text(&["--channel=c", "--min-version=4.2.0", "--max-version=4.1.0", "--to=m.io/x"])
+            .contains("is above"));
+        assert!(usage_text(&["--channel=c", "--min-version=4.x", "--max-version=4.1.0", "--to=m.io/x"])
+            .contains("--min-version: invalid version"));
+        assert!(usage_text(&[
+            "--from=q.io/a:1",
+            "--channel=c",
+            "--min-version=4.1.0",
+            "--max-version=4.2.0",
+            "--to=m.io/x"
+        ])
+        .contains("not both"));
+        assert!(usage_text(&["--from=q.io/a:1", "--channel=c", "--to=m.io/x"]).contains("--channel chooses"));
     }
 
     #[test]

@@ -17,6 +17,6 @@ pub use executor::{execute, Totals};
 pub use inspect::{read_destination, read_sources};
 pub use instructions::{Instructions, MirrorSource};
 pub use plan::{mappings, plan, Mapping, Plan, Target};
-pub use report::Summary;
+pub use report::{ReleaseSummary, Summary};
 pub use sigstore::signature_mappings;
 pub use stores::{AnyStore, Stores};

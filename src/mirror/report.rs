@@ -8,11 +8,11 @@ use serde::Serialize;
 use super::executor::Totals;
 use super::instructions::Instructions;
 use super::instructions::{mirror_sources, render, MirrorSource};
-use super::plan::Plan;
+use super::plan::{Mapping, Plan};
 use crate::release::Release;
 
 /// Version of the JSON summary schema; bumped on any incompatible change.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Everything the summary says.
 #[derive(Debug, Serialize)]
@@ -20,7 +20,11 @@ pub const SCHEMA_VERSION: u32 = 1;
 pub struct Summary {
     pub schema_version: u32,
     pub dry_run: bool,
+    /// The last release of the run (the only one, or the target of an upgrade path).
     pub release: ReleaseSummary,
+    /// Every release of the run, in upgrade order (the report adds their signatures).
+    #[serde(skip)]
+    pub releases: Vec<ReleaseSummary>,
     pub mappings: Vec<MappingSummary>,
     pub transfer: TransferSummary,
     pub mirrors: Vec<MirrorSource>,
@@ -32,7 +36,7 @@ pub struct Summary {
     pub sigstore_signatures: Vec<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ReleaseSummary {
     pub source: String,
@@ -41,6 +45,28 @@ pub struct ReleaseSummary {
     pub architecture: String,
     /// Where the release image now is (absent with --skip-release-image).
     pub destination: Option<String>,
+    /// `oc adm upgrade …` to this release (registry destinations only).
+    pub upgrade_command: Option<String>,
+}
+
+impl ReleaseSummary {
+    fn new(release: &Release, mappings: &[Mapping]) -> ReleaseSummary {
+        let mapping = mappings.iter().find(|m| m.is_release() && m.digest == release.digest);
+        let upgrade_command = mapping.filter(|m| m.destination.registry().is_some()).map(|m| {
+            format!(
+                "oc adm upgrade --allow-explicit-upgrade --to-image {}",
+                m.destination.repo_only().with_digest(&release.digest)
+            )
+        });
+        ReleaseSummary {
+            source: release.source.to_string(),
+            digest: release.digest.to_string(),
+            version: release.version.clone(),
+            architecture: release.arch.clone(),
+            destination: mapping.map(|m| m.destination.to_string()),
+            upgrade_command,
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -67,27 +93,17 @@ pub struct TransferSummary {
 }
 
 impl Summary {
-    pub fn new(release: &Release, plan: &Plan, totals: Totals, dry_run: bool) -> Summary {
-        let release_mapping = plan.mappings.iter().find(|m| m.is_release());
-        let destination = release_mapping.map(|m| m.destination.to_string());
+    /// The summary of a run over `releases` (in upgrade order; at least one).
+    pub fn new(releases: &[Release], plan: &Plan, totals: Totals, dry_run: bool) -> Summary {
+        let all: Vec<ReleaseSummary> = releases.iter().map(|r| ReleaseSummary::new(r, &plan.mappings)).collect();
+        let release = all.last().cloned().unwrap_or_default();
         let to_registry = plan.mappings.first().is_some_and(|m| m.destination.registry().is_some());
-        let upgrade_command = match (release_mapping, to_registry) {
-            (Some(m), true) => Some(format!(
-                "oc adm upgrade --allow-explicit-upgrade --to-image {}",
-                m.destination.repo_only().with_digest(&release.digest)
-            )),
-            _ => None,
-        };
         Summary {
             schema_version: SCHEMA_VERSION,
             dry_run,
-            release: ReleaseSummary {
-                source: release.source.to_string(),
-                digest: release.digest.to_string(),
-                version: release.version.clone(),
-                architecture: release.arch.clone(),
-                destination,
-            },
+            upgrade_command: release.upgrade_command.clone(),
+            release,
+            releases: all,
             mappings: plan
                 .mappings
                 .iter()
@@ -108,7 +124,6 @@ impl Summary {
                 done: totals,
             },
             mirrors: if to_registry { mirror_sources(&plan.mappings) } else { Vec::new() },
-            upgrade_command,
             upload_commands: Vec::new(),
             sigstore_signatures: plan
                 .mappings
@@ -126,11 +141,9 @@ impl Summary {
         if self.dry_run {
             let t = &self.transfer;
             let _ = writeln!(out, "Dry run: nothing was copied.");
-            let _ = writeln!(
-                out,
-                "Release {} ({}, {})",
-                self.release.source, self.release.version, self.release.architecture
-            );
+            for r in &self.releases {
+                let _ = writeln!(out, "Release {} ({}, {})", r.source, r.version, r.architecture);
+            }
             for m in &self.mappings {
                 let label = if m.name.is_empty() { "release" } else { &m.name };
                 let _ = writeln!(out, "  {label}: {} -> {}", m.source, m.destination);
@@ -143,7 +156,7 @@ impl Summary {
         } else {
             let _ = writeln!(out, "Success");
         }
-        if let Some(dest) = &self.release.destination {
+        for dest in self.releases.iter().filter_map(|r| r.destination.as_ref()) {
             let _ = writeln!(out, "Update image:  {dest}");
         }
         if let Some(first) = self.mappings.first() {
@@ -172,7 +185,7 @@ impl Summary {
         if !self.mirrors.is_empty() {
             out.push_str(&render(instructions, &self.mirrors));
         }
-        if let Some(cmd) = &self.upgrade_command {
+        if let (Some(cmd), 1) = (&self.upgrade_command, self.releases.len()) {
             let _ = writeln!(out, "\nTo upgrade a cluster to this release, run:\n\n  {cmd}");
         }
         out

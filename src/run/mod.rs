@@ -2,34 +2,42 @@
 //! payload → verify signatures → plan → execute → write the signature ConfigMap → apply
 //! it → report. The only module that sees every part; each part knows none of the others.
 
+mod record;
+mod releases;
 mod report;
+mod sequence;
 mod signatures;
 
 use std::collections::BTreeSet;
 
-use anyhow::{anyhow, Result};
+use anyhow::{bail, Result};
 
-use crate::cluster;
+use crate::cluster::{self, Cluster};
 use crate::disk::DiskStore;
-use crate::job::{Job, SignaturePolicy};
+use crate::job::{ApplySignature, Job, SignatureCheck, SignaturePolicy};
 use crate::mirror::{self, Mapping, Stores, Summary, Totals};
 use crate::progress::Progress;
 use crate::reference::ImageRef;
 use crate::registry::Transport;
-use crate::release;
+use crate::release::{self, Release};
+use crate::signature::Accepted;
 use crate::store::BlobCheck;
 
-pub use report::{Report, SignatureInfo, SignatureReport};
+pub use record::{RecordedPath, RecordedRelease, TreeRecord};
+pub use releases::{resolve, Chosen, ChosenPath, PathEntry, PathReport};
+pub use report::{ReleaseReport, Report, SignatureInfo, SignatureReport};
 
 /// Run `job`: mirror, write and apply as it says, and describe what was done. The caller
-/// prints the report; [`Report::into_result`] then says whether the apply failed (exit 4).
+/// prints the report; [`Report::into_result`] then says whether an apply failed (exit 4).
 pub async fn run(job: &Job) -> Result<Report> {
-    let source = match job.releases.as_slice() {
-        [one] => one,
-        [] => return Err(anyhow!("no release image to mirror")),
-        _ => return Err(anyhow!("this version mirrors one release per run")),
-    };
     let progress = Progress::new(job.output.quiet, job.output.verbose);
+    let chosen = releases::resolve(&job.releases, job.from_dir.as_deref()).await?;
+    if chosen.releases.is_empty() {
+        bail!("no release image to mirror");
+    }
+    if chosen.releases.len() > 1 && job.target.release_image.is_some() {
+        bail!("--to-release-image names one image, but this run mirrors {} releases", chosen.releases.len());
+    }
     let transport = Transport::new(&job.registry)?;
     let sources = Stores::new(transport.clone(), job.from_dir.clone(), job.blob_check);
     let dests = Stores::new(transport.clone(), job.to_dir.clone(), job.blob_check);
@@ -51,35 +59,24 @@ pub async fn run(job: &Job) -> Result<Report> {
         None => None,
     };
 
-    progress.info(&format!("reading release image {source}"));
-    let store = sources.get(source)?;
-    let release = release::load(store.as_ref(), source, job.blob_check).await?;
-    progress.info(&format!(
-        "release {} ({}) {} with {} component images",
-        release.version,
-        release.arch,
-        release.digest,
-        release.components.len()
-    ));
+    let mut loaded = Vec::with_capacity(chosen.releases.len());
+    for source in &chosen.releases {
+        loaded.push(load_release(&sources, source, job.blob_check, &progress).await?);
+    }
     // Before anything is copied: a release the cluster cannot verify is not worth the copy.
-    let accepted = match check {
-        Some(check) => Some(signatures::verify(check, job.from_dir.as_deref(), &release, &progress).await?),
-        None => {
-            signatures::warn_skipped(&progress);
-            None
-        }
-    };
-    if let (Some(cluster), Some(accepted), Some(apply)) = (&cluster, &accepted, apply) {
-        cluster::preflight(cluster, &release.digest, accepted, apply.overwrite, &progress).await?;
-    }
+    let accepted = verify_all(check, job, &loaded, cluster.as_ref(), apply, &progress).await?;
 
-    let mut mappings = mirror::mappings(&release, &job.target);
-    let sigstore = mirror::signature_mappings(&sources, &release, &mappings).await?;
-    for m in &sigstore {
-        progress.info(&format!("found sigstore signature {}; mirroring it beside the release", m.source));
+    let mut mappings = Vec::new();
+    for release in &loaded {
+        mappings.extend(mirror::mappings(release, &job.target));
+        let sigstore = mirror::signature_mappings(&sources, release, &mappings).await?;
+        for m in &sigstore {
+            progress.info(&format!("found sigstore signature {}; mirroring it beside the release", m.source));
+        }
+        mappings.extend(sigstore);
     }
-    mappings.extend(sigstore);
-    let images = mirror::read_sources(&sources, &mappings, std::slice::from_ref(&release.manifest), limit).await?;
+    let known: Vec<_> = loaded.iter().map(|r| r.manifest.clone()).collect();
+    let images = mirror::read_sources(&sources, &mappings, &known, limit).await?;
     if let Some(disk) = dests.disk() {
         sweep_disk(disk, &mappings, &progress);
     }
@@ -97,22 +94,106 @@ pub async fn run(job: &Job) -> Result<Report> {
     if transport.retried() > 0 {
         progress.info(&format!("{} registry requests were retried", transport.retried()));
     }
-    let mut summary = Summary::new(&release, &plan, totals, job.dry_run);
+    let mut summary = Summary::new(&loaded, &plan, totals, job.dry_run);
     if let Some(dir) = &job.to_dir {
-        summary.upload_commands = upload_commands(dir, &job.target.to, &release.tag());
-    }
-    let mut signature = None;
-    if let (Some(check), Some(accepted)) = (check, &accepted) {
-        let mut written = signatures::write_config_map(check.write_to.as_deref(), &release, accepted, job.dry_run)?;
-        if let (Some(cluster), Some(apply)) = (&cluster, apply) {
-            let digest = &release.digest;
-            let report =
-                cluster::apply_signature(cluster, digest, accepted, apply.overwrite, job.dry_run, &progress).await;
-            written.applied = Some(report);
+        summary.upload_commands = upload_commands(dir, &job.target.to, &loaded);
+        if !job.dry_run {
+            let path = write_record(dir, job, &loaded, &chosen)?;
+            progress.info(&format!("recorded the releases of the tree in {}", path.display()));
         }
-        signature = Some(written);
     }
-    Ok(Report { mirror: summary, signature })
+    let mut reports = Vec::with_capacity(loaded.len());
+    for ((release, accepted), summary) in loaded.iter().zip(&accepted).zip(&summary.releases) {
+        let signature = match (check, accepted) {
+            (Some(check), Some(accepted)) => {
+                Some(sign(check, release, accepted, cluster.as_ref(), apply, job.dry_run, &progress).await?)
+            }
+            _ => None,
+        };
+        reports.push(ReleaseReport { release: summary.clone(), signature });
+    }
+    let signature = reports.last().and_then(|r| r.signature.clone());
+    Ok(Report { mirror: summary, signature, releases: reports, upgrade_path: chosen.path })
+}
+
+async fn load_release(sources: &Stores, source: &ImageRef, check: BlobCheck, progress: &Progress) -> Result<Release> {
+    progress.info(&format!("reading release image {source}"));
+    let store = sources.get(source)?;
+    let release = release::load(store.as_ref(), source, check).await?;
+    progress.info(&format!(
+        "release {} ({}) {} with {} component images",
+        release.version,
+        release.arch,
+        release.digest,
+        release.components.len()
+    ));
+    Ok(release)
+}
+
+/// Every release's signatures, verified (and checked against the cluster) before the copy.
+async fn verify_all(
+    check: Option<&SignatureCheck>,
+    job: &Job,
+    loaded: &[Release],
+    cluster: Option<&Cluster>,
+    apply: Option<&ApplySignature>,
+    progress: &Progress,
+) -> Result<Vec<Option<Vec<Accepted>>>> {
+    let Some(check) = check else {
+        signatures::warn_skipped(progress);
+        return Ok(vec![None; loaded.len()]);
+    };
+    let mut out = Vec::with_capacity(loaded.len());
+    for release in loaded {
+        let accepted = signatures::verify(check, job.from_dir.as_deref(), release, progress).await?;
+        if let (Some(cluster), Some(apply)) = (cluster, apply) {
+            cluster::preflight(cluster, &release.digest, &accepted, apply.overwrite, progress).await?;
+        }
+        out.push(Some(accepted));
+    }
+    Ok(out)
+}
+
+/// Write the release's signature ConfigMap file and apply it, as the job says.
+async fn sign(
+    check: &SignatureCheck,
+    release: &Release,
+    accepted: &[Accepted],
+    cluster: Option<&Cluster>,
+    apply: Option<&ApplySignature>,
+    dry_run: bool,
+    progress: &Progress,
+) -> Result<SignatureReport> {
+    let mut written = signatures::write_config_map(check.write_to.as_deref(), release, accepted, dry_run)?;
+    if let (Some(cluster), Some(apply)) = (cluster, apply) {
+        let digest = &release.digest;
+        written.applied =
+            Some(cluster::apply_signature(cluster, digest, accepted, apply.overwrite, dry_run, progress).await);
+    }
+    Ok(written)
+}
+
+/// Record the tree's releases, path and graph beside its `v2/` folder.
+fn write_record(dir: &std::path::Path, job: &Job, loaded: &[Release], chosen: &Chosen) -> Result<std::path::PathBuf> {
+    let releases = loaded
+        .iter()
+        .map(|r| RecordedRelease {
+            version: r.version.clone(),
+            architecture: r.arch.clone(),
+            image: job.target.to.with_tag(&r.tag()).to_string(),
+            digest: r.digest.to_string(),
+            source: r.source.with_digest(&r.digest).to_string(),
+        })
+        .collect();
+    let graph = chosen.graph.as_deref();
+    let upgrade_path = chosen.path.as_ref().map(|p| RecordedPath {
+        channel: p.channel.clone(),
+        arch: p.arch.clone(),
+        hops: p.hops.clone(),
+        graph: graph.map(|_| format!("{}/{}", record::RECORD_DIR, record::GRAPH_FILE)),
+    });
+    let record = TreeRecord { schema_version: record::RECORD_VERSION, releases, upgrade_path };
+    record::write(dir, record, graph)
 }
 
 /// Cross-repository mounts work within one registry.
@@ -130,14 +211,28 @@ fn sweep_disk(disk: &DiskStore, mappings: &[Mapping], progress: &Progress) {
 }
 
 /// The commands that upload a `--to-dir` tree on the other side of the gap: ours and oc's.
-fn upload_commands(dir: &std::path::Path, repo: &ImageRef, tag: &str) -> Vec<String> {
+fn upload_commands(dir: &std::path::Path, repo: &ImageRef, loaded: &[Release]) -> Vec<String> {
     let dir = dir.display();
     let repo = repo.name();
+    if let [release] = loaded {
+        let tag = release.tag();
+        return vec![
+            format!(
+                "To upload the release to a registry on the other side, run:\n\n  \
+                 kubectl release-mirror --from-dir={dir} --from={repo}:{tag} --to=REGISTRY/REPO"
+            ),
+            format!("Or with oc:\n\n  oc image mirror --from-dir={dir} '{repo}:{tag}*' REGISTRY/REPO"),
+        ];
+    }
+    let oc: Vec<String> = loaded
+        .iter()
+        .map(|r| format!("  oc image mirror --from-dir={dir} '{repo}:{}*' REGISTRY/REPO", r.tag()))
+        .collect();
     vec![
         format!(
-            "To upload the release to a registry on the other side, run:\n\n  \
-             kubectl release-mirror --from-dir={dir} --from={repo}:{tag} --to=REGISTRY/REPO"
+            "To upload every release of the tree to a registry on the other side, run:\n\n  \
+             kubectl release-mirror --from-dir={dir} --to=REGISTRY/REPO"
         ),
-        format!("Or with oc:\n\n  oc image mirror --from-dir={dir} '{repo}:{tag}*' REGISTRY/REPO"),
+        format!("Or with oc, one release at a time:\n\n{}", oc.join("\n")),
     ]
 }

@@ -6,16 +6,30 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use super::releases::ChosenPath;
 use crate::cluster::ApplyReport;
-use crate::mirror::{Instructions, Summary};
+use crate::mirror::{Instructions, ReleaseSummary, Summary};
 use crate::signature::{format_date, Accepted};
 
 /// Everything a run says at its end.
 #[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Report {
     #[serde(flatten)]
     pub mirror: Summary,
-    /// The verified release signatures; absent with --skip-release-image-signature.
+    /// The verified signatures of the last release; absent with --skip-release-image-signature.
+    pub signature: Option<SignatureReport>,
+    /// Every release in upgrade order, each with its signatures.
+    pub releases: Vec<ReleaseReport>,
+    /// The upgrade path the releases lie on (a shortest-path selection, or a tree's record).
+    pub upgrade_path: Option<ChosenPath>,
+}
+
+/// One release of the run.
+#[derive(Debug, Serialize)]
+pub struct ReleaseReport {
+    #[serde(flatten)]
+    pub release: ReleaseSummary,
     pub signature: Option<SignatureReport>,
 }
 
@@ -30,32 +44,43 @@ impl Report {
     pub fn to_text(&self, instructions: Instructions) -> String {
         let dry_run = self.mirror.dry_run;
         let mut out = self.mirror.head_text();
-        if let Some(signature) = &self.signature {
+        let signatures: Vec<&SignatureReport> = self.releases.iter().filter_map(|r| r.signature.as_ref()).collect();
+        for signature in &signatures {
             out.push_str(&signature.to_text(dry_run));
         }
         out.push('\n');
         out.push_str(&self.mirror.tail_text(instructions));
-        let applied = self.signature.as_ref().and_then(|s| s.applied.as_ref()).is_some_and(ApplyReport::succeeded);
-        if let (Some(file), false, false) = (self.signature.as_ref().and_then(|s| s.file.as_ref()), dry_run, applied) {
-            let _ = writeln!(
-                out,
-                "\nTo let the cluster verify this release, apply its signature ConfigMap (before upgrading):\n\n  oc apply -f {file}"
-            );
+        if self.releases.len() > 1 || self.upgrade_path.is_some() {
+            out.push_str(&super::sequence::render(&self.releases, self.upgrade_path.as_ref()));
+        }
+        let unapplied: Vec<&String> = signatures
+            .iter()
+            .filter(|s| !s.applied.as_ref().is_some_and(ApplyReport::succeeded))
+            .filter_map(|s| s.file.as_ref())
+            .collect();
+        if !dry_run && !unapplied.is_empty() {
+            let what = if unapplied.len() == 1 {
+                "this release, apply its signature ConfigMap"
+            } else {
+                "these releases, apply their signature ConfigMaps"
+            };
+            let _ = writeln!(out, "\nTo let the cluster verify {what} (before upgrading):\n");
+            for file in unapplied {
+                let _ = writeln!(out, "  oc apply -f {file}");
+            }
         }
         out
     }
 
-    /// `Err` (exit 4) when the signature was to be applied and was not.
+    /// `Err` (exit 4) when a signature was to be applied and was not.
     pub fn into_result(self) -> anyhow::Result<()> {
-        match self.signature.and_then(|s| s.applied) {
-            Some(applied) => applied.into_result(),
-            None => Ok(()),
-        }
+        let applied = self.releases.into_iter().filter_map(|r| r.signature.and_then(|s| s.applied));
+        applied.map(ApplyReport::into_result).collect()
     }
 }
 
 /// The release signatures verified before copying, and their ConfigMap.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SignatureReport {
     /// The ConfigMap file written (in a dry run: that would be written); absent when none.
@@ -68,7 +93,7 @@ pub struct SignatureReport {
     pub applied: Option<ApplyReport>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SignatureInfo {
     pub keyring: String,

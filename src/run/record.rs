@@ -1,0 +1,144 @@
+//! What a `--to-dir` tree says about itself, beside oc's `v2/` layout: the releases it holds
+//! (with their original pullspecs), the upgrade path they were chosen on, and the update
+//! graph used. The upload side reads it back to upload every release with no `--from` and
+//! to print the upgrade sequence. Format: docs/disk-layout.md.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::disk;
+use crate::graph::Hop;
+
+/// Folder of the record inside the tree.
+pub const RECORD_DIR: &str = "release-mirror";
+/// The record file.
+pub const RECORD_FILE: &str = "releases.json";
+/// The update graph the releases were chosen from, as the service sent it.
+pub const GRAPH_FILE: &str = "graph.json";
+/// Version of the record's format.
+pub const RECORD_VERSION: u32 = 1;
+
+/// The record of a tree.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TreeRecord {
+    pub schema_version: u32,
+    /// In upgrade order.
+    pub releases: Vec<RecordedRelease>,
+    /// The path the releases were chosen on; absent for a range or a list.
+    pub upgrade_path: Option<RecordedPath>,
+}
+
+/// One release of the tree.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordedRelease {
+    pub version: String,
+    pub architecture: String,
+    /// The tree's repository and tag: `file://openshift/release:4.15.3-x86_64`.
+    pub image: String,
+    pub digest: String,
+    /// Where it came from (`quay.io/openshift-release-dev/ocp-release@sha256:…`): what the
+    /// cluster's mirror configuration must name.
+    pub source: String,
+}
+
+/// The upgrade path of the tree's releases.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordedPath {
+    pub channel: String,
+    pub arch: String,
+    pub hops: Vec<Hop>,
+    /// The graph file beside the record, when the graph was saved.
+    pub graph: Option<String>,
+}
+
+fn record_path(root: &Path) -> PathBuf {
+    root.join(RECORD_DIR).join(RECORD_FILE)
+}
+
+/// The record of the tree at `root`, or `None` for a tree without one (written by oc).
+pub fn read(root: &Path) -> Result<Option<TreeRecord>> {
+    let path = record_path(root);
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("failed to read {}", path.display())),
+    };
+    let record: TreeRecord = serde_json::from_slice(&bytes)
+        .with_context(|| format!("{} is not a release record of this tool", path.display()))?;
+    Ok(Some(record))
+}
+
+/// Merge `new` into the tree's record (releases already there keep their place unless
+/// listed again; the new upgrade path replaces the old) and write it, with the graph.
+pub fn write(root: &Path, new: TreeRecord, graph: Option<&[u8]>) -> Result<PathBuf> {
+    let mut merged = read(root)?.unwrap_or_default();
+    merged.releases.retain(|r| !new.releases.iter().any(|n| n.digest == r.digest && n.image == r.image));
+    merged.releases.extend(new.releases);
+    merged.releases.sort_by(|a, b| compare_versions(&a.version, &b.version));
+    merged.schema_version = RECORD_VERSION;
+    if new.upgrade_path.is_some() {
+        merged.upgrade_path = new.upgrade_path;
+    }
+    let dir = root.join(RECORD_DIR);
+    std::fs::create_dir_all(&dir).with_context(|| format!("failed to create folder {}", dir.display()))?;
+    if let Some(graph) = graph {
+        let path = dir.join(GRAPH_FILE);
+        disk::write_file_atomic(&path, graph).with_context(|| format!("failed to write {}", path.display()))?;
+    }
+    let path = record_path(root);
+    let json = serde_json::to_vec_pretty(&merged).context("failed to serialise the release record")?;
+    disk::write_file_atomic(&path, &json).with_context(|| format!("failed to write {}", path.display()))?;
+    Ok(path)
+}
+
+/// Semantic order where both parse, text order otherwise.
+fn compare_versions(a: &str, b: &str) -> std::cmp::Ordering {
+    match (a.parse::<crate::graph::Version>(), b.parse::<crate::graph::Version>()) {
+        (Ok(x), Ok(y)) => x.cmp(&y),
+        _ => a.cmp(b),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn release(version: &str, digest: &str) -> RecordedRelease {
+        RecordedRelease {
+            version: version.into(),
+            architecture: "x86_64".into(),
+            image: format!("file://openshift/release:{version}-x86_64"),
+            digest: digest.into(),
+            source: format!("q.io/r@{digest}"),
+        }
+    }
+
+    #[test]
+    fn a_second_run_adds_its_releases_in_version_order_and_keeps_the_first() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let first = TreeRecord { releases: vec![release("4.15.10", "d2")], ..TreeRecord::default() };
+        write(dir.path(), first, Some(b"{}")).expect("write");
+        let second =
+            TreeRecord { releases: vec![release("4.9.1", "d1"), release("4.15.10", "d2")], ..TreeRecord::default() };
+        write(dir.path(), second, None).expect("write");
+        let back = read(dir.path()).expect("read").expect("a record");
+        let versions: Vec<&str> = back.releases.iter().map(|r| r.version.as_str()).collect();
+        assert_eq!(versions, ["4.9.1", "4.15.10"], "semantic order, no duplicate");
+        assert_eq!(std::fs::read(dir.path().join(RECORD_DIR).join(GRAPH_FILE)).expect("graph kept"), b"{}");
+    }
+
+    #[test]
+    fn a_tree_without_a_record_has_none_and_a_bad_one_is_named() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        assert!(read(dir.path()).expect("read").is_none());
+        std::fs::create_dir_all(dir.path().join(RECORD_DIR)).expect("mkdir");
+        std::fs::write(record_path(dir.path()), b"[1]").expect("write");
+        let err = format!("{:#}", read(dir.path()).expect_err("bad record"));
+        assert!(err.contains("releases.json is not a release record of this tool"), "{err}");
+    }
+}

@@ -1,0 +1,60 @@
+//! The upgrade sequence at the end of a several-release run: the releases in order, each
+//! hop with its risks when it is a conditional update, and the command that starts it.
+
+use std::fmt::Write as _;
+
+use super::releases::ChosenPath;
+use super::report::ReleaseReport;
+use crate::graph::Hop;
+
+/// The text block (empty releases: nothing).
+pub fn render(releases: &[ReleaseReport], path: Option<&ChosenPath>) -> String {
+    let mut out = String::new();
+    let Some(first) = releases.first() else { return out };
+    match path {
+        Some(p) => {
+            let n = p.hops.len();
+            let conditional = p.hops.iter().filter(|h| h.conditional).count();
+            let _ = writeln!(
+                out,
+                "\nUpgrade sequence (channel {}, {n} hop{}, {conditional} conditional), from {}:",
+                p.channel,
+                if n == 1 { "" } else { "s" },
+                first.release.version
+            );
+        }
+        None => _ = writeln!(out, "\nReleases in upgrade order:"),
+    }
+    for (i, r) in releases.iter().enumerate() {
+        let hop = path.and_then(|p| i.checked_sub(1).and_then(|prev| find_hop(&p.hops, &releases[prev], r)));
+        match hop {
+            Some(h) => out.push_str(&hop_text(h)),
+            None => _ = writeln!(out, "\n  {}", r.release.version),
+        }
+        if let Some(cmd) = &r.release.upgrade_command {
+            let _ = writeln!(out, "    {cmd}");
+        }
+    }
+    out
+}
+
+fn find_hop<'a>(hops: &'a [Hop], from: &ReleaseReport, to: &ReleaseReport) -> Option<&'a Hop> {
+    hops.iter().find(|h| h.from.to_string() == from.release.version && h.to.to_string() == to.release.version)
+}
+
+fn hop_text(hop: &Hop) -> String {
+    let mut out = String::new();
+    if !hop.conditional {
+        let _ = writeln!(out, "\n  {} -> {}", hop.from, hop.to);
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "\n  {} -> {} (conditional update; accept its risks with oc adm upgrade --allow-not-recommended):",
+        hop.from, hop.to
+    );
+    for risk in &hop.risks {
+        let _ = writeln!(out, "    risk {}: {} ({})", risk.name, risk.message, risk.url);
+    }
+    out
+}
