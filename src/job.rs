@@ -67,7 +67,7 @@ pub enum ReleaseSource {
     /// Release images given one by one (`--from`, repeatable), in upgrade order.
     Listed(Vec<ImageRef>),
     /// Chosen from an update graph.
-    Graph(GraphSelection),
+    Graph(Box<GraphSelection>),
     /// Every release recorded in the `--from-dir` tree, in its recorded upgrade order.
     Tree,
 }

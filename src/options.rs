@@ -88,10 +88,13 @@ fn release_source(args: &MirrorArgs) -> anyhow::Result<ReleaseSource> {
         return Err(usage("releases chosen from the update graph are read from registries: drop --from-dir"));
     }
     if let Some(version) = bare {
-        return Ok(ReleaseSource::Graph(selection(g, Choose::Version(version_arg("the release", version)?))?));
+        return Ok(ReleaseSource::Graph(Box::new(selection(
+            g,
+            Choose::Version(version_arg("the release", version)?),
+        )?)));
     }
     if from_graph {
-        return Ok(ReleaseSource::Graph(selection(g, range_or_path(g)?)?));
+        return Ok(ReleaseSource::Graph(Box::new(selection(g, range_or_path(g)?)?)));
     }
     if g.channel.is_some() {
         return Err(usage("--channel chooses releases with --min-version/--max-version or a bare version"));

@@ -42,7 +42,7 @@ pub enum FetchError {
         channel: String,
         arch: String,
         #[source]
-        source: super::GraphError,
+        source: Box<super::GraphError>,
     },
 }
 

@@ -111,8 +111,16 @@ async fn copy_blob_once(
         progress.debug(&format!("mounted {} from {}", task.digest, task.from.name()));
         return Ok(());
     }
-    let src = sources.get(&task.from)?;
-    let blob = src.get_blob(&task.from.repository, &task.digest).await.with_context(what)?;
+    let blob = match sources.remembered(&task.digest) {
+        Some(bytes) => {
+            let size = bytes.len() as u64;
+            BlobReader { size, stream: Box::pin(futures_util::stream::once(async move { Ok(bytes) })) }
+        }
+        None => {
+            let src = sources.get(&task.from)?;
+            src.get_blob(&task.from.repository, &task.digest).await.with_context(what)?
+        }
+    };
     let size = if task.size > 0 { task.size } else { blob.size };
     let bar = Arc::new(progress.blob(&task.digest.hex()[..12], size));
     let counted = {

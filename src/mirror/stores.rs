@@ -20,6 +20,8 @@ pub struct Stores {
     check: BlobCheck,
     disk: Option<Arc<AnyStore>>,
     registries: Arc<std::sync::Mutex<HashMap<String, Arc<AnyStore>>>>,
+    /// Blobs already read whole (a release's config and payload layers), by digest.
+    read: Arc<std::sync::Mutex<HashMap<Digest, bytes::Bytes>>>,
 }
 
 impl Stores {
@@ -27,7 +29,7 @@ impl Stores {
     /// `check` is how blobs written to these stores are checked.
     pub fn new(transport: Transport, dir: Option<PathBuf>, check: BlobCheck) -> Stores {
         let disk = dir.map(|d| Arc::new(AnyStore::Disk(DiskStore::new(d).with_blob_check(check))));
-        Stores { transport, check, disk, registries: Arc::default() }
+        Stores { transport, check, disk, registries: Arc::default(), read: Arc::default() }
     }
 
     /// The store that holds `r`.
@@ -45,6 +47,17 @@ impl Stores {
                 Ok(store.clone())
             }
         }
+    }
+
+    /// Keep blobs already read whole (digest-checked), so they are not fetched again.
+    pub fn remember(&self, blobs: &[(Digest, bytes::Bytes)]) {
+        let mut read = self.read.lock().unwrap_or_else(|p| p.into_inner());
+        read.extend(blobs.iter().cloned());
+    }
+
+    /// A blob kept by [`Stores::remember`].
+    pub fn remembered(&self, digest: &Digest) -> Option<bytes::Bytes> {
+        self.read.lock().unwrap_or_else(|p| p.into_inner()).get(digest).cloned()
     }
 
     /// How blobs are checked as they stream (`--skip-verification`: length only).

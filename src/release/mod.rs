@@ -62,6 +62,9 @@ pub struct Release {
     pub arch: String,
     pub components: Vec<Component>,
     pub verification: Option<VerificationConfig>,
+    /// Blobs of the release image read whole while loading it (config, small payload layers):
+    /// the mirror copies these without fetching them again.
+    pub blobs: Vec<(Digest, bytes::Bytes)>,
 }
 
 impl Release {
@@ -77,12 +80,14 @@ pub async fn load<S: ImageStore>(store: &S, source: &ImageRef, check: BlobCheck)
     let image = source.to_string();
     let read_err = |e: StoreError| ReleaseError::Read { image: image.clone(), source: Box::new(e) };
     let repo = &source.repository;
+    let mut kept = Vec::new();
     let top = store.get_manifest(repo, &source.reference()).await.map_err(read_err)?;
     let parsed = manifest::parse(&top.bytes, &top.media_type)
         .map_err(|source| ReleaseError::Manifest { image: image.clone(), source })?;
     let (layers, arch) = match parsed {
         Parsed::Image { config, layers } => {
-            let arch = read_arch(store, repo, &config, check).await?;
+            let (arch, body) = read_arch(store, repo, &config, check).await?;
+            kept.push((config.digest.clone(), body));
             (layers, arch)
         }
         Parsed::List { manifests } => {
@@ -99,7 +104,8 @@ pub async fn load<S: ImageStore>(store: &S, source: &ImageRef, check: BlobCheck)
             }
         }
     };
-    let files = payload::read_payload(store, repo, &layers, check).await?;
+    let mut files = payload::read_payload(store, repo, &layers, check).await?;
+    kept.append(&mut files.blobs);
     let refs = files.image_references.ok_or_else(|| ReleaseError::NoImageReferences { image: image.clone() })?;
     let refs = parse_image_references(&refs)?;
     let meta_version = files.release_metadata.as_deref().map(parse_release_metadata).transpose()?;
@@ -113,6 +119,7 @@ pub async fn load<S: ImageStore>(store: &S, source: &ImageRef, check: BlobCheck)
         arch,
         components: refs.components,
         verification: files.verification,
+        blobs: kept,
     })
 }
 
@@ -136,7 +143,7 @@ async fn read_arch<S: ImageStore>(
     repo: &str,
     config: &Descriptor,
     check: BlobCheck,
-) -> Result<String, ReleaseError> {
+) -> Result<(String, bytes::Bytes), ReleaseError> {
     use futures_util::TryStreamExt;
     let fail = |reason: String| ReleaseError::Config { digest: config.digest.to_string(), reason };
     if config.size > 1024 * 1024 {
@@ -150,7 +157,7 @@ async fn read_arch<S: ImageStore>(
     let chunks: Vec<bytes::Bytes> = stream.try_collect().await.map_err(|e| fail(e.to_string()))?;
     let body = chunks.concat();
     let cfg: ImageConfig = serde_json::from_slice(&body).map_err(|e| fail(format!("not valid JSON ({e})")))?;
-    Ok(openshift_arch(cfg.architecture.as_deref().unwrap_or("amd64")))
+    Ok((openshift_arch(cfg.architecture.as_deref().unwrap_or("amd64")), bytes::Bytes::from(body)))
 }
 
 /// `amd64` → `x86_64`, `arm64` → `aarch64`, others as they are.

@@ -3,6 +3,10 @@
 //! checked as it passes, and only the few small files we need are kept in memory.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use futures_util::TryStreamExt as _;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Component as PathPart;
 
@@ -10,6 +14,7 @@ use tokio_util::io::{StreamReader, SyncIoBridge};
 
 use super::verification::{mentions_annotation, parse_verification, VerificationConfig};
 use super::ReleaseError;
+use crate::digest::Digest;
 use crate::manifest::Descriptor;
 use crate::store::{verified, BlobCheck, ImageStore};
 
@@ -23,6 +28,8 @@ pub struct PayloadFiles {
     pub image_references: Option<Vec<u8>>,
     pub release_metadata: Option<Vec<u8>>,
     pub verification: Option<VerificationConfig>,
+    /// Small layers read whole, kept so the mirror need not fetch them again.
+    pub blobs: Vec<(Digest, Bytes)>,
 }
 
 /// What one layer held (a later layer overrides an earlier one).
@@ -30,6 +37,8 @@ pub struct PayloadFiles {
 struct LayerFiles {
     files: BTreeMap<String, Option<Vec<u8>>>,
     verification: Option<VerificationConfig>,
+    /// The whole layer, when it was small and read to its end.
+    blob: Option<(Digest, Bytes)>,
 }
 
 /// Read `release-manifests/` out of the layers of the release image. Layers are read from
@@ -62,14 +71,30 @@ async fn read_layer<S: ImageStore>(
         .get_blob(repo, &layer.digest)
         .await
         .map_err(|e| ReleaseError::Layer { digest: layer.digest.to_string(), source: Box::new(e) })?;
-    let stream = verified(blob.stream, layer.digest.clone(), layer.size, check);
+    let kept = Arc::new(Mutex::new(Vec::new()));
+    let keep = (layer.size <= KEEP_BYTES).then(|| kept.clone());
+    let stream = verified(blob.stream, layer.digest.clone(), layer.size, check).inspect_ok(move |chunk| {
+        if let Some(keep) = &keep {
+            keep.lock().unwrap_or_else(|p| p.into_inner()).extend_from_slice(chunk);
+        }
+    });
     let reader = SyncIoBridge::new(StreamReader::new(stream));
     let digest = layer.digest.to_string();
-    tokio::task::spawn_blocking(move || scan_layer(reader))
+    let mut files = tokio::task::spawn_blocking(move || scan_layer(reader))
         .await
         .map_err(|e| ReleaseError::Io { digest: digest.clone(), source: std::io::Error::other(e) })?
-        .map_err(|source| ReleaseError::Io { digest, source })
+        .map_err(|source| ReleaseError::Io { digest, source })?;
+    let bytes = std::mem::take(&mut *kept.lock().unwrap_or_else(|p| p.into_inner()));
+    // Only a layer read to its end (and so digest-checked) is kept.
+    if bytes.len() as u64 == layer.size && layer.size > 0 {
+        files.blob = Some((layer.digest.clone(), Bytes::from(bytes)));
+    }
+    Ok(files)
 }
+
+/// Release layers up to this size are kept in memory once read, so the mirror copies them
+/// without fetching them again.
+pub const KEEP_BYTES: u64 = 64 * 1024 * 1024;
 
 /// The payload files seen so far, reading from the top layer down: the first layer (from the
 /// top) to mention a file decides it.
@@ -88,6 +113,7 @@ impl Merged {
 
     /// Add the files of the next layer down.
     fn add_lower(&mut self, found: LayerFiles) {
+        self.out.blobs.extend(found.blob);
         for (name, body) in found.files {
             let (slot, decided) = match name.as_str() {
                 "image-references" => (&mut self.out.image_references, &mut self.references),
@@ -237,7 +263,7 @@ mod tests {
 
     fn files(entries: &[(&str, Option<&[u8]>)]) -> LayerFiles {
         let files = entries.iter().map(|(n, b)| (n.to_string(), b.map(<[u8]>::to_vec))).collect();
-        LayerFiles { files, verification: None }
+        LayerFiles { files, verification: None, blob: None }
     }
 
     #[test]

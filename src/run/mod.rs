@@ -120,6 +120,7 @@ async fn load_release(sources: &Stores, source: &ImageRef, check: BlobCheck, pro
     progress.info(&format!("reading release image {source}"));
     let store = sources.get(source)?;
     let release = release::load(store.as_ref(), source, check).await?;
+    sources.remember(&release.blobs);
     progress.info(&format!(
         "release {} ({}) {} with {} component images",
         release.version,

@@ -79,7 +79,7 @@ async fn channel_graph(selection: &GraphSelection, channel: &str) -> Result<(Gra
         from: from.clone(),
         channel: channel.to_string(),
         arch: selection.arch.clone(),
-        source,
+        source: Box::new(source),
     };
     let parsed = Graph::parse(&bytes).map_err(invalid)?.channel_filter(channel);
     if parsed.releases().is_empty() {

@@ -74,8 +74,8 @@ impl Report {
 
     /// `Err` (exit 4) when a signature was to be applied and was not.
     pub fn into_result(self) -> anyhow::Result<()> {
-        let applied = self.releases.into_iter().filter_map(|r| r.signature.and_then(|s| s.applied));
-        applied.map(ApplyReport::into_result).collect()
+        let mut applied = self.releases.into_iter().filter_map(|r| r.signature.and_then(|s| s.applied));
+        applied.try_for_each(ApplyReport::into_result)
     }
 }
 

@@ -15,3 +15,4 @@ mod mirror;
 mod mirror_errors;
 mod plugin;
 mod signatures;
+mod upgrade;

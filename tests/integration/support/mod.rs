@@ -26,6 +26,7 @@ pub mod registry;
 pub mod sigstore;
 #[path = "../../../tools/release-gen/src/spec.rs"]
 pub mod spec;
+pub mod updateservice;
 
 // The stand-in for the Kubernetes API server (cluster.rs).
 pub mod apiserver;

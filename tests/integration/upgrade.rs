@@ -1,0 +1,308 @@
+//! Upgrade paths: several releases in one run, chosen from an update graph served by the
+//! update-service stand-in (or listed with --from), mirrored through one plan from a real
+//! registry behind a counting proxy, round-tripped through disk.
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Value};
+
+use crate::mirror::assert_complete_in;
+use crate::support::generator::{generate, GeneratedRelease};
+use crate::support::gpg::{atomic_payload, keys};
+use crate::support::proxy::Proxy;
+use crate::support::registry::Registry;
+use crate::support::sigstore::{Mode, SigStore};
+use crate::support::spec::{series, ReleaseSpec};
+use crate::support::updateservice::{Fault, UpdateService};
+use crate::support::{assert_success, run, stderr, stdout, temp_dir};
+
+const CHANNEL: &str = "stable-4.99";
+const VERSIONS: [&str; 4] = ["4.99.0", "4.99.1", "4.99.2", "4.100.0"];
+const REPO: &str = "mirror/ocp/release";
+
+/// Four releases sharing most blobs (25 % of 12 components change per release), pushed to
+/// one registry behind a proxy that counts what is fetched; the graph names them.
+struct Bed {
+    registry: Registry,
+    proxy: Proxy,
+    releases: Vec<GeneratedRelease>,
+    service: UpdateService,
+}
+
+fn bed(base: ReleaseSpec) -> Bed {
+    let registry = Registry::start();
+    let proxy = Proxy::in_front_of(&registry);
+    let releases: Vec<GeneratedRelease> = series(&ReleaseSpec { components: 12, ..base }, &VERSIONS, 0.25)
+        .iter()
+        .map(|spec| {
+            let release = generate(spec, &proxy.host(), "ocp");
+            release.push(&registry);
+            release
+        })
+        .collect();
+    let service = UpdateService::start();
+    service.add_graph(CHANNEL, "amd64", graph(&releases).to_string());
+    Bed { registry, proxy, releases, service }
+}
+
+/// 4.99.0 → 4.99.1 → 4.99.2 and 4.99.0 → 4.99.2 plain; 4.99.2 → 4.100.0 conditional only.
+/// Nodes listed out of order, as the service does.
+fn graph(releases: &[GeneratedRelease]) -> Value {
+    let order = [2, 0, 3, 1];
+    let nodes: Vec<Value> = order
+        .iter()
+        .map(|&i| {
+            let r = &releases[i];
+            json!({"version": r.version, "payload": r.release_digest_ref(),
+                   "metadata": {"io.openshift.upgrades.graph.release.channels": format!("candidate-4.99,{CHANNEL}")}})
+        })
+        .collect();
+    let at = |i: usize| order.iter().position(|&o| o == i).expect("node");
+    json!({
+        "version": 1,
+        "nodes": nodes,
+        "edges": [[at(0), at(1)], [at(1), at(2)], [at(0), at(2)]],
+        "conditionalEdges": [{
+            "edges": [{"from": "4.99.2", "to": "4.100.0"}],
+            "risks": [{"url": "https://issues.example/RISK-1", "name": "NodeDrainStall",
+                       "message": "Nodes may stall draining.", "matchingRules": [{"type": "Always"}]}]
+        }]
+    })
+}
+
+fn args(b: &Bed, dest: &Registry, extra: &[&str]) -> Vec<String> {
+    let mut args = vec![
+        format!("--update-service={}", b.service.url()),
+        format!("--channel={CHANNEL}"),
+        format!("--to={}/{REPO}", dest.host()),
+        "--insecure".to_string(),
+        "--skip-release-image-signature".to_string(),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}
+
+/// Blob GETs at the source proxy, by digest.
+fn blob_gets(proxy: &Proxy) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for entry in proxy.log().into_iter().filter(|e| e.method == "GET" && e.path.contains("/blobs/")) {
+        let digest = entry.path.rsplit('/').next().unwrap_or_default().to_string();
+        *out.entry(digest).or_insert(0) += 1;
+    }
+    out
+}
+
+#[test]
+fn a_shortest_path_takes_the_conditional_hop_skips_a_release_and_fetches_each_blob_once() {
+    let b = bed(ReleaseSpec::default());
+    let dest = Registry::start();
+    let out = run(args(&b, &dest, &["--min-version=4.99.0", "--max-version=4.100.0", "--shortest-path"]));
+    assert_success(&out);
+    for i in [0, 2, 3] {
+        assert_complete_in(&b.releases[i], &dest.client(), REPO);
+    }
+    let tags = dest.client().list_tags(REPO);
+    assert!(!tags.iter().any(|t| t.starts_with("4.99.1-")), "4.99.1 is not on the path: {tags:?}");
+    let gets = blob_gets(&b.proxy);
+    assert!(!gets.is_empty(), "blobs came through the proxy");
+    let twice: Vec<_> = gets.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "blobs fetched more than once: {twice:?}");
+    let text = stdout(&out);
+    assert!(text.contains("Upgrade sequence (channel stable-4.99, 2 hops, 1 conditional), from 4.99.0:"), "{text}");
+    assert!(text.contains("  4.99.0 -> 4.99.2\n"), "{text}");
+    assert!(text.contains("  4.99.2 -> 4.100.0 (conditional update"), "{text}");
+    assert!(text.contains("risk NodeDrainStall: Nodes may stall draining. (https://issues.example/RISK-1)"), "{text}");
+    let upgrade_to = |i: usize| {
+        format!(
+            "oc adm upgrade --allow-explicit-upgrade --to-image {}/{REPO}@{}",
+            dest.host(),
+            b.releases[i].release_digest
+        )
+    };
+    let (first, last) =
+        (text.find(&upgrade_to(2)).expect("4.99.2 command"), text.find(&upgrade_to(3)).expect("4.100.0 command"));
+    assert!(first < last, "commands in upgrade order: {text}");
+
+    let again =
+        run(args(&b, &dest, &["--min-version=4.99.0", "--max-version=4.100.0", "--shortest-path", "-o", "json"]));
+    assert_success(&again);
+    let summary: Value = serde_json::from_slice(&again.stdout).expect("JSON");
+    assert_eq!(summary["schemaVersion"], 2);
+    let versions: Vec<&str> =
+        summary["releases"].as_array().expect("releases").iter().map(|r| r["version"].as_str().unwrap_or("")).collect();
+    assert_eq!(versions, ["4.99.0", "4.99.2", "4.100.0"]);
+    assert_eq!(summary["transfer"]["blobsToCopy"], 0, "a rerun copies nothing");
+    assert_eq!(summary["upgradePath"]["hops"][1]["conditional"], true);
+    assert_eq!(summary["upgradePath"]["hops"][1]["risks"][0]["name"], "NodeDrainStall");
+    let asked = b.service.requests();
+    assert!(asked.iter().all(|r| r.accept.as_deref() == Some("application/json")), "{asked:?}");
+    assert!(asked[0].target.contains("channel=stable-4.99") && asked[0].target.contains("arch=amd64"), "{asked:?}");
+}
+
+#[test]
+fn no_path_fails_before_any_copy_and_names_the_reachable_releases() {
+    let b = bed(ReleaseSpec::default());
+    let dest = Registry::start();
+    let flags = ["--min-version=4.99.0", "--max-version=4.100.0", "--shortest-path", "--no-conditional-updates"];
+    let out = run(args(&b, &dest, &flags));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("4.100.0 is not reachable from 4.99.0 in channel stable-4.99 using plain updates only"),
+        "{err}"
+    );
+    assert!(err.contains("reachable: 4.99.1, 4.99.2"), "{err}");
+    assert!(err.contains("drop --no-conditional-updates"), "{err}");
+    assert!(b.proxy.log().is_empty(), "no registry request before the failure");
+    assert!(dest.client().catalog().is_empty(), "nothing copied");
+}
+
+#[test]
+fn a_range_selects_every_channel_release_between_the_bounds_in_version_order() {
+    let b = bed(ReleaseSpec::default());
+    let out = run([
+        "path".to_string(),
+        format!("--update-service={}", b.service.url()),
+        format!("--channel={CHANNEL}"),
+        "--min-version=4.99.1".into(),
+        "--max-version=4.100.0".into(),
+        "-o".into(),
+        "json".into(),
+    ]);
+    assert_success(&out);
+    let path: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let got: Vec<(&str, &str)> = path["releases"]
+        .as_array()
+        .expect("releases")
+        .iter()
+        .map(|r| (r["version"].as_str().unwrap_or(""), r["payload"].as_str().unwrap_or("")))
+        .collect();
+    let want: Vec<(String, String)> =
+        b.releases[1..].iter().map(|r| (r.version.clone(), r.release_digest_ref())).collect();
+    assert_eq!(got, want.iter().map(|(v, p)| (v.as_str(), p.as_str())).collect::<Vec<_>>());
+    assert_eq!(path["hops"], json!([]));
+    assert!(b.proxy.log().is_empty(), "path touches no registry");
+}
+
+#[test]
+fn a_bare_version_resolves_through_fast_then_stable_and_mirrors_that_release() {
+    let b = bed(ReleaseSpec::default());
+    let dest = Registry::start();
+    let out = run([
+        "4.99.1".to_string(),
+        format!("--update-service={}", b.service.url()),
+        format!("--to={}/{REPO}", dest.host()),
+        "--insecure".into(),
+        "--skip-release-image-signature".into(),
+    ]);
+    assert_success(&out);
+    assert_complete_in(&b.releases[1], &dest.client(), REPO);
+    assert_eq!(dest.client().list_tags(REPO).iter().filter(|t| t.ends_with("-x86_64")).count(), 1);
+    let channels: Vec<String> = b.service.requests().iter().map(|r| r.target.clone()).collect();
+    assert!(channels[0].contains("channel=fast-4.99") && channels[1].contains("channel=stable-4.99"), "{channels:?}");
+    assert_eq!(channels.len(), 2, "stops at the first channel that has it");
+}
+
+#[test]
+fn from_repeated_verifies_every_release_first_and_writes_one_configmap_each() {
+    let k = keys();
+    let store = SigStore::start(Mode::Serve);
+    let b = bed(ReleaseSpec {
+        verification_keys: vec![("test".into(), k.gpg.export(&k.rsa))],
+        stores: vec![("local".into(), store.url())],
+        ..ReleaseSpec::default()
+    });
+    for r in &b.releases[..2] {
+        let identity = format!("quay.io/openshift-release-dev/ocp-release:{}-x86_64", r.version);
+        store.put(&r.release_digest, 1, k.gpg.sign(&k.rsa, &atomic_payload(&r.release_digest, &identity), true));
+    }
+    let (dest, dir) = (Registry::start(), temp_dir());
+    let mut flags: Vec<String> = b.releases[..3].iter().map(|r| format!("--from={}", r.release_ref())).collect();
+    flags.extend([format!("--to={}/{REPO}", dest.host()), "--insecure".into()]);
+    flags.push(format!("--release-image-signature-to-dir={}", dir.path().display()));
+    let refused = run(&flags);
+    assert_eq!(refused.status.code(), Some(3), "4.99.2 is unsigned: {}", stderr(&refused));
+    assert!(dest.client().catalog().is_empty(), "nothing copied before every signature is valid");
+    flags.remove(2);
+    let out = run(&flags);
+    assert_success(&out);
+    for r in &b.releases[..2] {
+        assert_complete_in(r, &dest.client(), REPO);
+        let file = dir.path().join(format!("signature-sha256-{}.yaml", &r.release_digest[7..23]));
+        assert!(file.is_file(), "{} missing", file.display());
+        assert!(stdout(&out).contains(&format!("oc apply -f {}", file.display())), "{}", stdout(&out));
+    }
+    assert!(stdout(&out).contains("Releases in upgrade order:"), "{}", stdout(&out));
+}
+
+#[test]
+fn three_releases_round_trip_through_disk_and_upload_with_no_from() {
+    let b = bed(ReleaseSpec::default());
+    let media = temp_dir();
+    let to_disk = run([
+        format!("--update-service={}", b.service.url()),
+        format!("--channel={CHANNEL}"),
+        "--min-version=4.99.0".into(),
+        "--max-version=4.100.0".into(),
+        "--shortest-path".into(),
+        format!("--to-dir={}", media.path().display()),
+        "--insecure".into(),
+        "--skip-release-image-signature".into(),
+    ]);
+    assert_success(&to_disk);
+    let record: Value = serde_json::from_slice(
+        &std::fs::read(media.path().join("release-mirror/releases.json")).expect("the tree records its releases"),
+    )
+    .expect("JSON");
+    let sources: Vec<&str> =
+        record["releases"].as_array().expect("releases").iter().map(|r| r["source"].as_str().unwrap_or("")).collect();
+    let want: Vec<String> = [0, 2, 3].iter().map(|&i| b.releases[i].release_digest_ref()).collect();
+    assert_eq!(sources, want.iter().map(String::as_str).collect::<Vec<_>>(), "original pullspecs, upgrade order");
+    let graph = std::fs::read(media.path().join("release-mirror/graph.json")).expect("graph saved");
+    assert_eq!(serde_json::from_slice::<Value>(&graph).expect("JSON"), graph_of(&b));
+    drop(b.service);
+
+    let dest = Registry::start();
+    let up = run([
+        format!("--from-dir={}", media.path().display()),
+        format!("--to={}/{REPO}", dest.host()),
+        "--insecure".into(),
+        "--skip-release-image-signature".into(),
+    ]);
+    assert_success(&up);
+    for i in [0, 2, 3] {
+        assert_complete_in(&b.releases[i], &dest.client(), REPO);
+    }
+    let text = stdout(&up);
+    assert!(text.contains("Upgrade sequence (channel stable-4.99, 2 hops, 1 conditional), from 4.99.0:"), "{text}");
+    assert!(text.contains("risk NodeDrainStall"), "{text}");
+    let _ = &b.registry;
+}
+
+fn graph_of(b: &Bed) -> Value {
+    graph(&b.releases)
+}
+
+#[test]
+fn update_service_failures_are_named_and_nothing_is_copied() {
+    let b = bed(ReleaseSpec::default());
+    let dest = Registry::start();
+    let flags = ["--min-version=4.99.0", "--max-version=4.100.0"];
+    for (fault, want) in [
+        (Fault::Status(503), "refused the request for channel \"stable-4.99\", arch \"amd64\" (503)"),
+        (Fault::InvalidJson, "the update graph for channel stable-4.99 (arch amd64) from"),
+    ] {
+        b.service.fail_with(fault);
+        let out = run(args(&b, &dest, &flags));
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        assert!(stderr(&out).contains(want), "{}", stderr(&out));
+    }
+    b.service.clear_fault();
+    let unknown = run(args(&b, &dest, &["--min-version=4.99.0", "--max-version=4.100.0", "--arch=arm64"]));
+    assert!(
+        stderr(&unknown).contains("channel stable-4.99 has no releases for architecture arm64"),
+        "{}",
+        stderr(&unknown)
+    );
+    assert!(dest.client().catalog().is_empty() && b.proxy.log().is_empty());
+}
