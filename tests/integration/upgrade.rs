@@ -306,3 +306,26 @@ fn update_service_failures_are_named_and_nothing_is_copied() {
     );
     assert!(dest.client().catalog().is_empty() && b.proxy.log().is_empty());
 }
+
+/// The stand-in keeps the public service's contract, checked with an independent client:
+/// 400 `missing_params` without `channel`, 406 for an unacceptable `Accept`, an empty graph
+/// for an unknown channel, the stored bytes otherwise.
+#[test]
+fn the_update_service_stand_in_answers_like_the_public_service() {
+    let service = UpdateService::start();
+    service.add_graph(CHANNEL, "amd64", r#"{"version":1,"nodes":[],"edges":[]}"#);
+    crate::support::install_crypto();
+    let http = reqwest::blocking::Client::new();
+    let get = |query: &str, accept: &str| {
+        let resp = http.get(format!("{}{query}", service.url())).header("Accept", accept).send().expect("GET");
+        (resp.status().as_u16(), resp.text().expect("body"))
+    };
+    let (status, body) = get("?arch=amd64", "application/json");
+    assert_eq!(status, 400);
+    assert_eq!(body, r#"{"kind":"missing_params","value":"mandatory client parameters missing: channel"}"#);
+    let (status, body) = get("?channel=stable-4.99", "text/html");
+    assert_eq!(status, 406);
+    assert!(body.contains("invalid_content_type"), "{body}");
+    assert_eq!(get("?channel=fast-9.9", "application/json"), (200, crate::support::updateservice::EMPTY_GRAPH.into()));
+    assert_eq!(get("?channel=stable-4.99&arch=amd64", "application/json").1, r#"{"version":1,"nodes":[],"edges":[]}"#);
+}
