@@ -117,6 +117,29 @@ pub fn assert_success(output: &Output) {
     );
 }
 
+/// Serve connections on a fresh 127.0.0.1 port, each on its own thread, for as long as
+/// the test process lives; returns the port. `what` names the server in a bind failure.
+pub fn serve_on_loopback<F>(what: &str, handle: F) -> u16
+where
+    F: Fn(std::net::TcpStream) + Send + Sync + 'static,
+{
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("bind the {what}: {e}"));
+    let port = listener.local_addr().expect("local address").port();
+    let handle = std::sync::Arc::new(handle);
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let handle = std::sync::Arc::clone(&handle);
+            std::thread::spawn(move || handle(stream));
+        }
+    });
+    port
+}
+
+/// The HTTP reason phrase of `status` ("Status" for one without).
+pub fn reason(status: u16) -> &'static str {
+    reqwest::StatusCode::from_u16(status).ok().and_then(|s| s.canonical_reason()).unwrap_or("Status")
+}
+
 /// `sha256:<hex>` of `data`.
 pub fn sha256_digest(data: &[u8]) -> String {
     use sha2::{Digest, Sha256};

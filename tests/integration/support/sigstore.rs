@@ -4,9 +4,8 @@
 
 use std::collections::HashMap;
 use std::io::{BufRead as _, BufReader, Write as _};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::sync::{Arc, Mutex};
-use std::thread;
 
 /// How the store answers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,16 +32,9 @@ pub struct SigStore {
 
 impl SigStore {
     pub fn start(mode: Mode) -> SigStore {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the signature store");
-        let port = listener.local_addr().expect("local address").port();
         let state = Arc::new(Mutex::new(State::default()));
         let shared = Arc::clone(&state);
-        thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let state = Arc::clone(&shared);
-                thread::spawn(move || serve(stream, &state, mode));
-            }
-        });
+        let port = super::serve_on_loopback("signature store", move |stream| serve(stream, &shared, mode));
         SigStore { port, state }
     }
 

@@ -42,9 +42,8 @@
 
 use std::collections::HashMap;
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::thread;
 
 /// The path the stand-in serves (and `url()` names); `/api/upgrades_info/graph` works too.
 pub const GRAPH_PATH: &str = "/api/upgrades_info/v1/graph";
@@ -97,16 +96,9 @@ pub struct UpdateService {
 
 impl UpdateService {
     pub fn start() -> UpdateService {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the update service");
-        let port = listener.local_addr().expect("local address").port();
         let state = Arc::new(Mutex::new(State::default()));
         let shared = Arc::clone(&state);
-        thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let state = Arc::clone(&shared);
-                thread::spawn(move || serve(stream, &state));
-            }
-        });
+        let port = super::serve_on_loopback("update service", move |stream| serve(stream, &shared));
         UpdateService { port, state }
     }
 
@@ -355,7 +347,7 @@ fn read_request(stream: &TcpStream) -> Option<Request> {
 }
 
 fn write_reply(mut stream: TcpStream, reply: &Reply) -> std::io::Result<()> {
-    let mut head = format!("HTTP/1.1 {} {}\r\n", reply.status, reason(reply.status));
+    let mut head = format!("HTTP/1.1 {} {}\r\n", reply.status, super::reason(reply.status));
     for (name, value) in &reply.headers {
         head.push_str(&format!("{name}: {value}\r\n"));
     }
@@ -365,19 +357,3 @@ fn write_reply(mut stream: TcpStream, reply: &Reply) -> std::io::Result<()> {
     stream.flush()
 }
 
-fn reason(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        400 => "Bad Request",
-        403 => "Forbidden",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        406 => "Not Acceptable",
-        429 => "Too Many Requests",
-        500 => "Internal Server Error",
-        502 => "Bad Gateway",
-        503 => "Service Unavailable",
-        504 => "Gateway Timeout",
-        _ => "Status",
-    }
-}

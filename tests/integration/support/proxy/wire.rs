@@ -197,21 +197,6 @@ fn copy_data(
     Ok(())
 }
 
-/// The reason phrase for the statuses the proxy makes up.
-pub fn reason(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        307 => "Temporary Redirect",
-        401 => "Unauthorized",
-        408 => "Request Timeout",
-        429 => "Too Many Requests",
-        500 => "Internal Server Error",
-        502 => "Bad Gateway",
-        503 => "Service Unavailable",
-        504 => "Gateway Timeout",
-        _ => "Status",
-    }
-}
 
 /// A complete response made up by the proxy (no body for HEAD).
 pub fn respond(
@@ -221,7 +206,7 @@ pub fn respond(
     extra: &[(&str, String)],
     body: &[u8],
 ) -> io::Result<()> {
-    let mut head = Head { start: format!("HTTP/1.1 {status} {}", reason(status)), headers: Vec::new() };
+    let mut head = Head { start: format!("HTTP/1.1 {status} {}", crate::support::reason(status)), headers: Vec::new() };
     head.set("Content-Length", &body.len().to_string());
     head.set("Content-Type", "application/json");
     for (name, value) in extra {
