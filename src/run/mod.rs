@@ -36,7 +36,9 @@ pub async fn run(job: &Job) -> Result<Report> {
         bail!("no release image to mirror");
     }
     if chosen.releases.len() > 1 && job.target.release_image.is_some() {
-        bail!("--to-release-image names one image, but this run mirrors {} releases", chosen.releases.len());
+        let n = chosen.releases.len();
+        let msg = format!("--to-release-image names one image, but this run mirrors {n} releases: drop it");
+        return Err(anyhow::Error::new(crate::exit::UsageError(msg)));
     }
     let transport = Transport::new(&job.registry)?;
     let sources = Stores::new(transport.clone(), job.from_dir.clone(), job.blob_check);

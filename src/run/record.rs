@@ -74,14 +74,15 @@ pub fn read(root: &Path) -> Result<Option<TreeRecord>> {
 }
 
 /// Merge `new` into the tree's record (releases already there keep their place unless
-/// listed again; the new upgrade path replaces the old) and write it, with the graph.
+/// listed again) and write it. A run that chose from a graph replaces the path and the
+/// graph together, so the recorded path always belongs to the recorded graph.
 pub fn write(root: &Path, new: TreeRecord, graph: Option<&[u8]>) -> Result<PathBuf> {
     let mut merged = read(root)?.unwrap_or_default();
     merged.releases.retain(|r| !new.releases.iter().any(|n| n.digest == r.digest && n.image == r.image));
     merged.releases.extend(new.releases);
     merged.releases.sort_by(|a, b| compare_versions(&a.version, &b.version));
     merged.schema_version = RECORD_VERSION;
-    if new.upgrade_path.is_some() {
+    if graph.is_some() || new.upgrade_path.is_some() {
         merged.upgrade_path = new.upgrade_path;
     }
     let dir = root.join(RECORD_DIR);
@@ -130,6 +131,21 @@ mod tests {
         let versions: Vec<&str> = back.releases.iter().map(|r| r.version.as_str()).collect();
         assert_eq!(versions, ["4.9.1", "4.15.10"], "semantic order, no duplicate");
         assert_eq!(std::fs::read(dir.path().join(RECORD_DIR).join(GRAPH_FILE)).expect("graph kept"), b"{}");
+    }
+
+    #[test]
+    fn a_new_graph_replaces_the_recorded_path_and_a_list_keeps_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = RecordedPath { channel: "c".into(), arch: "amd64".into(), hops: Vec::new(), graph: None };
+        let with_path = TreeRecord { upgrade_path: Some(path), ..TreeRecord::default() };
+        write(dir.path(), with_path, Some(b"{}")).expect("write");
+        write(dir.path(), TreeRecord::default(), None).expect("a listed run");
+        assert!(read(dir.path()).expect("read").expect("record").upgrade_path.is_some(), "a list keeps the path");
+        write(dir.path(), TreeRecord::default(), Some(b"[]")).expect("a range from another graph");
+        assert!(
+            read(dir.path()).expect("read").expect("record").upgrade_path.is_none(),
+            "the old path left with its graph"
+        );
     }
 
     #[test]

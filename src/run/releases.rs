@@ -99,9 +99,14 @@ async fn bare_version(selection: &GraphSelection, version: &Version) -> Result<C
     let mut tried = Vec::new();
     for channel in default_channels(version) {
         let bytes = graph::fetch(&selection.source, &channel, &selection.arch).await?;
-        let Ok(parsed) = Graph::parse(&bytes) else { continue };
+        let parsed = Graph::parse(&bytes).map_err(|source| graph::FetchError::Invalid {
+            from: describe(&selection.source),
+            channel: channel.clone(),
+            arch: selection.arch.clone(),
+            source: Box::new(source),
+        })?;
         if let Some(payload) = parsed.channel_filter(&channel).payload_of(version) {
-            return finish(vec![(version.clone(), payload.to_string())], None, None);
+            return finish(vec![(version.clone(), payload.to_string())], None, Some(bytes));
         }
         tried.push(channel);
     }

@@ -31,8 +31,12 @@ pub fn render(releases: &[ReleaseReport], path: Option<&ChosenPath>) -> String {
             Some(h) => out.push_str(&hop_text(h)),
             None => _ = writeln!(out, "\n  {}", r.release.version),
         }
-        if let Some(cmd) = &r.release.upgrade_command {
-            let _ = writeln!(out, "    {cmd}");
+        // On a path the first release is where the cluster is: nothing to run for it.
+        let start = i == 0 && path.is_some();
+        match &r.release.upgrade_command {
+            Some(_) if start => _ = writeln!(out, "    (the cluster's current release)"),
+            Some(cmd) => _ = writeln!(out, "    {cmd}"),
+            None => {}
         }
     }
     out

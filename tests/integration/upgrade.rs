@@ -122,6 +122,8 @@ fn a_shortest_path_takes_the_conditional_hop_skips_a_release_and_fetches_each_bl
     let (first, last) =
         (text.find(&upgrade_to(2)).expect("4.99.2 command"), text.find(&upgrade_to(3)).expect("4.100.0 command"));
     assert!(first < last, "commands in upgrade order: {text}");
+    assert!(!text.contains(&upgrade_to(0)), "no command to go to the release the cluster runs: {text}");
+    assert!(text.contains("  4.99.0\n    (the cluster's current release)\n"), "{text}");
 
     let again =
         run(args(&b, &dest, &["--min-version=4.99.0", "--max-version=4.100.0", "--shortest-path", "-o", "json"]));
@@ -137,6 +139,25 @@ fn a_shortest_path_takes_the_conditional_hop_skips_a_release_and_fetches_each_bl
     let asked = b.service.requests();
     assert!(asked.iter().all(|r| r.accept.as_deref() == Some("application/json")), "{asked:?}");
     assert!(asked[0].target.contains("channel=stable-4.99") && asked[0].target.contains("arch=amd64"), "{asked:?}");
+}
+
+#[test]
+fn to_release_image_with_several_releases_is_a_usage_error_before_any_copy() {
+    let b = bed(ReleaseSpec::default());
+    let dest = Registry::start();
+    let flags = [
+        "--min-version=4.99.0".to_string(),
+        "--max-version=4.99.2".into(),
+        format!("--to-release-image={}/x/release:one", dest.host()),
+    ];
+    let out = run(args(&b, &dest, &flags.iter().map(String::as_str).collect::<Vec<_>>()));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--to-release-image names one image, but this run mirrors 3 releases"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(b.proxy.log().is_empty() && dest.client().catalog().is_empty());
 }
 
 #[test]

@@ -356,4 +356,3 @@ fn write_reply(mut stream: TcpStream, reply: &Reply) -> std::io::Result<()> {
     stream.write_all(&reply.body)?;
     stream.flush()
 }
-

@@ -197,7 +197,6 @@ fn copy_data(
     Ok(())
 }
 
-
 /// A complete response made up by the proxy (no body for HEAD).
 pub fn respond(
     to: &mut impl Write,
