@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use serde_json::{json, Value};
 
 use crate::mirror::assert_complete_in;
+use crate::support::apiserver::ApiServer;
 use crate::support::generator::{generate, GeneratedRelease};
 use crate::support::gpg::{atomic_payload, keys};
 use crate::support::proxy::Proxy;
@@ -14,7 +15,7 @@ use crate::support::registry::Registry;
 use crate::support::sigstore::{Mode, SigStore};
 use crate::support::spec::{series, ReleaseSpec};
 use crate::support::updateservice::{Fault, UpdateService};
-use crate::support::{assert_success, run, stderr, stdout, temp_dir};
+use crate::support::{assert_success, run, run_in, stderr, stdout, temp_dir};
 
 const CHANNEL: &str = "stable-4.99";
 const VERSIONS: [&str; 4] = ["4.99.0", "4.99.1", "4.99.2", "4.100.0"];
@@ -254,6 +255,42 @@ fn from_repeated_verifies_every_release_first_and_writes_one_configmap_each() {
         assert!(stdout(&out).contains(&format!("oc apply -f {}", file.display())), "{}", stdout(&out));
     }
     assert!(stdout(&out).contains("Releases in upgrade order:"), "{}", stdout(&out));
+}
+
+#[test]
+fn apply_creates_one_signature_configmap_per_release_in_the_cluster() {
+    let k = keys();
+    let store = SigStore::start(Mode::Serve);
+    let b = bed(ReleaseSpec {
+        verification_keys: vec![("test".into(), k.gpg.export(&k.rsa))],
+        stores: vec![("local".into(), store.url())],
+        ..ReleaseSpec::default()
+    });
+    for r in &b.releases[..2] {
+        let identity = format!("quay.io/openshift-release-dev/ocp-release:{}-x86_64", r.version);
+        store.put(&r.release_digest, 1, k.gpg.sign(&k.rsa, &atomic_payload(&r.release_digest, &identity), true));
+    }
+    let (api, home, dest) = (ApiServer::start(), temp_dir(), Registry::start());
+    let kubeconfig = api.kubeconfig(home.path(), "kubeconfig", "standin");
+    let mut flags: Vec<String> = b.releases[..2].iter().map(|r| format!("--from={}", r.release_ref())).collect();
+    flags.extend([
+        format!("--to={}/{REPO}", dest.host()),
+        "--insecure".into(),
+        "--apply-release-image-signature".into(),
+        format!("--kubeconfig={}", kubeconfig.display()),
+    ]);
+    let out = run_in(home.path(), &flags);
+    assert_success(&out);
+    for r in &b.releases[..2] {
+        let name = r.release_digest.replacen(':', "-", 1);
+        assert!(stdout(&out).contains(&format!("configmap/{name} created\n")), "{}", stdout(&out));
+        let stored = api.state().config_maps.get(&("openshift-config-managed".to_string(), name.clone())).cloned();
+        let stored = stored.unwrap_or_else(|| panic!("configmap/{name} is in the cluster"));
+        assert_eq!(stored["metadata"]["labels"]["release.openshift.io/verification-signatures"], "");
+        assert!(stored["binaryData"][format!("{name}-1")].is_string(), "{stored}");
+    }
+    let posts = api.writes().iter().filter(|w| w.method == "POST").count();
+    assert_eq!(posts, 2, "one create per release");
 }
 
 #[test]
