@@ -43,8 +43,8 @@ fn main() -> ExitCode {
     drop(runtime);
     finish(result.and_then(|report| {
         match job.output.format {
-            OutputFormat::Json => println!("{}", report.to_json()),
-            OutputFormat::Text => print!("{}", report.to_text(job.output.instructions)),
+            OutputFormat::Json => emit(&format!("{}\n", report.to_json()))?,
+            OutputFormat::Text => emit(&report.to_text(job.output.instructions))?,
         }
         report.into_result()
     }))
@@ -59,10 +59,9 @@ fn upgrade_path(args: &cli::PathArgs) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("failed to start the async runtime: {e}"))?;
     let report = runtime.block_on(release_mirror::run::PathReport::resolve(&selection))?;
     match args.output {
-        cli::OutputFormat::Text => print!("{}", report.to_text()),
-        cli::OutputFormat::Json => println!("{}", report.to_json()),
+        cli::OutputFormat::Text => emit(&report.to_text()),
+        cli::OutputFormat::Json => emit(&format!("{}\n", report.to_json())),
     }
-    Ok(())
 }
 
 /// `verify-signature`: the report on stdout; exit 3 when the signature is not valid.
@@ -70,10 +69,22 @@ fn verify_signature(args: &cli::VerifySignatureArgs) -> anyhow::Result<()> {
     let report =
         signature::offline::check(&args.digest, &args.signature, &args.key).map_err(exit::signature_failure)?;
     match args.output {
-        cli::OutputFormat::Text => print!("{}", report.to_text()),
-        cli::OutputFormat::Json => println!("{}", report.to_json()),
+        cli::OutputFormat::Text => emit(&report.to_text()),
+        cli::OutputFormat::Json => emit(&format!("{}\n", report.to_json())),
     }
-    Ok(())
+}
+
+/// Write `text` to stdout. A reader that went away (`… | head`, `| grep -q`) is not an
+/// error: the work is done, and nobody is left to read the rest.
+fn emit(text: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(anyhow::Error::new(e).context("failed to write the summary to standard output"))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Exit with the code of `result`, its error chain printed once.

@@ -48,7 +48,7 @@ impl ImageRef {
         let (location, rest) = match text.strip_prefix("file://") {
             Some(rest) => (Location::Disk, rest),
             None if text.contains("://") => return Err(fail("only file:// is accepted as a scheme")),
-            None => split_registry(text),
+            None => split_registry(text).map_err(|r| fail(&r))?,
         };
         let (name, digest) = match rest.split_once('@') {
             Some((name, d)) => (name, Some(d.parse::<Digest>().map_err(|e| fail(&e.to_string()))?)),
@@ -135,17 +135,63 @@ impl fmt::Display for ImageRef {
 }
 
 /// Docker's rule: the first component is a registry when it has a `.` or `:` or is `localhost`.
-fn split_registry(text: &str) -> (Location, &str) {
+fn split_registry(text: &str) -> Result<(Location, &str), String> {
     match text.split_once('/') {
         Some((first, rest)) if first.contains(['.', ':']) || first == "localhost" => {
+            check_host(first)?;
             let host = match first {
                 "index.docker.io" | "registry-1.docker.io" => DOCKER_HUB,
                 h => h,
             };
-            (Location::Registry(host.to_string()), rest)
+            Ok((Location::Registry(host.to_string()), rest))
         }
-        _ => (Location::Registry(DOCKER_HUB.to_string()), text),
+        _ => Ok((Location::Registry(DOCKER_HUB.to_string()), text)),
     }
+}
+
+/// A registry host: a DNS name or IPv4 address, or a bracketed IPv6 address, with an
+/// optional `:port`. Anything else (`user:pass@`, `#`, `?`, `\`, a second `:`) would send
+/// requests elsewhere than the text seems to say.
+pub fn check_host(host: &str) -> Result<(), String> {
+    let bad = |why: String| {
+        Err(format!("registry host {host:?} {why}; expected a hostname or IP address with an optional :port"))
+    };
+    let outside = |c: char| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
+    if let Some(c) = host.chars().find(|c| outside(*c)) {
+        return bad(format!("contains {c:?}"));
+    }
+    let (name, port) = match host.strip_prefix('[') {
+        Some(v6) => {
+            let Some((_, rest)) = v6.split_once(']').filter(|(a, _)| a.parse::<std::net::Ipv6Addr>().is_ok()) else {
+                return bad("is not a valid bracketed IPv6 address".into());
+            };
+            match (rest, rest.strip_prefix(':')) {
+                ("", _) => (None, None),
+                (_, Some(port)) => (None, Some(port)),
+                (other, None) => return bad(format!("has {other:?} after the address")),
+            }
+        }
+        None => match host.rsplit_once(':') {
+            Some((name, port)) => (Some(name), Some(port)),
+            None => (Some(host), None),
+        },
+    };
+    if let Some(name) = name {
+        if let Some(c) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '-'))) {
+            return bad(format!("contains {c:?}"));
+        }
+        if name.is_empty()
+            || name.split('.').any(|label| label.is_empty() || label.starts_with('-') || label.ends_with('-'))
+        {
+            return bad("has an empty or malformed name".into());
+        }
+    }
+    if let Some(port) = port {
+        if port.parse::<u16>().ok().filter(|p| *p > 0 && !port.starts_with('+')).is_none() {
+            return bad(format!("has an invalid port {port:?}"));
+        }
+    }
+    Ok(())
 }
 
 fn split_tag(name: &str) -> (String, Option<String>) {
@@ -293,6 +339,35 @@ mod tests {
         }
         for bad in ["a..b", "a___b", "-a", "a-", ".a", "a._b"] {
             assert!(check_repository(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_registry_host_is_a_name_or_address_with_an_optional_port() {
+        for ok in [
+            "quay.io/a/b:1",
+            "127.0.0.1:5000/a/b",
+            "localhost/a",
+            "[::1]:5000/a/b",
+            "[fd00::1]/a",
+            "my-reg.example.com:443/a",
+        ] {
+            assert!(ImageRef::parse(ok).is_ok(), "{ok}");
+        }
+        for (bad, why) in [
+            ("127.0.0.1:5399@127.0.0.1:5301/ocp/release:1", "contains '@'"),
+            ("user:pass@quay.io/ocp/release:1", "contains '@'"),
+            ("quay.io#frag/ocp/release:1", "contains '#'"),
+            ("quay.io?q=1/ocp/release:1", "contains '?'"),
+            ("quay.io\\evil/ocp/release:1", "contains '\\\\'"),
+            ("quay.io:99999/a", "invalid port \"99999\""),
+            ("quay.io:/a", "invalid port \"\""),
+            ("a..b:5000/a", "malformed name"),
+            ("[::1/a", "bracketed IPv6"),
+            ("[::1]x/a", "after the address"),
+        ] {
+            let err = ImageRef::parse(bad).expect_err(bad).to_string();
+            assert!(err.contains(why) && err.contains("expected a hostname or IP address"), "{bad}: {err}");
         }
     }
 }

@@ -49,8 +49,14 @@ pub fn ensure_dir(root: &Path, dir: &Path) -> Result<(), DiskError> {
     Ok(())
 }
 
+/// `.release-mirror-tmp-<pid>-`: the owner's process id in every temp file's name, so a
+/// sweep removes only what a process that is gone left behind.
+fn temp_prefix() -> String {
+    format!("{TEMP_PREFIX}{}-", std::process::id())
+}
+
 fn temp_in(dir: &Path) -> Result<tempfile::NamedTempFile, DiskError> {
-    tempfile::Builder::new().prefix(TEMP_PREFIX).tempfile_in(dir).map_err(io("create a temporary file in", dir))
+    tempfile::Builder::new().prefix(&temp_prefix()).tempfile_in(dir).map_err(io("create a temporary file in", dir))
 }
 
 fn commit(tmp: tempfile::NamedTempFile, path: &Path) -> Result<(), DiskError> {
@@ -93,7 +99,7 @@ pub async fn write_stream_atomic(path: &Path, mut stream: ByteStream) -> Result<
 /// Point the tag symlink `path` at `target` atomically (a temp link renamed over it).
 pub fn replace_symlink(path: &Path, target: &str) -> Result<(), DiskError> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let tmp: PathBuf = dir.join(format!("{TEMP_PREFIX}link-{}", std::process::id()));
+    let tmp: PathBuf = dir.join(format!("{}link", temp_prefix()));
     let _ = fs::remove_file(&tmp);
     std::os::unix::fs::symlink(target, &tmp).map_err(io("create symbolic link", &tmp))?;
     fs::rename(&tmp, path).map_err(|source| {
@@ -117,14 +123,25 @@ pub fn link_or_copy(existing: &Path, link: &Path) -> Result<(), DiskError> {
     }
 }
 
-/// Remove temp files an interrupted run left in `dir` (not recursive). Returns how many.
+/// Remove temp files that a run which is no longer alive left in `dir` (not recursive);
+/// those of a live process (another run writing to the same tree) are left alone.
+/// Returns how many were removed.
 pub fn sweep_temp_files(dir: &Path) -> usize {
     let Ok(entries) = fs::read_dir(dir) else { return 0 };
     entries
         .flatten()
-        .filter(|e| e.file_name().to_string_lossy().starts_with(TEMP_PREFIX))
+        .filter(|e| e.file_name().to_str().and_then(|n| n.strip_prefix(TEMP_PREFIX)).is_some_and(owner_is_gone))
         .filter(|e| fs::remove_file(e.path()).is_ok())
         .count()
+}
+
+/// `rest` is a temp file's name after the prefix: `<pid>-…`. A name without a pid (an
+/// older version's) has no live owner.
+fn owner_is_gone(rest: &str) -> bool {
+    match rest.split_once('-').and_then(|(pid, _)| pid.parse::<u32>().ok()) {
+        Some(pid) => pid != std::process::id() && !Path::new("/proc").join(pid.to_string()).exists(),
+        None => true,
+    }
 }
 
 #[cfg(test)]
@@ -174,5 +191,24 @@ mod tests {
         replace_symlink(&link, "sha256:b").unwrap();
         assert_eq!(fs::read_link(&link).unwrap(), Path::new("sha256:b"));
         assert_eq!(sweep_temp_files(dir.path()), 0);
+    }
+
+    #[test]
+    fn a_sweep_removes_only_temp_files_whose_process_is_gone() {
+        let dir = tempfile::tempdir().unwrap();
+        let name = |owner: &str| format!("{TEMP_PREFIX}{owner}-abc");
+        // pid 1 is always alive; 4194305 is above Linux's pid_max, so never alive.
+        for owner in ["1", "4194305", &std::process::id().to_string()] {
+            fs::write(dir.path().join(name(owner)), b"x").unwrap();
+        }
+        fs::write(dir.path().join(format!("{TEMP_PREFIX}oldstyle")), b"x").unwrap();
+        fs::write(dir.path().join("sha256:keep"), b"x").unwrap();
+        assert_eq!(sweep_temp_files(dir.path()), 2, "the dead owner's and the old-style one");
+        let mut left: Vec<String> =
+            fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        left.sort();
+        let mut want = vec![name("1"), name(&std::process::id().to_string()), "sha256:keep".to_string()];
+        want.sort();
+        assert_eq!(left, want);
     }
 }

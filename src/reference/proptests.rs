@@ -32,8 +32,10 @@ fn check(text: &str) -> Result<(), TestCaseError> {
 }
 
 fn host() -> impl Strategy<Value = String> {
-    let named = "[a-z][a-z0-9-]{0,10}[a-z0-9](\\.[a-z][a-z0-9]{0,8}){1,2}(:[1-9][0-9]{0,4})?";
-    prop_oneof![named.prop_map(String::from), Just("localhost".to_string()), Just("localhost:5000".to_string())]
+    let named = "[a-z][a-z0-9-]{0,10}[a-z0-9](\\.[a-z][a-z0-9]{0,8}){1,2}";
+    let port = prop::option::of(1u16..=u16::MAX);
+    let named = (named, port).prop_map(|(name, port)| port.map_or_else(|| name.clone(), |p| format!("{name}:{p}")));
+    prop_oneof![named, Just("localhost".to_string()), Just("localhost:5000".to_string())]
         .prop_filter("not Docker Hub (normalised)", |h| !h.contains("docker.io"))
 }
 

@@ -79,7 +79,8 @@ pub async fn run(job: &Job) -> Result<Report> {
     }
     let known: Vec<_> = loaded.iter().map(|r| r.manifest.clone()).collect();
     let images = mirror::read_sources(&sources, &mappings, &known, limit).await?;
-    if let Some(disk) = dests.disk() {
+    // A dry run writes nothing, temp files included.
+    if let (Some(disk), false) = (dests.disk(), job.dry_run) {
         sweep_disk(disk, &mappings, &progress);
     }
     let state = mirror::read_destination(&dests, &mappings, &images, limit).await?;

@@ -14,5 +14,6 @@ mod memory;
 mod mirror;
 mod mirror_errors;
 mod plugin;
+mod reliability;
 mod signatures;
 mod upgrade;

@@ -1,0 +1,163 @@
+//! Reliability, second round: what a hostile review broke. A dry run writes nothing, runs on
+//! one tree leave each other's temp files alone, malformed registry hosts are refused, a
+//! closed stdout ends the run quietly.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Stdio;
+
+use crate::faults::{args, bed};
+use crate::support::proxy::Proxy;
+use crate::support::registry::Registry;
+use crate::support::spec::ReleaseSpec;
+use crate::support::{assert_success, command, run, stderr, temp_dir};
+
+const TMP: &str = ".release-mirror-tmp-";
+
+/// Every file and symlink under `root` with its bytes (or link target), by relative path.
+fn snapshot(root: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut todo = vec![root.to_path_buf()];
+    while let Some(dir) = todo.pop() {
+        for entry in std::fs::read_dir(&dir).expect("read dir").flatten() {
+            let path = entry.path();
+            let rel = path.strip_prefix(root).expect("below root").display().to_string();
+            let kind = entry.file_type().expect("file type");
+            if kind.is_symlink() {
+                out.insert(rel, std::fs::read_link(&path).expect("link").display().to_string().into_bytes());
+            } else if kind.is_dir() {
+                out.insert(rel, Vec::new());
+                todo.push(path);
+            } else {
+                out.insert(rel, std::fs::read(&path).expect("read"));
+            }
+        }
+    }
+    out
+}
+
+fn blobs_dir(tree: &Path) -> std::path::PathBuf {
+    tree.join("v2/openshift/release/blobs")
+}
+
+#[test]
+fn a_dry_run_leaves_a_tree_byte_identical_even_with_leftover_temp_files() {
+    let b = bed(ReleaseSpec { components: 3, ..ReleaseSpec::default() });
+    let tree = temp_dir();
+    let to = format!("--to-dir={}", tree.path().display());
+    assert_success(&run(args(&b.release, to.clone(), &[])));
+    // A temp file a killed run left behind (its process is gone: pid above pid_max).
+    std::fs::write(blobs_dir(tree.path()).join(format!("{TMP}4194305-abc")), b"partial").expect("plant");
+    let before = snapshot(tree.path());
+    let out = run(args(&b.release, to, &["--dry-run"]));
+    assert_success(&out);
+    assert_eq!(snapshot(tree.path()), before, "a dry run changed the tree");
+    assert!(!stderr(&out).contains("removed"), "{}", stderr(&out));
+}
+
+#[test]
+fn the_start_up_sweep_removes_a_dead_runs_temp_files_and_keeps_a_live_ones() {
+    let b = bed(ReleaseSpec { components: 3, ..ReleaseSpec::default() });
+    let tree = temp_dir();
+    let to = format!("--to-dir={}", tree.path().display());
+    assert_success(&run(args(&b.release, to.clone(), &[])));
+    let mut live = std::process::Command::new("sleep").arg("60").spawn().expect("spawn a live process");
+    let (live_tmp, dead_tmp) = (
+        blobs_dir(tree.path()).join(format!("{TMP}{}-abc", live.id())),
+        blobs_dir(tree.path()).join(format!("{TMP}4194305-abc")),
+    );
+    std::fs::write(&live_tmp, b"being written").expect("plant");
+    std::fs::write(&dead_tmp, b"left behind").expect("plant");
+    let out = run(args(&b.release, to, &[]));
+    let _ = live.kill();
+    let _ = live.wait();
+    assert_success(&out);
+    assert!(live_tmp.exists(), "another live run's temp file was removed");
+    assert!(!dead_tmp.exists(), "a dead run's temp file was left");
+    assert!(stderr(&out).contains("removed 1 temporary files left by an interrupted run"), "{}", stderr(&out));
+}
+
+/// Send `signal` (`STOP`, `CONT`) to process `pid` with kill(1).
+fn signal(pid: u32, signal: &str) {
+    let status = std::process::Command::new("kill").args([format!("-{signal}"), pid.to_string()]).status();
+    assert!(status.is_ok_and(|s| s.success()), "kill -{signal} {pid}");
+}
+
+/// The first run is frozen (SIGSTOP) while it has a temp file in the tree; a second run on
+/// the same tree runs start to end; then the first resumes. Both must succeed.
+#[test]
+fn two_overlapping_runs_on_one_tree_both_succeed() {
+    let b = bed(ReleaseSpec { components: 6, big_layer: Some(64 << 20), ..ReleaseSpec::default() });
+    let tree = temp_dir();
+    let home = temp_dir();
+    let to = format!("--to-dir={}", tree.path().display());
+    let first = command(home.path())
+        .args(args(&b.release, to.clone(), &[]))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut caught = false;
+    while !caught && std::time::Instant::now() < deadline {
+        caught = std::fs::read_dir(blobs_dir(tree.path()))
+            .map(|d| d.flatten().any(|e| e.file_name().to_string_lossy().starts_with(TMP)))
+            .unwrap_or(false);
+        if !caught {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+    assert!(caught, "the first run never had a temp file in the tree");
+    signal(first.id(), "STOP");
+    let second = run(args(&b.release, to, &[]));
+    signal(first.id(), "CONT");
+    let first = first.wait_with_output().expect("wait");
+    assert_success(&second);
+    assert_success(&first);
+    assert!(!stderr(&first).contains("retried"), "the first run had to redo work: {}", stderr(&first));
+    let leftovers: Vec<String> = std::fs::read_dir(blobs_dir(tree.path()))
+        .expect("blobs")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(TMP))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn a_malformed_registry_host_is_a_usage_error_naming_the_bad_part_and_nothing_is_sent() {
+    let registry = Registry::start();
+    let proxy = Proxy::in_front_of(&registry);
+    let port = proxy.host().rsplit_once(':').map(|(_, p)| p.to_string()).expect("port");
+    for (host, bad) in [
+        (format!("127.0.0.1:1@127.0.0.1:{port}"), "contains '@'"),
+        (format!("user:pass@127.0.0.1:{port}"), "contains '@'"),
+        (format!("127.0.0.1:{port}#frag"), "contains '#'"),
+        (format!("127.0.0.1:{port}?q=1"), "contains '?'"),
+        (format!("127.0.0.1:{port}\\evil"), "contains '\\\\'"),
+    ] {
+        let out = run([format!("--from={host}/ocp/release:1"), "--to-dir=/nonexistent/x".into(), "--insecure".into()]);
+        assert_eq!(out.status.code(), Some(2), "{host}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(err.contains(&format!("registry host {host:?}")) && err.contains(bad), "{host}: {err}");
+    }
+    assert!(proxy.log().is_empty(), "no request was sent: {:?}", proxy.log().len());
+}
+
+#[test]
+fn a_closed_stdout_ends_a_successful_run_quietly() {
+    let b = bed(ReleaseSpec { components: 2, ..ReleaseSpec::default() });
+    let tree = temp_dir();
+    let home = temp_dir();
+    let mut child = command(home.path())
+        .args(args(&b.release, format!("--to-dir={}", tree.path().display()), &[]))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    drop(child.stdout.take()); // as `| true` does: the reader is gone before the summary
+    let out = child.wait_with_output().expect("wait");
+    let err = stderr(&out);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(out.status.code(), Some(0), "{err}");
+}
