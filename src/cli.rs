@@ -223,6 +223,12 @@ pub struct MirrorArgs {
     #[arg(long, help_heading = "Behaviour")]
     pub skip_verification: bool,
 
+    /// With --to-dir: read and hash every blob already in the tree and replace any whose
+    /// content does not match its digest (slow: reads the whole tree). Without it a rerun
+    /// checks that each blob is there with its size.
+    #[arg(long, help_heading = "Behaviour")]
+    pub verify: bool,
+
     /// Concurrent requests per registry.
     #[arg(long, value_name = "N", default_value_t = 6, value_parser = clap::value_parser!(u16).range(1..=64), help_heading = "Behaviour")]
     pub max_per_registry: u16,

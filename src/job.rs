@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::cluster::ClusterTarget;
 use crate::graph::{EdgeKinds, GraphSource, Version};
-use crate::mirror::{Instructions, Target};
+use crate::mirror::{Instructions, Target, TreeCheck};
 use crate::reference::ImageRef;
 use crate::registry;
 use crate::store::BlobCheck;
@@ -34,6 +34,8 @@ pub struct Job {
     pub registry: registry::Settings,
     /// How blob bytes are checked as they stream.
     pub blob_check: BlobCheck,
+    /// How much of a `--to-dir` tree is checked before a rerun skips an image.
+    pub tree_check: TreeCheck,
     /// Concurrent requests per registry.
     pub max_per_registry: usize,
     /// Whether and how release signatures are verified, written and applied.
@@ -54,6 +56,7 @@ impl Job {
             dry_run: false,
             registry: registry::Settings::default(),
             blob_check: BlobCheck::Digest,
+            tree_check: TreeCheck::Sizes,
             max_per_registry: DEFAULT_MAX_PER_REGISTRY,
             signatures: SignaturePolicy::Verify(SignatureCheck::default()),
             output: OutputSettings::default(),

@@ -11,7 +11,7 @@ use release_mirror::job::{
     ApplySignature, Choose, GraphSelection, Job, OutputFormat, OutputSettings, ReleaseSource, SignatureCheck,
     SignaturePolicy,
 };
-use release_mirror::mirror::{Instructions, Target};
+use release_mirror::mirror::{Instructions, Target, TreeCheck};
 use release_mirror::reference::{ImageRef, Location};
 use release_mirror::registry;
 use release_mirror::store::BlobCheck;
@@ -180,6 +180,7 @@ pub fn job(args: &MirrorArgs) -> anyhow::Result<Job> {
             verbose: args.verbose > 0,
         },
         blob_check: if args.skip_verification { BlobCheck::LengthOnly } else { BlobCheck::Digest },
+        tree_check: if args.verify { TreeCheck::Contents } else { TreeCheck::Sizes },
         max_per_registry: usize::from(args.max_per_registry),
         signatures,
         output: OutputSettings {

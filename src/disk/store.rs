@@ -47,6 +47,36 @@ impl DiskStore {
         dirs.into_iter().flatten().map(|d| sweep_temp_files(&d)).sum()
     }
 
+    /// The size of a blob whose bytes hash to its digest; `None` when it is absent or its
+    /// content is wrong (`--verify`: reads the whole file).
+    pub async fn intact_blob_size(&self, repo: &str, digest: &Digest) -> Result<Option<u64>, DiskError> {
+        use tokio::io::AsyncReadExt as _;
+        let path = self.layout.blob(repo, digest).map_err(|r| self.name_err(r))?;
+        if regular_file(&path)?.is_none() {
+            return Ok(None);
+        }
+        let mut file = tokio::fs::File::open(&path).await.map_err(|source| DiskError::Io {
+            action: "open",
+            path: path.clone(),
+            source,
+        })?;
+        let mut hasher = crate::digest::Hasher::default();
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            let n = file.read(&mut buf).await.map_err(|source| DiskError::Io {
+                action: "read",
+                path: path.clone(),
+                source,
+            })?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+        }
+        let size = hasher.len();
+        Ok((hasher.finish() == *digest).then_some(size))
+    }
+
     /// Resolve a tag or digest to the digest it names, reading the tag symlink.
     fn resolve(&self, repo: &str, reference: &str) -> Result<Option<Digest>, DiskError> {
         let reference = Reference::parse(reference).map_err(|r| self.name_err(r))?;

@@ -73,13 +73,26 @@ async fn read_image(
     }
 }
 
+/// How much of a disk destination to trust before a rerun skips an image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TreeCheck {
+    /// Every blob of a complete image is there with its size (a stat each).
+    #[default]
+    Sizes,
+    /// Every blob is read and hashed (`--verify`).
+    Contents,
+}
+
 /// Ask the destination what it has: tags and manifests of every mapping, then the blobs of
-/// the images it lacks.
+/// the images it lacks. In a disk tree the blobs of complete images are checked too (sizes,
+/// or contents with [`TreeCheck::Contents`]): an image with a missing, truncated or corrupt
+/// blob counts as absent, so the rerun repairs it.
 pub async fn read_destination(
     dests: &Stores,
     mappings: &[Mapping],
     sources: &BTreeMap<Digest, SourceImage>,
     limit: usize,
+    check: TreeCheck,
 ) -> Result<DestState> {
     let mut state = DestState::default();
     let probes: Vec<(String, String, Option<Digest>, Option<Digest>)> = stream::iter(mappings)
@@ -103,9 +116,12 @@ pub async fn read_destination(
         if let Some(d) = tagged {
             state.tags.insert((repo.clone(), tag), d);
         }
+        let on_disk = m.destination.registry().is_none();
         if let Some(d) = present {
             state.manifests.insert((repo, d));
-            continue;
+            if !on_disk {
+                continue;
+            }
         }
         if let Some(img) = sources.get(&m.digest) {
             for blob in img.blobs.iter().chain(img.children.iter().flat_map(|c| c.blobs.iter())) {
@@ -115,16 +131,35 @@ pub async fn read_destination(
     }
     let found: Vec<Option<((String, Digest), u64)>> = stream::iter(missing_blobs)
         .map(|(dest, digest)| async move {
-            let store = dests.get(&dest)?;
-            let size = store
-                .blob_size(&dest.repository, &digest)
-                .await
-                .with_context(|| format!("failed to inspect blob {digest} at {}", dest.name()))?;
+            let what = || format!("failed to inspect blob {digest} at {}", dest.name());
+            let size = match (dests.disk(), dest.registry(), check) {
+                (Some(disk), None, TreeCheck::Contents) => {
+                    disk.intact_blob_size(&dest.repository, &digest).await.with_context(what)?
+                }
+                _ => dests.get(&dest)?.blob_size(&dest.repository, &digest).await.with_context(what)?,
+            };
             Ok::<_, anyhow::Error>(size.map(|s| ((dest.repository.clone(), digest), s)))
         })
         .buffer_unordered(limit)
         .try_collect()
         .await?;
     state.blobs.extend(found.into_iter().flatten());
+    forget_damaged(&mut state, mappings, sources);
     Ok(state)
+}
+
+/// A disk image whose blobs are not all there, whole, is not complete: forget its manifest
+/// so the plan copies what is missing and stores the manifest again.
+fn forget_damaged(state: &mut DestState, mappings: &[Mapping], sources: &BTreeMap<Digest, SourceImage>) {
+    for m in mappings.iter().filter(|m| m.destination.registry().is_none()) {
+        let repo = m.destination.repository.clone();
+        let Some(img) = sources.get(&m.digest) else { continue };
+        let mut blobs = img.blobs.iter().chain(img.children.iter().flat_map(|c| c.blobs.iter()));
+        let whole = blobs.all(|b| {
+            state.blobs.get(&(repo.clone(), b.digest.clone())).is_some_and(|size| b.size == 0 || *size == b.size)
+        });
+        if !whole {
+            state.manifests.remove(&(repo, m.digest.clone()));
+        }
+    }
 }

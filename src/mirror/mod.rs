@@ -14,7 +14,7 @@ mod sigstore;
 mod stores;
 
 pub use executor::{execute, Totals};
-pub use inspect::{read_destination, read_sources};
+pub use inspect::{read_destination, read_sources, TreeCheck};
 pub use instructions::{Instructions, MirrorSource};
 pub use plan::{mappings, plan, Mapping, Plan, Target};
 pub use report::{ReleaseSummary, Summary};

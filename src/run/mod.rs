@@ -83,7 +83,7 @@ pub async fn run(job: &Job) -> Result<Report> {
     if let (Some(disk), false) = (dests.disk(), job.dry_run) {
         sweep_disk(disk, &mappings, &progress);
     }
-    let state = mirror::read_destination(&dests, &mappings, &images, limit).await?;
+    let state = mirror::read_destination(&dests, &mappings, &images, limit, job.tree_check).await?;
     let plan = mirror::plan(mappings, &images, &state, same_registry);
 
     let totals = if job.dry_run {

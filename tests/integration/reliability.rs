@@ -161,3 +161,40 @@ fn a_closed_stdout_ends_a_successful_run_quietly() {
     assert!(!err.contains("panicked"), "{err}");
     assert_eq!(out.status.code(), Some(0), "{err}");
 }
+
+#[test]
+fn a_rerun_repairs_a_deleted_and_a_truncated_blob_and_verify_a_corrupt_one() {
+    let b = bed(ReleaseSpec { components: 4, ..ReleaseSpec::default() });
+    let tree = temp_dir();
+    let to = format!("--to-dir={}", tree.path().display());
+    assert_success(&run(args(&b.release, to.clone(), &[])));
+    let pristine = snapshot(tree.path());
+    // Layers and configs of three components (manifest bodies are checked by their digest).
+    let blob = |i: usize| blobs_dir(tree.path()).join(b.release.images[i].blobs.last().expect("a layer"));
+    let (deleted, truncated, corrupt) = (&blob(0), &blob(1), &blob(2));
+    std::fs::remove_file(deleted).expect("delete");
+    let bytes = std::fs::read(truncated).expect("read");
+    std::fs::write(truncated, &bytes[..bytes.len() / 2]).expect("truncate");
+    let out = run(args(&b.release, to.clone(), &["-o", "json"]));
+    assert_success(&out);
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(summary["transfer"]["blobsCopied"], 2, "the deleted and the truncated blob: {summary}");
+    assert_eq!(std::fs::read(deleted).ok(), pristine.get(&rel(tree.path(), deleted)).cloned());
+    assert_eq!(std::fs::read(truncated).ok(), pristine.get(&rel(tree.path(), truncated)).cloned());
+
+    let mut bytes = std::fs::read(corrupt).expect("read");
+    bytes[0] ^= 0xff;
+    std::fs::write(corrupt, &bytes).expect("corrupt, same size");
+    let cheap = run(args(&b.release, to.clone(), &["-o", "json"]));
+    let cheap: serde_json::Value = serde_json::from_slice(&cheap.stdout).expect("JSON");
+    assert_eq!(cheap["transfer"]["blobsCopied"], 0, "sizes alone cannot see a flipped byte");
+    let out = run(args(&b.release, to, &["--verify", "-o", "json"]));
+    assert_success(&out);
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(summary["transfer"]["blobsCopied"], 1, "{summary}");
+    assert_eq!(snapshot(tree.path()), pristine, "the tree is whole again");
+}
+
+fn rel(root: &Path, path: &Path) -> String {
+    path.strip_prefix(root).expect("below root").display().to_string()
+}
