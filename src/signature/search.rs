@@ -77,7 +77,7 @@ pub async fn find_signatures(
                 }
             };
             let end = matches!(outcome, Outcome::NotFound);
-            attempts.push(Attempt { store: store.clone(), n, outcome });
+            attempts.push(Attempt { store: store::redact(store), n, outcome });
             if end {
                 break;
             }
@@ -92,7 +92,8 @@ pub async fn find_signatures(
         .filter(|(_, f)| f.is_none())
         .map(|(k, _)| format!("{} (key {})", k.name(), k.fingerprints().join(", ")))
         .collect();
-    Err(NoValidSignature { digest: digest.clone(), unsatisfied, attempts, stores: stores.to_vec() })
+    let stores = stores.iter().map(|s| store::redact(s)).collect();
+    Err(NoValidSignature { digest: digest.clone(), unsatisfied, attempts, stores })
 }
 
 /// Checks one fetched signature against every keyring still without one.
@@ -203,19 +204,11 @@ mod tests {
         let store = format!("file://{}", dir.path().display());
         let _ = rustls::crypto::ring::default_provider().install_default();
         let client = StoreClient::new(std::time::Duration::from_secs(30)).expect("client");
-        let Some(keyring) = fixture_keyring() else { return };
+        // Any keyring will do: nothing is found to check against it.
+        let keyring = crate::signature::vectors::v3_keyring();
         let err = find_signatures(&client, &[store], &[keyring], &digest()).await.expect_err("nothing to find");
         assert_eq!(err.attempts.len(), 1);
         assert!(matches!(err.attempts[0].outcome, Outcome::NotFound));
-    }
-
-    fn fixture_keyring() -> Option<Keyring> {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../shared/fixtures/cluster-update-keys/keys/verifier-public-key-redhat-release");
-        if !path.is_file() {
-            println!("notice: ../shared/fixtures absent, skipping");
-            return None;
-        }
-        Some(Keyring::from_file(path).expect("keyring"))
+        assert_eq!(err.unsatisfied, [format!("key.pub.asc (key {})", crate::signature::vectors::V3_FPR)]);
     }
 }

@@ -103,18 +103,20 @@ impl StoreClient {
         if url.starts_with("https://") || url.starts_with("http://") {
             return self.get(url).await;
         }
-        Fetched::Failed(FetchError::UnsupportedUrl { url: store.to_string() })
+        Fetched::Failed(FetchError::UnsupportedUrl { url: redact(store) })
     }
 
-    async fn get(&self, url: String) -> Fetched {
+    async fn get(&self, target: String) -> Fetched {
+        // Errors name the URL without its credentials, and reqwest's own errors no URL at all.
+        let url = redact(&target);
         let failed = |source: reqwest::Error, url: String| {
             Fetched::Failed(if source.is_timeout() {
                 FetchError::Timeout { url, timeout: self.timeout }
             } else {
-                FetchError::Request { url, source }
+                FetchError::Request { url, source: source.without_url() }
             })
         };
-        let mut response = match self.http.get(&url).send().await {
+        let mut response = match self.http.get(&target).send().await {
             Ok(r) => r,
             Err(e) => return failed(e, url),
         };
@@ -144,7 +146,18 @@ impl StoreClient {
 pub fn describe(store: &str, digest: &Digest, n: u32) -> String {
     match store.strip_prefix("file://").map(std::path::Path::new) {
         Some(path) if path.is_file() => format!("{store}#signature-{n}"),
-        _ => signature_url(store, digest, n),
+        _ => redact(&signature_url(store, digest, n)),
+    }
+}
+
+/// `url` without the credentials of its userinfo (`https://user:pass@host/…` →
+/// `https://***@host/…`): what may be printed, logged or put in a report.
+pub fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
+        None => url.to_string(),
     }
 }
 
@@ -185,6 +198,15 @@ fn read_file(path: PathBuf) -> Fetched {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn redact_drops_the_credentials_of_a_url_and_nothing_else() {
+        assert_eq!(redact("https://user:pw@host:8443/a/b?x=1"), "https://***@host:8443/a/b?x=1");
+        assert_eq!(redact("http://token@host/sig"), "http://***@host/sig");
+        assert_eq!(redact("https://host/a@b/c"), "https://host/a@b/c", "an @ in the path is not userinfo");
+        assert_eq!(redact("file:///tmp/store"), "file:///tmp/store");
+        assert_eq!(redact("not a url"), "not a url");
+    }
 
     fn digest() -> Digest {
         "sha256:81154f5c03294534e1eaf0319bef7a601134f891689ccede5d705ef659aa8c92".parse().expect("digest")

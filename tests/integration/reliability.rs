@@ -198,3 +198,44 @@ fn a_rerun_repairs_a_deleted_and_a_truncated_blob_and_verify_a_corrupt_one() {
 fn rel(root: &Path, path: &Path) -> String {
     path.strip_prefix(root).expect("below root").display().to_string()
 }
+
+#[test]
+fn a_signature_store_password_never_appears_in_any_output() {
+    use base64::Engine as _;
+    let k = crate::support::gpg::keys();
+    let store = crate::support::sigstore::SigStore::start(crate::support::sigstore::Mode::Serve);
+    let with_password = store.url().replacen("http://", "http://mirror:s3cretPW@", 1);
+    let spec = ReleaseSpec { verification_keys: vec![("test".into(), k.gpg.export(&k.rsa))], ..ReleaseSpec::default() };
+    let b = bed(ReleaseSpec { stores: vec![("local".into(), with_password.clone())], ..spec });
+    let dest = Registry::start();
+    let to = format!("--to={}/mirror/ocp/release", dest.host());
+    let secrets = ["s3cretPW".to_string(), base64::engine::general_purpose::STANDARD.encode("mirror:s3cretPW")];
+    let check = |out: &std::process::Output| {
+        let all = format!("{}{}", crate::support::stdout(out), stderr(out));
+        for secret in &secrets {
+            assert!(!all.contains(secret.as_str()), "{secret} printed:\n{all}");
+        }
+        assert!(all.contains("***@127.0.0.1"), "the store is still named:\n{all}");
+    };
+    // No signature yet: the refusal lists every store and attempt.
+    for extra in [&["-v"][..], &["-q"][..], &["-o", "json", "-vv"][..]] {
+        let mut a = vec![format!("--from={}", b.release.release_ref()), to.clone(), "--insecure".into()];
+        a.extend(extra.iter().map(|s| s.to_string()));
+        let out = run(&a);
+        assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+        check(&out);
+    }
+    let digest = &b.release.release_digest;
+    let identity = "quay.io/openshift-release-dev/ocp-release:4.99.0-x86_64";
+    store.put(digest, 1, k.gpg.sign(&k.rsa, &crate::support::gpg::atomic_payload(digest, identity), true));
+    let out = run([
+        format!("--from={}", b.release.release_ref()),
+        to,
+        "--insecure".into(),
+        "-v".into(),
+        "-o".into(),
+        "json".into(),
+    ]);
+    assert_success(&out);
+    check(&out);
+}
