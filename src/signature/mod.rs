@@ -12,7 +12,7 @@ mod payload;
 mod search;
 mod store;
 #[cfg(test)]
-mod vectors;
+pub(crate) mod vectors;
 mod verify;
 
 pub use configmap::{build as build_config_map, config_map_name, ConfigMap, NAMESPACE};
