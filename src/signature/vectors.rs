@@ -46,3 +46,14 @@ pub fn reject(fx: &Path, sig: &str, key: &str, digest: &str) -> SignatureError {
     }
 }
 
+/// The project's own v3 signature (GnuPG can no longer make one): `tests/data/v3`, made and
+/// checked byte for byte by `tests/integration/signatures/v3.rs`, verified there by GnuPG.
+pub const V3_SIGNATURE: &[u8] = include_bytes!("../../tests/data/v3/signature-1");
+pub const V3_KEY: &[u8] = include_bytes!("../../tests/data/v3/key.pub.asc");
+pub const V3_FPR: &str = "078DD255D7DEB1BEE7A2D4420120A081D7E31732";
+pub const V3_DIGEST: &str = "sha256:3f0d4f2c8f6e7a1b9c5d2e4f6a8b0c1d3e5f7a9b1c3d5e7f9a0b2c4d6e8f0a1b";
+
+/// The keyring of the v3 vector's key (no fixtures needed).
+pub fn v3_keyring() -> Keyring {
+    Keyring::from_bytes("key.pub.asc", V3_KEY).expect("the v3 vector's key loads")
+}

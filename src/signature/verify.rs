@@ -116,6 +116,27 @@ mod tests {
     use crate::signature::vectors::*;
 
     #[test]
+    fn the_projects_own_v3_signature_is_verified_without_the_fixtures() {
+        let (literal, signatures) = read_message(V3_SIGNATURE).expect("message");
+        assert_eq!(signatures.len(), 1);
+        assert_eq!(signatures[0].version(), pgp::packet::SignatureVersion::V3, "a version 3 signature packet");
+        let keyring = v3_keyring();
+        let v = verify(V3_SIGNATURE, &keyring, V3_DIGEST).unwrap_or_else(|e| panic!("v3 rejected: {e}"));
+        assert_eq!(v.identity, "quay.io/openshift-release-dev/ocp-release:4.1.0-x86_64");
+        assert_eq!((v.key_fingerprint.as_str(), v.key_id.as_str()), (V3_FPR, "0120A081D7E31732"));
+        assert_eq!(v.created, Some(1_559_606_400), "a v3 packet's creation time");
+        assert_eq!(v.creator.as_deref(), Some("release-mirror v3 test vector"));
+        assert!(v.warnings.is_empty(), "{:?}", v.warnings);
+        let err = verify(V3_SIGNATURE, &keyring, E3F1).expect_err("signed for another digest");
+        assert!(matches!(err, SignatureError::DigestMismatch { .. }), "{err}");
+        // The signature really covers the bytes: one changed byte and no key verifies it.
+        let mut tampered = literal.clone();
+        tampered[10] ^= 1;
+        let err = find_signer(&tampered, &signatures, &keyring).expect_err("tampered literal data");
+        assert!(matches!(&err, SignatureError::NoValidKey { keyring } if keyring == "key.pub.asc"), "{err}");
+    }
+
+    #[test]
     #[ignore = "needs ../shared/fixtures"]
     fn ocp_4_15_v4_signature_is_valid_for_red_hat_key() {
         let fx = fixtures();

@@ -2,6 +2,8 @@
 //! and signatures made by real GnuPG, checked BEFORE anything is copied, and written as the
 //! ConfigMap the cluster-version operator reads.
 
+mod v3;
+
 use std::path::Path;
 use std::process::Output;
 
