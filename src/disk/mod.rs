@@ -7,4 +7,4 @@ mod write;
 
 pub use error::DiskError;
 pub use store::DiskStore;
-pub use write::write_file_atomic;
+pub use write::{ensure_dir, write_file_atomic};

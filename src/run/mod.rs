@@ -67,6 +67,21 @@ pub async fn run(job: &Job) -> Result<Report> {
     }
     // Before anything is copied: a release the cluster cannot verify is not worth the copy.
     let accepted = verify_all(check, job, &loaded, cluster.as_ref(), apply, &progress).await?;
+    // Where the ConfigMaps go is checked now, not after an hour of copying.
+    let mut files = Vec::with_capacity(loaded.len());
+    for (release, accepted) in loaded.iter().zip(&accepted) {
+        let file = match (check, accepted) {
+            (Some(check), Some(accepted)) => signatures::prepare_config_map(
+                check.write_to.as_deref(),
+                job.to_dir.as_deref(),
+                release,
+                accepted,
+                job.dry_run,
+            )?,
+            _ => None,
+        };
+        files.push(file);
+    }
 
     let mut mappings = Vec::new();
     for release in &loaded {
@@ -106,12 +121,12 @@ pub async fn run(job: &Job) -> Result<Report> {
         }
     }
     let mut reports = Vec::with_capacity(loaded.len());
-    for ((release, accepted), summary) in loaded.iter().zip(&accepted).zip(&summary.releases) {
-        let signature = match (check, accepted) {
-            (Some(check), Some(accepted)) => {
-                Some(sign(check, release, accepted, cluster.as_ref(), apply, job.dry_run, &progress).await?)
+    for (((release, accepted), summary), file) in loaded.iter().zip(&accepted).zip(&summary.releases).zip(&files) {
+        let signature = match accepted {
+            Some(accepted) => {
+                Some(sign(file.as_ref(), release, accepted, cluster.as_ref(), apply, job.dry_run, &progress).await?)
             }
-            _ => None,
+            None => None,
         };
         reports.push(ReleaseReport { release: summary.clone(), signature });
     }
@@ -160,7 +175,7 @@ async fn verify_all(
 
 /// Write the release's signature ConfigMap file and apply it, as the job says.
 async fn sign(
-    check: &SignatureCheck,
+    file: Option<&signatures::ConfigMapFile>,
     release: &Release,
     accepted: &[Accepted],
     cluster: Option<&Cluster>,
@@ -168,7 +183,7 @@ async fn sign(
     dry_run: bool,
     progress: &Progress,
 ) -> Result<SignatureReport> {
-    let mut written = signatures::write_config_map(check.write_to.as_deref(), release, accepted, dry_run)?;
+    let mut written = signatures::write_config_map(file, release, accepted, dry_run)?;
     if let (Some(cluster), Some(apply)) = (cluster, apply) {
         let digest = &release.digest;
         written.applied =

@@ -86,13 +86,19 @@ pub fn write(root: &Path, new: TreeRecord, graph: Option<&[u8]>) -> Result<PathB
         merged.upgrade_path = new.upgrade_path;
     }
     let dir = root.join(RECORD_DIR);
-    std::fs::create_dir_all(&dir).with_context(|| format!("failed to create folder {}", dir.display()))?;
+    disk::ensure_dir(root, &dir).with_context(|| format!("failed to create folder {}", dir.display()))?;
     if let Some(graph) = graph {
         let path = dir.join(GRAPH_FILE);
-        disk::write_file_atomic(&path, graph).with_context(|| format!("failed to write {}", path.display()))?;
+        if !std::fs::read(&path).is_ok_and(|old| old == graph) {
+            disk::write_file_atomic(&path, graph).with_context(|| format!("failed to write {}", path.display()))?;
+        }
     }
     let path = record_path(root);
     let json = serde_json::to_vec_pretty(&merged).context("failed to serialise the release record")?;
+    // The same record (a rerun on read-only media) is left alone.
+    if std::fs::read(&path).is_ok_and(|old| old == json) {
+        return Ok(path);
+    }
     disk::write_file_atomic(&path, &json).with_context(|| format!("failed to write {}", path.display()))?;
     Ok(path)
 }

@@ -88,6 +88,9 @@ pub struct SignatureReport {
     pub config_map_name: String,
     /// The first valid signature of each keyring.
     pub signatures: Vec<SignatureInfo>,
+    /// The file was there already with the same content and was left alone.
+    #[serde(skip)]
+    pub unchanged: bool,
     /// With --apply-release-image-signature: what became of the ConfigMap in the cluster.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub applied: Option<ApplyReport>,
@@ -117,7 +120,7 @@ impl SignatureReport {
                 url: a.url.clone(),
             })
             .collect();
-        SignatureReport { file, config_map_name, signatures, applied: None }
+        SignatureReport { file, config_map_name, signatures, applied: None, unchanged: false }
     }
 
     /// One line per signature, then what became of the ConfigMap.
@@ -131,6 +134,7 @@ impl SignatureReport {
             );
         }
         match (&self.file, dry_run) {
+            (Some(file), false) if self.unchanged => _ = writeln!(out, "Configmap {file} unchanged (same content)"),
             (Some(file), false) => _ = writeln!(out, "Configmap {file} created"),
             (Some(file), true) => _ = writeln!(out, "Would create Configmap {file}"),
             (None, _) if self.applied.is_some() => {}

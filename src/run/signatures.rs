@@ -66,34 +66,73 @@ fn local_store(from_dir: &Path, release: &Release, progress: &Progress) -> Optio
     Some(vec![format!("file://{}", path.display())])
 }
 
-/// Writes the signature ConfigMap into `dir` (not in a dry run) and describes it.
-pub fn write_config_map(
+/// A signature ConfigMap file, prepared before the copy and written after it.
+#[derive(Debug, Clone)]
+pub struct ConfigMapFile {
+    pub path: PathBuf,
+    yaml: String,
+    /// The file is there already with exactly this content: it is left alone (a complete
+    /// tree on read-only media can be run again).
+    pub unchanged: bool,
+}
+
+/// Before anything is copied: the release's ConfigMap file, its folder made (inside the
+/// `--to-dir` tree no component may be a symbolic link) and proven writable, so a bad
+/// location fails the run before the first byte moves. Nothing is touched in a dry run.
+pub fn prepare_config_map(
     dir: Option<&Path>,
+    to_dir: Option<&Path>,
+    release: &Release,
+    accepted: &[Accepted],
+    dry_run: bool,
+) -> Result<Option<ConfigMapFile>> {
+    let Some(dir) = dir else { return Ok(None) };
+    let config_map = signature::build_config_map(&release.digest, &signature::distinct_signatures(accepted));
+    let yaml = config_map.to_yaml()?;
+    let path = dir.join(disk::layout::signature_file_name(&release.digest));
+    if dry_run {
+        return Ok(Some(ConfigMapFile { path, yaml, unchanged: false }));
+    }
+    let made = match to_dir.filter(|root| dir.starts_with(root)) {
+        Some(root) => disk::ensure_dir(root, dir).map_err(anyhow::Error::new),
+        None => std::fs::create_dir_all(dir).map_err(anyhow::Error::new),
+    };
+    made.with_context(|| format!("cannot create folder {} for the signature configmap", dir.display()))?;
+    let unchanged = std::fs::read(&path).is_ok_and(|old| old == yaml.as_bytes());
+    if !unchanged {
+        tempfile::Builder::new().prefix(".release-mirror-probe-").tempfile_in(dir).with_context(|| {
+            format!("cannot write the signature configmap into {}: nothing was copied", dir.display())
+        })?;
+    }
+    Ok(Some(ConfigMapFile { path, yaml, unchanged }))
+}
+
+/// After the copy: write the prepared file (unless unchanged, or in a dry run) and describe it.
+pub fn write_config_map(
+    file: Option<&ConfigMapFile>,
     release: &Release,
     accepted: &[Accepted],
     dry_run: bool,
 ) -> Result<SignatureReport> {
     let name = signature::config_map_name(&release.digest);
-    let Some(dir) = dir else {
+    let Some(file) = file else {
         return Ok(SignatureReport::new(accepted, name, None));
     };
-    let file_name = disk::layout::signature_file_name(&release.digest);
-    let path = if dry_run {
-        dir.join(file_name)
-    } else {
-        let config_map = signature::build_config_map(&release.digest, &signature::distinct_signatures(accepted));
-        write_yaml(dir, &file_name, &config_map.to_yaml()?)?
-    };
-    Ok(SignatureReport::new(accepted, name, Some(path.display().to_string())))
+    if !dry_run && !file.unchanged {
+        disk::write_file_atomic(&file.path, file.yaml.as_bytes())
+            .with_context(|| format!("cannot write signature configmap {}", file.path.display()))?;
+    }
+    let mut report = SignatureReport::new(accepted, name, Some(file.path.display().to_string()));
+    report.unchanged = file.unchanged;
+    Ok(report)
 }
 
 /// Writes `yaml` to `dir/<file_name>` atomically (mode 0644), creating `dir`.
+#[cfg(test)]
 fn write_yaml(dir: &Path, file_name: &str, yaml: &str) -> Result<PathBuf> {
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("cannot create folder {} for the signature configmap", dir.display()))?;
+    std::fs::create_dir_all(dir)?;
     let path = dir.join(file_name);
-    disk::write_file_atomic(&path, yaml.as_bytes())
-        .with_context(|| format!("cannot write signature configmap {}", path.display()))?;
+    disk::write_file_atomic(&path, yaml.as_bytes())?;
     Ok(path)
 }
 

@@ -239,3 +239,73 @@ fn a_signature_store_password_never_appears_in_any_output() {
     assert_success(&out);
     check(&out);
 }
+
+/// A release signed by the test key, its signature in a local store.
+fn signed_bed() -> (crate::faults::Bed, crate::support::sigstore::SigStore) {
+    let k = crate::support::gpg::keys();
+    let store = crate::support::sigstore::SigStore::start(crate::support::sigstore::Mode::Serve);
+    let b = bed(ReleaseSpec {
+        verification_keys: vec![("test".into(), k.gpg.export(&k.rsa))],
+        stores: vec![("local".into(), store.url())],
+        ..ReleaseSpec::default()
+    });
+    let digest = &b.release.release_digest;
+    let identity = "quay.io/openshift-release-dev/ocp-release:4.99.0-x86_64";
+    store.put(digest, 1, k.gpg.sign(&k.rsa, &crate::support::gpg::atomic_payload(digest, identity), true));
+    (b, store)
+}
+
+fn signed_args(b: &crate::faults::Bed, to: String, extra: &[String]) -> Vec<String> {
+    let mut a = vec![format!("--from={}", b.release.release_ref()), to, "--insecure".into()];
+    a.extend(extra.iter().cloned());
+    a
+}
+
+#[test]
+fn an_unusable_signature_folder_fails_before_any_blob_is_copied() {
+    let (b, _store) = signed_bed();
+    let dest = Registry::start();
+    let place = temp_dir();
+    let not_a_dir = place.path().join("a-file");
+    std::fs::write(&not_a_dir, b"x").expect("write");
+    let extra = [format!("--release-image-signature-to-dir={}", not_a_dir.display())];
+    let out = run(signed_args(&b, format!("--to={}/mirror/ocp/release", dest.host()), &extra));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("cannot create folder {} for the signature configmap", not_a_dir.display())),
+        "{}",
+        stderr(&out)
+    );
+    assert!(dest.client().catalog().is_empty(), "nothing was copied");
+}
+
+#[test]
+fn a_config_symlink_planted_in_the_tree_is_refused_before_the_copy() {
+    let (b, _store) = signed_bed();
+    let (tree, outside) = (temp_dir(), temp_dir());
+    std::os::unix::fs::symlink(outside.path(), tree.path().join("config")).expect("plant");
+    let out = run(signed_args(&b, format!("--to-dir={}", tree.path().display()), &[]));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("it is a symbolic link"), "{}", stderr(&out));
+    assert_eq!(std::fs::read_dir(outside.path()).expect("read").count(), 0, "nothing landed outside the tree");
+    assert!(!tree.path().join("v2").exists(), "nothing was copied");
+}
+
+#[test]
+fn a_rerun_leaves_an_identical_configmap_and_record_alone() {
+    use std::os::unix::fs::MetadataExt as _;
+    let (b, _store) = signed_bed();
+    let tree = temp_dir();
+    let to = format!("--to-dir={}", tree.path().display());
+    assert_success(&run(signed_args(&b, to.clone(), &[])));
+    let config =
+        std::fs::read_dir(tree.path().join("config")).expect("config").flatten().next().expect("a file").path();
+    let record = tree.path().join("release-mirror/releases.json");
+    let inodes = |p: &Path| std::fs::metadata(p).expect("stat").ino();
+    let before = (inodes(&config), inodes(&record));
+    let out = run(signed_args(&b, to, &[]));
+    assert_success(&out);
+    assert_eq!((inodes(&config), inodes(&record)), before, "rewritten");
+    let text = crate::support::stdout(&out);
+    assert!(text.contains(&format!("Configmap {} unchanged (same content)", config.display())), "{text}");
+}
