@@ -18,7 +18,7 @@ pub enum Code {
     /// With --apply-release-image-signature: the cluster could not be used (kubeconfig, context,
     /// connection, credentials, the ConfigMap exists without --overwrite); nothing was copied.
     Cluster = 5,
-    /// Interrupted (Ctrl-C / SIGTERM).
+    /// Interrupted (Ctrl-C, SIGTERM, SIGHUP).
     Interrupted = 130,
 }
 
@@ -70,10 +70,16 @@ pub struct NotApplied {
     pub cluster: String,
 }
 
-/// The run was interrupted by a signal.
+/// The run was interrupted by a signal; `cancelled_uploads` registry upload sessions that
+/// were open were cancelled.
 #[derive(Debug, thiserror::Error)]
-#[error("interrupted: stopped before finishing; temporary files were removed, run the same command again to resume")]
-pub struct Interrupted;
+#[error(
+    "interrupted: stopped before finishing; temporary files were removed{}, run the same command again to resume",
+    match cancelled_uploads { 0 => String::new(), n => format!(" and {n} open registry upload(s) cancelled") }
+)]
+pub struct Interrupted {
+    pub cancelled_uploads: usize,
+}
 
 /// The exit code for an error: the first marker found in its chain, else a mirror failure.
 pub fn code_for(err: &anyhow::Error) -> Code {
@@ -135,7 +141,7 @@ mod tests {
         assert_eq!(code_for(&err), Code::Usage);
         let err = anyhow::anyhow!("disk full");
         assert_eq!(code_for(&err), Code::MirrorFailed);
-        assert_eq!(code_for(&anyhow::Error::new(Interrupted)), Code::Interrupted);
+        assert_eq!(code_for(&anyhow::Error::new(Interrupted { cancelled_uploads: 0 })), Code::Interrupted);
     }
 
     #[test]

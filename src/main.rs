@@ -33,12 +33,7 @@ fn main() -> ExitCode {
             return ExitCode::from(Code::MirrorFailed as u8);
         }
     };
-    let result = runtime.block_on(async {
-        tokio::select! {
-            r = release_mirror::run(&job) => r,
-            _ = interrupted() => Err(anyhow::Error::new(exit::Interrupted)),
-        }
-    });
+    let result = runtime.block_on(release_mirror::run::run_until(&job, interrupted()));
     // Dropping the runtime drops in-flight transfers, whose temp files remove themselves.
     drop(runtime);
     finish(result.and_then(|report| {
@@ -98,14 +93,15 @@ fn finish(result: anyhow::Result<()>) -> ExitCode {
     }
 }
 
-/// Ctrl-C or SIGTERM.
+/// Ctrl-C, SIGTERM, or SIGHUP (the SSH session that ran us closed).
 async fn interrupted() {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => return std::future::pending().await,
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut hup)) = (signal(SignalKind::terminate()), signal(SignalKind::hangup())) else {
+        return std::future::pending().await;
     };
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
+        _ = hup.recv() => {}
     }
 }

@@ -41,6 +41,14 @@ pub struct Transport {
     retry: RetryPolicy,
     retried: Arc<AtomicU64>,
     verbose: bool,
+    uploads: Arc<Mutex<OpenUploads>>,
+}
+
+/// Blob uploads begun (POST answered with a Location) and not yet finished.
+#[derive(Default)]
+struct OpenUploads {
+    next: u64,
+    open: HashMap<u64, (RegistryClient, String, String)>,
 }
 
 impl Transport {
@@ -70,7 +78,25 @@ impl Transport {
             retry: RetryPolicy::new(if args.tries == 0 { super::DEFAULT_TRIES } else { args.tries }),
             retried: Arc::default(),
             verbose: args.verbose,
+            uploads: Arc::default(),
         })
+    }
+
+    /// Cancel (DELETE) every upload session still open, as on an interrupt, so the registry
+    /// does not keep them until they expire; a few seconds at most. Returns how many were
+    /// cancelled.
+    pub async fn cancel_open_uploads(&self) -> usize {
+        let open: Vec<_> =
+            self.uploads.lock().unwrap_or_else(|p| p.into_inner()).open.drain().map(|(_, u)| u).collect();
+        let cancels = open.iter().map(|(client, repo, location)| async move {
+            let scopes = [Scope::push(repo)];
+            let req = client.http().delete(location.as_str());
+            client.send_once(&scopes, req).await.is_ok_and(|r| r.status().is_success())
+        });
+        let all = futures_util::future::join_all(cancels);
+        tokio::time::timeout(Duration::from_secs(5), all)
+            .await
+            .map_or(0, |done| done.into_iter().filter(|ok| *ok).count())
     }
 
     /// The retry policy of every request (`--retries`).
@@ -201,6 +227,20 @@ impl RegistryClient {
             auth = Some(self.authorize(&found, scopes).await?);
             answered = true;
         }
+    }
+
+    /// Remember an upload session until [`RegistryClient::upload_finished`].
+    pub(super) fn upload_started(&self, repo: &str, location: &str) -> u64 {
+        let mut uploads = self.transport.uploads.lock().unwrap_or_else(|p| p.into_inner());
+        uploads.next += 1;
+        let id = uploads.next;
+        uploads.open.insert(id, (self.clone(), repo.to_string(), location.to_string()));
+        id
+    }
+
+    /// The upload session `id` is closed (committed, or refused by the registry).
+    pub(super) fn upload_finished(&self, id: u64) {
+        self.transport.uploads.lock().unwrap_or_else(|p| p.into_inner()).open.remove(&id);
     }
 
     /// Wait before another try of a request, and count it.

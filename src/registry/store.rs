@@ -211,7 +211,11 @@ impl ImageStore for RegistryStore {
             .header(CONTENT_TYPE, "application/octet-stream")
             .header(CONTENT_LENGTH, size)
             .body(body);
-        let resp = self.client.send_once(&scopes, req).await?;
+        let session = self.client.upload_started(repo, &location);
+        let resp = self.client.send_once(&scopes, req).await;
+        // Interrupted here, the session stays listed and is cancelled on the way out.
+        self.client.upload_finished(session);
+        let resp = resp?;
         if resp.status() != StatusCode::CREATED {
             let status = resp.status().as_u16();
             let detail = format!(": {}", resp.text().await.unwrap_or_default().trim());

@@ -30,6 +30,24 @@ pub use report::{ReleaseReport, Report, SignatureInfo, SignatureReport};
 /// Run `job`: mirror, write and apply as it says, and describe what was done. The caller
 /// prints the report; [`Report::into_result`] then says whether an apply failed (exit 4).
 pub async fn run(job: &Job) -> Result<Report> {
+    run_until(job, std::future::pending::<()>()).await
+}
+
+/// [`run`], stopped when `stop` completes (a signal): the work in flight is dropped (its temp
+/// files remove themselves), open registry upload sessions are cancelled, and the error is
+/// [`crate::exit::Interrupted`] (exit 130).
+pub async fn run_until(job: &Job, stop: impl std::future::Future<Output = ()>) -> Result<Report> {
+    let transport = Transport::new(&job.registry)?;
+    tokio::select! {
+        report = run_with(job, &transport) => report,
+        () = stop => {
+            let cancelled_uploads = transport.cancel_open_uploads().await;
+            Err(anyhow::Error::new(crate::exit::Interrupted { cancelled_uploads }))
+        }
+    }
+}
+
+async fn run_with(job: &Job, transport: &Transport) -> Result<Report> {
     let progress = Progress::new(job.output.quiet, job.output.verbose);
     let chosen = releases::resolve(&job.releases, job.from_dir.as_deref()).await?;
     if chosen.releases.is_empty() {
@@ -40,7 +58,6 @@ pub async fn run(job: &Job) -> Result<Report> {
         let msg = format!("--to-release-image names one image, but this run mirrors {n} releases: drop it");
         return Err(anyhow::Error::new(crate::exit::UsageError(msg)));
     }
-    let transport = Transport::new(&job.registry)?;
     let sources = Stores::new(transport.clone(), job.from_dir.clone(), job.blob_check);
     let dests = Stores::new(transport.clone(), job.to_dir.clone(), job.blob_check);
     let limit = job.max_per_registry;

@@ -309,3 +309,54 @@ fn a_rerun_leaves_an_identical_configmap_and_record_alone() {
     let text = crate::support::stdout(&out);
     assert!(text.contains(&format!("Configmap {} unchanged (same content)", config.display())), "{text}");
 }
+
+#[test]
+fn sighup_stops_like_sigterm_and_cancels_the_open_upload_sessions() {
+    use crate::support::proxy::{Action, Fault};
+    let b = bed(ReleaseSpec { components: 2, ..ReleaseSpec::default() });
+    let dest = Registry::start();
+    let front = Proxy::in_front_of(&dest);
+    // Every blob upload hangs in the proxy, so the run is mid-upload when the signal comes.
+    front.add(Fault::new(Action::Delay(std::time::Duration::from_secs(20))).on("PUT", "/blobs/uploads/").always());
+    let home = temp_dir();
+    let child = command(home.path())
+        .args(args(&b.release, format!("--to={}/mirror/ocp/release", front.host()), &[]))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    assert!(front.wait_for("PUT", "/blobs/uploads/", 1, std::time::Duration::from_secs(20)), "no upload began");
+    let started = std::time::Instant::now();
+    signal(child.id(), "HUP");
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "it stopped promptly");
+    let puts = front.requests("PUT", "/blobs/uploads/").len();
+    let deletes: Vec<_> = front.requests("DELETE", "/blobs/uploads/");
+    assert_eq!(deletes.len(), puts, "every open session cancelled: {puts} PUTs, {} DELETEs", deletes.len());
+    assert!(deletes.iter().all(|d| d.status == 204), "{:?}", deletes.iter().map(|d| d.status).collect::<Vec<_>>());
+    assert!(stderr(&out).contains(&format!("and {puts} open registry upload(s) cancelled")), "{}", stderr(&out));
+}
+
+#[test]
+fn sighup_during_a_to_disk_run_leaves_no_temp_files() {
+    use crate::support::proxy::{Action, Fault};
+    let b = bed(ReleaseSpec { components: 2, big_layer: Some(8 << 20), ..ReleaseSpec::default() });
+    // Blob fetches hang in the proxy: the run is in its copy when the signal comes (before
+    // this change SIGHUP killed the process outright, exit 129).
+    b.proxy.add(Fault::new(Action::Delay(std::time::Duration::from_secs(20))).on("GET", "/blobs/").always());
+    let tree = temp_dir();
+    let home = temp_dir();
+    let child = command(home.path())
+        .args(args(&b.release, format!("--to-dir={}", tree.path().display()), &[]))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    assert!(b.proxy.wait_for("GET", "/blobs/", 1, std::time::Duration::from_secs(20)), "no blob fetch began");
+    signal(child.id(), "HUP");
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    let temps: Vec<String> = snapshot(tree.path()).into_keys().filter(|k| k.contains(TMP)).collect();
+    assert!(temps.is_empty(), "{temps:?}");
+}
