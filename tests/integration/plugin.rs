@@ -1,6 +1,7 @@
 //! The plugin as people install and use it: kubectl discovery, help, completion, manual page,
 //! the krew manifest, the JSON summary's schema and Ctrl-C.
 
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -127,6 +128,17 @@ fn the_json_summary_follows_the_documented_schema() {
 
 #[test]
 fn ctrl_c_stops_cleanly_with_130_and_the_rerun_resumes() {
+    interrupt_then_resume("INT");
+}
+
+#[test]
+fn sigterm_stops_cleanly_with_130_and_the_rerun_resumes() {
+    interrupt_then_resume("TERM");
+}
+
+/// A to-disk run stopped by `signal` mid-transfer exits 130 and leaves no temporary file;
+/// the blobs it finished are intact, and the rerun skips exactly those and copies the rest.
+fn interrupt_then_resume(signal: &str) {
     let spec = ReleaseSpec { components: 4, big_layer: Some(192 * 1024 * 1024), ..ReleaseSpec::default() };
     let src = source_with(spec);
     let media = temp_dir();
@@ -140,20 +152,55 @@ fn ctrl_c_stops_cleanly_with_130_and_the_rerun_resumes() {
     ];
     let mut child = command(home.path()).args(&args).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
     let blobs = media.path().join("v2/openshift/release/blobs");
+    let all = src.release.all_blob_digests();
+    // Mid-transfer, with some blobs finished (for the rerun to skip) and one being written.
+    let finished = || all.iter().filter(|d| blobs.join(d).is_file()).count();
     let deadline = Instant::now() + Duration::from_secs(120);
-    while !temp_in(&blobs) {
+    while !(temp_in(&blobs) && finished() >= 3) {
         assert!(child.try_wait().unwrap().is_none(), "finished before it could be interrupted");
         assert!(Instant::now() < deadline, "no transfer started");
         std::thread::sleep(Duration::from_millis(2));
     }
-    let kill = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let kill = Command::new("kill").args([&format!("-{signal}"), &child.id().to_string()]).status().unwrap();
     assert!(kill.success());
     let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(130), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("interrupted"));
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(err.contains("interrupted"), "{err}");
     assert!(!temp_in(&blobs), "temporary files were removed");
-    assert_success(&crate::support::run_in(home.path(), &args));
+    // oc's layout keeps the manifests in the blob folder too; the transfer counts layers and configs.
+    let manifests = src.release.all_manifest_digests();
+    let before = stored_blobs(&blobs);
+    assert!(before.iter().all(|d| all.contains(d) || manifests.contains(d)), "only the release's: {before:?}");
+    let stored: Vec<&String> = all.iter().filter(|d| before.contains(*d)).collect();
+    assert!(stored.len() < all.len(), "the run was stopped before the end: {} of {} blobs", stored.len(), all.len());
+
+    let mut rerun = args.to_vec();
+    rerun.retain(|a| a != "-q");
+    rerun.extend(["-o".to_string(), "json".to_string()]);
+    let out = crate::support::run_in(home.path(), &rerun);
+    assert_success(&out);
+    let summary: Value = serde_json::from_slice(&out.stdout).expect("stdout is one JSON document");
+    let t = &summary["transfer"];
+    assert_eq!(t["blobsSkipped"], stored.len(), "the blobs stored before the signal are skipped: {t}");
+    assert_eq!(t["blobsCopied"], all.len() - stored.len(), "the others are copied: {t}");
     assert!(!temp_in(&blobs));
+    let every: BTreeSet<String> = all.iter().chain(&manifests).cloned().collect();
+    assert_eq!(stored_blobs(&blobs), every, "every blob and manifest is there");
+    let big = &src.release.big_layer.as_ref().expect("a big layer").digest;
+    let bytes = std::fs::read(blobs.join(big)).expect("the big blob is stored");
+    assert_eq!(crate::support::sha256_digest(&bytes), *big, "the big blob is intact after the resume");
+}
+
+/// The blobs of a `--to-dir` tree's blob folder, each checked against its name.
+fn stored_blobs(dir: &Path) -> BTreeSet<String> {
+    let names = std::fs::read_dir(dir).map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()));
+    let stored: BTreeSet<String> = names.into_iter().flatten().filter(|n| n.starts_with("sha256:")).collect();
+    for digest in &stored {
+        let bytes = std::fs::read(dir.join(digest)).expect("read a stored blob");
+        assert_eq!(crate::support::sha256_digest(&bytes), *digest, "a stored blob is intact");
+    }
+    stored
 }
 
 fn temp_in(dir: &Path) -> bool {
