@@ -45,7 +45,17 @@ pub enum ManifestError {
     Schema(u64),
     #[error("manifest has an invalid digest: {0}")]
     Digest(#[from] crate::digest::DigestError),
+    #[error(
+        "manifest list has {0} entries, more than the {MAX_LIST_ENTRIES} accepted (a real list has one per platform)"
+    )]
+    TooManyEntries(usize),
 }
+
+/// The most entries accepted in a manifest list or index: real ones have a handful of
+/// platforms (OpenShift's have four), and every entry is a manifest held in memory.
+pub const MAX_LIST_ENTRIES: usize = 128;
+/// The most bytes of platform manifests read for one list (each is a few KiB in practice).
+pub const MAX_LIST_CHILD_BYTES: usize = 16 * 1024 * 1024;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -101,6 +111,9 @@ pub fn parse(bytes: &[u8], media_type: &str) -> Result<Parsed, ManifestError> {
     match kind.as_str() {
         DOCKER_LIST | OCI_INDEX => {
             let manifests = doc.manifests.unwrap_or_default();
+            if manifests.len() > MAX_LIST_ENTRIES {
+                return Err(ManifestError::TooManyEntries(manifests.len()));
+            }
             let manifests = manifests.into_iter().map(RawDesc::into_descriptor).collect::<Result<_, _>>()?;
             Ok(Parsed::List { manifests })
         }
@@ -188,5 +201,23 @@ mod tests {
         let err = parse(br#"{"schemaVersion":2,"mediaType":"text/plain"}"#, "").unwrap_err();
         assert!(err.to_string().contains("text/plain"));
         assert!(parse(b"not json", DOCKER_MANIFEST).is_err());
+    }
+
+    #[test]
+    fn a_list_of_more_entries_than_platforms_exist_is_refused_before_any_is_read() {
+        let entry =
+            format!(r#"{{"mediaType":"{DOCKER_MANIFEST}","digest":"sha256:{}","size":2097152}}"#, "a".repeat(64));
+        let body = |n: usize| {
+            format!(
+                r#"{{"schemaVersion":2,"mediaType":"{DOCKER_LIST}","manifests":[{}]}}"#,
+                vec![entry.as_str(); n].join(",")
+            )
+        };
+        assert!(matches!(parse(body(MAX_LIST_ENTRIES).as_bytes(), DOCKER_LIST), Ok(Parsed::List { .. })));
+        let err = parse(body(1500).as_bytes(), DOCKER_LIST).expect_err("1,500 entries");
+        assert_eq!(
+            err.to_string(),
+            "manifest list has 1500 entries, more than the 128 accepted (a real list has one per platform)"
+        );
     }
 }

@@ -56,11 +56,25 @@ async fn read_image(
         Parsed::Image { .. } => Ok(SourceImage { blobs: parsed.blobs(), manifest: top, children: Vec::new() }),
         Parsed::List { manifests } => {
             let mut children = Vec::with_capacity(manifests.len());
+            let mut held = 0;
             for child in manifests {
+                held += usize::try_from(child.size).unwrap_or(usize::MAX);
+                if held > manifest::MAX_LIST_CHILD_BYTES {
+                    anyhow::bail!(
+                        "the platform manifests of {} add up to more than {} MiB: refused (real ones are a few KiB each)",
+                        describe(),
+                        manifest::MAX_LIST_CHILD_BYTES >> 20
+                    );
+                }
                 let m = store
                     .get_manifest(repo, child.digest.as_str())
                     .await
                     .with_context(|| format!("failed to read platform manifest {} of {}", child.digest, source))?;
+                // A size the list understated counts as it really is.
+                held += m.bytes.len().saturating_sub(usize::try_from(child.size).unwrap_or(usize::MAX));
+                if held > manifest::MAX_LIST_CHILD_BYTES {
+                    anyhow::bail!("the platform manifests of {} are larger than the list says: refused", describe());
+                }
                 let parsed = manifest::parse(&m.bytes, &m.media_type).with_context(describe)?;
                 if let Parsed::List { .. } = parsed {
                     anyhow::bail!("{} nests a manifest list inside a manifest list", describe());
