@@ -1,6 +1,6 @@
 //! A fault-injecting HTTP/1.1 proxy in front of a real registry, request by request, with
 //! programmable faults (cut a response or a request body, answer a status, corrupt a byte,
-//! delay, redirect elsewhere), a request log, and an optional bearer-token front (the proxy
+//! delay, redirect elsewhere), a request log (with arrival times), and an optional bearer-token front (the proxy
 //! demands `Authorization: Bearer <token>` and serves the token realm itself).
 
 mod wire;
@@ -94,6 +94,8 @@ pub struct LogEntry {
     /// Response body bytes sent to the client.
     pub body_bytes: u64,
     pub fault: Option<String>,
+    /// When its head arrived, from the proxy's start.
+    pub at: Duration,
 }
 
 impl LogEntry {
@@ -115,6 +117,7 @@ struct Shared {
     log: Mutex<Vec<LogEntry>>,
     bearer: Mutex<Option<Bearer>>,
     stop: AtomicBool,
+    started: Instant,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -143,6 +146,7 @@ impl Proxy {
             log: Mutex::default(),
             bearer: Mutex::default(),
             stop: AtomicBool::new(false),
+            started: Instant::now(),
         });
         let accepting = shared.clone();
         thread::spawn(move || {
@@ -245,6 +249,7 @@ fn handle(shared: &Shared, mut head: Head, reader: &mut Reader, writer: &mut Tcp
         method: method.clone(),
         path: path.clone(),
         headers: head.headers.clone(),
+        at: shared.started.elapsed(),
         ..LogEntry::default()
     });
     if let Some(keep) = bearer_gate(shared, entry, &method, &path, &mut head, reader, writer)? {
