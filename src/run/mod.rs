@@ -7,6 +7,7 @@ mod releases;
 mod report;
 mod sequence;
 mod signatures;
+mod upload;
 
 use std::collections::BTreeSet;
 
@@ -131,7 +132,7 @@ async fn run_with(job: &Job, transport: &Transport) -> Result<Report> {
     }
     let mut summary = Summary::new(&loaded, &plan, totals, job.dry_run);
     if let Some(dir) = &job.to_dir {
-        summary.upload_commands = upload_commands(dir, &job.target.to, &loaded);
+        summary.upload_commands = upload::commands(dir, &job.target.to, &loaded);
         if !job.dry_run {
             let path = write_record(dir, job, &loaded, &chosen)?;
             progress.info(&format!("recorded the releases of the tree in {}", path.display()));
@@ -244,31 +245,4 @@ fn sweep_disk(disk: &DiskStore, mappings: &[Mapping], progress: &Progress) {
     if removed > 0 {
         progress.info(&format!("removed {removed} temporary files left by an interrupted run"));
     }
-}
-
-/// The commands that upload a `--to-dir` tree on the other side of the gap: ours and oc's.
-fn upload_commands(dir: &std::path::Path, repo: &ImageRef, loaded: &[Release]) -> Vec<String> {
-    let dir = dir.display();
-    let repo = repo.name();
-    if let [release] = loaded {
-        let tag = release.tag();
-        return vec![
-            format!(
-                "To upload the release to a registry on the other side, run:\n\n  \
-                 kubectl release-mirror --from-dir={dir} --from={repo}:{tag} --to=REGISTRY/REPO"
-            ),
-            format!("Or with oc:\n\n  oc image mirror --from-dir={dir} '{repo}:{tag}*' REGISTRY/REPO"),
-        ];
-    }
-    let oc: Vec<String> = loaded
-        .iter()
-        .map(|r| format!("  oc image mirror --from-dir={dir} '{repo}:{}*' REGISTRY/REPO", r.tag()))
-        .collect();
-    vec![
-        format!(
-            "To upload every release of the tree to a registry on the other side, run:\n\n  \
-             kubectl release-mirror --from-dir={dir} --to=REGISTRY/REPO"
-        ),
-        format!("Or with oc, one release at a time:\n\n{}", oc.join("\n")),
-    ]
 }
