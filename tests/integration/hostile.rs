@@ -30,6 +30,13 @@ fn assert_refused(out: &Output, code: i32, needles: &[&str]) {
     }
 }
 
+/// Exit code 1, no panic, and stderr ending with exactly `refusal` (the error and its causes).
+fn assert_refused_with(out: &Output, refusal: &str, case: &str) {
+    assert_refused(out, 1, &[]);
+    let err = stderr(out);
+    assert!(err.ends_with(refusal), "{case}: stderr does not end with\n{refusal}--- stderr\n{err}");
+}
+
 /// Push a release image made of these entries (one layer) next to the bed's release.
 fn push_hostile(b: &Bed, entries: &[Entry], arch: &str) -> String {
     push_hostile_digest(b, entries, arch).0
@@ -74,10 +81,9 @@ fn escaping_linked_and_huge_tar_entries_are_ignored_and_nothing_is_written_outsi
         Entry::File(format!("release-manifests/../../../../../../../../../..{o}/dotdot"), b"x".to_vec()),
         Entry::File(format!("{o}/absolute"), b"x".to_vec()),
         Entry::File("../release-manifests/image-references".into(), b"not json".to_vec()),
-        Entry::Symlink("release-manifests/image-references".into(), "/etc/passwd".into()),
         Entry::Symlink("release-manifests/out".into(), o.clone()),
         Entry::File("release-manifests/out/through-link".into(), b"x".to_vec()),
-        Entry::Hardlink("release-manifests/release-metadata".into(), "/etc/passwd".into()),
+        Entry::Hardlink("release-manifests/passwd.yaml".into(), "/etc/passwd".into()),
         Entry::Zeros("release-manifests/huge.bin".into(), 64 << 20),
         Entry::Zeros("release-manifests/huge.yaml".into(), 20 << 20),
     ];
@@ -91,6 +97,36 @@ fn escaping_linked_and_huge_tar_entries_are_ignored_and_nothing_is_written_outsi
     assert_mirrored(&b, &dest, &digest);
     assert!(is_empty(outside.path()), "written outside: {:?}", std::fs::read_dir(outside.path()).unwrap().count());
     assert!(is_empty(home.path()), "written into the working directory");
+}
+
+/// A tool that followed links would find a valid image-references through either link and
+/// mirror the release; links are never read, so there is none, and the image is refused.
+#[test]
+fn an_image_references_that_is_only_a_link_is_not_followed() {
+    let b = bed(ReleaseSpec::default());
+    let valid = image_references(&b.release, "4.99.0", &[]);
+    let others: Vec<Entry> = manifest_entries(&b.release)
+        .into_iter()
+        .filter(|e| !matches!(e, Entry::File(path, _) if path == "release-manifests/image-references"))
+        .collect();
+    let links = [
+        Entry::Symlink("release-manifests/image-references".into(), "../payload/image-references".into()),
+        Entry::Hardlink("release-manifests/image-references".into(), "payload/image-references".into()),
+    ];
+    for link in links {
+        let kind = if matches!(link, Entry::Symlink(..)) { "symbolic" } else { "hard" };
+        let mut entries = vec![Entry::File("payload/image-references".into(), valid.clone()), link];
+        entries.extend(others.iter().cloned());
+        let from = push_hostile(&b, &entries, "amd64");
+        let dest = Registry::start();
+        let out = mirror(&b, from.clone(), &format!("--to={}/{DEST_REPO}", dest.host()), &[]);
+        let image = from.trim_start_matches("--from=");
+        let refusal = format!(
+            "error: release image {image} has no release-manifests/image-references: it is not an OpenShift release image\n"
+        );
+        assert_refused_with(&out, &refusal, &format!("{kind} link"));
+        assert!(dest.client().catalog().is_empty(), "{kind} link: nothing copied");
+    }
 }
 
 #[test]
@@ -146,10 +182,21 @@ fn an_escaping_version_or_architecture_never_becomes_a_path() {
         let from = push_hostile(&b, &with_image_references(&b.release, refs), arch);
         let media = temp_dir();
         let out = mirror(&b, from.clone(), &format!("--to-dir={}", media.path().display()), &[]);
-        assert_refused(&out, 1, &["tag"]);
+        let tag = format!("{version}-{}", if arch == "amd64" { "x86_64" } else { arch });
+        let rule = format!("tag \"{tag}\" must match [A-Za-z0-9_][A-Za-z0-9_.-]{{0,127}}");
+        let refusal = format!(
+            "error: failed to inspect file://openshift/release:{tag} at the destination\n  caused by: invalid name in \
+             the disk tree {}: {rule}\n",
+            media.path().display()
+        );
+        assert_refused_with(&out, &refusal, &format!("{version} {arch}"));
         let dest = Registry::start();
         let out = mirror(&b, from, &format!("--to={}/{DEST_REPO}", dest.host()), &[]);
-        assert_refused(&out, 1, &["tag"]);
+        let (to, host) = (format!("{}/{DEST_REPO}:{tag}", dest.host()), dest.host());
+        let refusal = format!(
+            "error: failed to inspect {to} at the destination\n  caused by: refusing a request to registry {host}: {rule}\n"
+        );
+        assert_refused_with(&out, &refusal, &format!("{version} {arch}"));
         assert!(dest.client().list_tags(DEST_REPO).is_empty(), "{version} {arch}: no tag written");
         assert!(is_empty(outside.path()), "{version} {arch}: written outside");
     }

@@ -19,6 +19,7 @@ const CONFIG: &str = "application/vnd.docker.container.image.v1+json";
 const LAYER: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
 
 /// A tar entry, its name written byte for byte.
+#[derive(Clone)]
 pub enum Entry {
     File(String, Vec<u8>),
     /// A regular file of this many zero bytes, streamed.
