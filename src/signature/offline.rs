@@ -110,11 +110,26 @@ mod tests {
 
     #[test]
     fn a_missing_signature_file_is_named() {
+        // A valid keyring, so that the signature file is what fails.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let key = dir.path().join("key.asc");
+        std::fs::write(&key, crate::signature::vectors::V3_KEY).expect("write");
+        let digest: Digest = format!("sha256:{}", "a".repeat(64)).parse().expect("digest");
+        let signature = dir.path().join("signature-1");
+        let err = verify_file(&digest, &signature, &key).expect_err("no signature file");
+        assert!(matches!(&err, OfflineError::Read { path, .. } if *path == signature), "{err:?}");
+        assert_eq!(err.to_string(), format!("cannot read signature file {}", signature.display()));
+        let source = std::error::Error::source(&err).map(ToString::to_string);
+        assert_eq!(source.as_deref(), Some("No such file or directory (os error 2)"));
+    }
+
+    #[test]
+    fn a_keyring_without_keys_is_refused_before_the_signature_is_read() {
         let dir = tempfile::tempdir().expect("tempdir");
         let key = dir.path().join("key.asc");
         std::fs::write(&key, b"no key").expect("write");
         let digest: Digest = format!("sha256:{}", "a".repeat(64)).parse().expect("digest");
-        let err = verify_file(&digest, &dir.path().join("sig"), &key).expect_err("no key");
+        let err = verify_file(&digest, &dir.path().join("signature-1"), &key).expect_err("no key");
         assert_eq!(err.to_string(), "keyring key.asc: no public keys found");
     }
 
