@@ -37,13 +37,21 @@ pub enum DiskError {
         #[source]
         source: std::io::Error,
     },
+
+    /// The bytes to write stopped coming, or were wrong: a failure of the source, not the disk.
+    #[error("failed to receive the content of {path} from the source")]
+    Source {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl DiskError {
     /// Everything but an I/O failure is permanent: a missing file, a bad name, an unsafe
     /// path or wrong content does not change on another try.
     pub fn is_permanent(&self) -> bool {
-        !matches!(self, DiskError::Io { .. } | DiskError::Write { .. })
+        !matches!(self, DiskError::Io { .. } | DiskError::Write { .. } | DiskError::Source { .. })
     }
 }
 

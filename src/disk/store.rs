@@ -47,6 +47,11 @@ impl DiskStore {
         dirs.into_iter().flatten().map(|d| sweep_temp_files(&d)).sum()
     }
 
+    /// Where a blob of `repo` is (or would be) in the tree.
+    pub fn blob_path(&self, repo: &str, digest: &Digest) -> Option<PathBuf> {
+        self.layout.blob(repo, digest).ok()
+    }
+
     /// The size of a blob whose bytes hash to its digest; `None` when it is absent or its
     /// content is wrong (`--verify`: reads the whole file).
     pub async fn intact_blob_size(&self, repo: &str, digest: &Digest) -> Result<Option<u64>, DiskError> {

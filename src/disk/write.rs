@@ -84,7 +84,7 @@ pub async fn write_stream_atomic(path: &Path, mut stream: ByteStream) -> Result<
     let mut written = 0u64;
     let write_err = |source| DiskError::Write { path: path.to_path_buf(), source };
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(write_err)?;
+        let chunk = chunk.map_err(|source| DiskError::Source { path: path.to_path_buf(), source })?;
         file.write_all(&chunk).await.map_err(write_err)?;
         written += chunk.len() as u64;
     }

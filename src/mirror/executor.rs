@@ -129,7 +129,7 @@ async fn copy_blob_once(
     };
     dst.put_blob(&task.to.repository, &task.digest, BlobReader { size, stream: Box::pin(counted) })
         .await
-        .with_context(what)?;
+        .map_err(|e| blame_corrupt_source(e, task, sources, what))?;
     if let Ok(bar) = Arc::try_unwrap(bar) {
         bar.finish();
     }
@@ -137,6 +137,34 @@ async fn copy_blob_once(
     counters.bytes_copied.fetch_add(size, Ordering::Relaxed);
     progress.info(&format!("copied {} {} to {}", task.digest, HumanBytes(size), task.to.name()));
     Ok(())
+}
+
+/// A copy that failed because the source's bytes did not match their digest is reported as
+/// that, first, naming where they came from (the tree's file for a disk source), instead of
+/// as a failure to reach or write the destination. A corrupt file in a tree is permanent.
+fn blame_corrupt_source(
+    err: StoreError,
+    task: &BlobTask,
+    sources: &Stores,
+    what: impl Fn() -> String,
+) -> anyhow::Error {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&err);
+    while let Some(c) = cause {
+        if let Some(io) = c.downcast_ref::<std::io::Error>().filter(|io| io.kind() == std::io::ErrorKind::InvalidData) {
+            let mismatch = std::io::Error::new(std::io::ErrorKind::InvalidData, io.to_string());
+            let file = sources.disk().filter(|_| task.from.registry().is_none());
+            let (place, permanent, hint) = match file.and_then(|d| d.blob_path(&task.from.repository, &task.digest)) {
+                Some(path) => {
+                    (path.display().to_string(), true, "; rerun the to-disk side with --verify to repair the tree")
+                }
+                None => (task.from.name(), false, ""),
+            };
+            return anyhow::Error::new(StoreError::new(mismatch, permanent))
+                .context(format!("the source's copy of blob {} ({place}) is corrupt{hint}", task.digest));
+        }
+        cause = c.source();
+    }
+    anyhow::Error::new(err).context(what())
 }
 
 async fn push_manifest(task: &ManifestTask, dests: &Stores, progress: &Progress, counters: &Counters) -> Result<()> {

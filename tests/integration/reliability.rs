@@ -360,3 +360,32 @@ fn sighup_during_a_to_disk_run_leaves_no_temp_files() {
     let temps: Vec<String> = snapshot(tree.path()).into_keys().filter(|k| k.contains(TMP)).collect();
     assert!(temps.is_empty(), "{temps:?}");
 }
+
+#[test]
+fn uploading_a_tree_with_a_corrupt_blob_leads_with_the_file_and_the_mismatch() {
+    let b = bed(ReleaseSpec { components: 2, ..ReleaseSpec::default() });
+    let tree = temp_dir();
+    assert_success(&run(args(&b.release, format!("--to-dir={}", tree.path().display()), &[])));
+    let digest = b.release.images[0].blobs.last().expect("a layer").clone();
+    let path = blobs_dir(tree.path()).join(&digest);
+    let mut bytes = std::fs::read(&path).expect("read");
+    bytes[0] ^= 0xff;
+    std::fs::write(&path, &bytes).expect("corrupt");
+    let dest = Registry::start();
+    let out = run([
+        format!("--from-dir={}", tree.path().display()),
+        format!("--from=file://openshift/release:{}", b.release.release_tag),
+        format!("--to={}/mirror/ocp/release", dest.host()),
+        "--insecure".into(),
+        "--skip-release-image-signature".into(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    let first = err.lines().find(|l| l.starts_with("error: ")).expect("an error line");
+    assert_eq!(
+        first,
+        format!("error: the source's copy of blob {digest} ({}) is corrupt; rerun the to-disk side with --verify to repair the tree", path.display())
+    );
+    assert!(err.contains(&format!("caused by: blob content does not match its digest: expected {digest}")), "{err}");
+    assert!(!err.contains("cannot reach registry") && !err.contains("retried"), "{err}");
+}
