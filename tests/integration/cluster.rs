@@ -245,6 +245,68 @@ fn a_conflicting_update_is_retried_with_a_fresh_resource_version() {
 }
 
 #[test]
+fn running_out_of_conflict_retries_warns_and_exits_4_leaving_the_configmap_as_it_was() {
+    let bed = Bed::new();
+    bed.put_existing(json!({}));
+    bed.api.state().conflicts_left = 100;
+    let out = bed.apply(&["--overwrite"]);
+    assert_eq!(code(&out), Some(4), "{}", explain(&out));
+    assert_complete(&bed.src.release, &bed.dest.client());
+    let object = format!("configmap/{} in namespace {NS}", bed.name());
+    let cluster = format!("cluster {} (context standin)", bed.api.url());
+    let reason = format!("{object} kept changing in {cluster}: gave up after 5 conflicting updates");
+    let text = stdout(&out);
+    assert!(text.contains(&format!("configmap/{} not applied: {reason}\n", bed.name())), "{}", explain(&out));
+    let warning = format!("warning: the release is mirrored, but the signature was not applied: {reason}; apply it");
+    assert!(stderr(&out).contains(&warning), "{}", explain(&out));
+    let path = bed.object_path();
+    let tail: Vec<String> = calls(&bed.api.requests()).into_iter().skip(4).collect();
+    let tries: Vec<String> = (0..5).flat_map(|_| [format!("GET {path} 200"), format!("PUT {path} 409")]).collect();
+    assert_eq!(tail, tries, "five tries, each reading the object again");
+    assert_eq!(bed.api.state().conflicts_left, 95);
+    assert_eq!(bed.stored().expect("still there")["binaryData"], json!({"old-1": "b2xk"}), "nothing was written");
+}
+
+/// A user may create ConfigMaps but not read them: the cluster's keys and the existing
+/// ConfigMap cannot be checked (warned, with the server's 403), the create still works, and
+/// an `--overwrite`, which must read the object first, fails with exit 4.
+#[test]
+fn a_user_who_may_not_read_configmaps_is_warned_and_only_an_overwrite_fails() {
+    let bed = Bed::new();
+    bed.api.state().forbid = Forbid::ConfigMapReads;
+    let forbidden = |name: &str| {
+        format!(
+            "forbidden: configmaps \"{name}\" is forbidden: User \"system:serviceaccount:mirror:robot\" cannot get \
+             resource \"configmaps\" in API group \"\" in the namespace \"{NS}\" (403)"
+        )
+    };
+    let cluster = format!("cluster {} (context standin)", bed.api.url());
+    let out = bed.apply(&[]);
+    assert_eq!(code(&out), Some(0), "{}", explain(&out));
+    let err = stderr(&out);
+    let keys = format!(
+        "warning: cannot read {NS}/release-verification of {cluster}: {}; its keys are not checked",
+        forbidden("release-verification")
+    );
+    assert!(err.contains(&keys), "{}", explain(&out));
+    let existing = format!(
+        "warning: cannot read configmap/{0} in namespace {NS} in {cluster}: {1}; applying the signature will likely fail",
+        bed.name(),
+        forbidden(&bed.name())
+    );
+    assert!(err.contains(&existing), "{}", explain(&out));
+    assert!(stdout(&out).contains(&format!("configmap/{} created\n", bed.name())), "{}", explain(&out));
+    assert_eq!(bed.stored().map(|s| s["binaryData"].clone()), Some(bed.expected_config_map()["binaryData"].clone()));
+
+    let out = bed.apply(&["--overwrite"]);
+    assert_eq!(code(&out), Some(4), "{}", explain(&out));
+    let reason =
+        format!("cannot read configmap/{0} in namespace {NS} in {cluster}: {1}", bed.name(), forbidden(&bed.name()));
+    assert!(stdout(&out).contains(&format!("configmap/{} not applied: {reason}\n", bed.name())), "{}", explain(&out));
+    assert_eq!(calls(&bed.api.writes()), [format!("POST {CONFIGMAPS} 201")], "only the first run's create");
+}
+
+#[test]
 fn forbidden_writes_warn_and_exit_4_with_the_mirror_complete_and_summarised() {
     let bed = Bed::new();
     bed.api.state().forbid = Forbid::ConfigMapWrites;
@@ -279,6 +341,13 @@ fn a_missing_namespace_is_a_warning_and_exit_4() {
         explain(&out)
     );
     assert!(stdout(&out).starts_with("Success\n"));
+    // As a real API server answers: the reads find no object, the create finds no namespace.
+    let want = [
+        format!("GET {CONFIGMAPS}/release-verification 404"),
+        format!("GET {} 404", bed.object_path()),
+        format!("POST {CONFIGMAPS} 404"),
+    ];
+    assert_eq!(calls(&bed.api.requests())[2..], want);
 }
 
 #[test]

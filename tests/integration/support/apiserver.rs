@@ -169,21 +169,28 @@ fn serve_tls(stream: TcpStream, config: Arc<rustls::ServerConfig>, state: &Mutex
         let (path, query) = split_target(&target);
         let header = |name: &str| headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone());
         let authorization = header("authorization");
-        let call =
-            Call { method: &method, path: &path, query: &query, body: &body, authorization: authorization.as_deref() };
+        let content_type = header("content-type");
+        let call = Call {
+            method: &method,
+            path: &path,
+            query: &query,
+            body: &body,
+            authorization: authorization.as_deref(),
+            content_type: content_type.as_deref(),
+        };
         let reply: Reply = state.lock().unwrap_or_else(|e| e.into_inner()).handle(&call);
         shared.lock().unwrap_or_else(|e| e.into_inner()).log.push(Logged {
             method: method.clone(),
             path: path.clone(),
             query: query.clone(),
             body: serde_json::from_slice(&body).ok(),
-            content_type: header("content-type"),
+            content_type,
             status: reply.status,
         });
         let head = format!(
             "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nCache-Control: no-cache, private\r\n\r\n",
             reply.status,
-            reason_phrase(reply.status),
+            super::reason(reply.status),
             reply.content_type,
             reply.body.len()
         );
@@ -284,21 +291,6 @@ fn decode(text: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn reason_phrase(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        201 => "Created",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        403 => "Forbidden",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        409 => "Conflict",
-        422 => "Unprocessable Entity",
-        _ => "Status",
-    }
-}
-
 /// A ClusterVersion `version` whose desired and newest history version is `v`.
 pub fn cluster_version(v: &str) -> Value {
     json!({
@@ -317,13 +309,14 @@ fn the_stand_in_answers_like_the_api_server() {
     let api = ApiServer::start();
     let ca = reqwest::Certificate::from_pem(&api.ca_pem).expect("CA");
     let http = reqwest::blocking::Client::builder().add_root_certificate(ca).build().expect("client");
-    let send = |method: reqwest::Method, path: &str, body: &Value, token: &str| {
+    let send_as = |method: reqwest::Method, path: &str, content_type: &str, body: &Value, token: &str| {
         let url = format!("{}/api/v1/namespaces/openshift-config-managed/configmaps{path}", api.url());
-        let request = http.request(method, url).bearer_auth(token).header("content-type", "application/json");
+        let request = http.request(method, url).bearer_auth(token).header("content-type", content_type);
         let response = request.body(body.to_string()).send().expect("request");
         let code = response.status().as_u16();
         (code, serde_json::from_slice::<Value>(&response.bytes().expect("body")).expect("json body"))
     };
+    let send = |method, path: &str, body: &Value, token: &str| send_as(method, path, "application/json", body, token);
     let token = api.token().to_string();
     let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}, "binaryData": {"x-1": "YQ=="}});
     let (code, status) = send(reqwest::Method::POST, "", &cm, "wrong");
@@ -331,6 +324,13 @@ fn the_stand_in_answers_like_the_api_server() {
     let (code, _) = send(reqwest::Method::POST, "?dryRun=All&fieldManager=m", &cm, &token);
     assert_eq!(code, 201);
     assert!(api.state().config_maps.is_empty(), "dryRun=All persists nothing");
+    let (code, status) = send_as(reqwest::Method::POST, "", "text/plain", &cm, &token);
+    assert_eq!((code, status["reason"].as_str()), (415, Some("UnsupportedMediaType")));
+    assert_eq!(
+        status["message"],
+        "the body of the request was in an unknown format - accepted media types include: application/json, \
+         application/yaml, application/vnd.kubernetes.protobuf"
+    );
     let (code, created) = send(reqwest::Method::POST, "?fieldManager=m", &cm, &token);
     assert_eq!((code, created["metadata"]["managedFields"][0]["manager"].as_str()), (201, Some("m")));
     let (code, status) = send(reqwest::Method::POST, "", &cm, &token);
@@ -346,9 +346,24 @@ fn the_stand_in_answers_like_the_api_server() {
     let (code, updated) = send(reqwest::Method::PUT, "/x", &created, &token);
     assert_eq!(code, 200);
     assert_ne!(updated["metadata"]["resourceVersion"], created["metadata"]["resourceVersion"]);
-    let (code, patched) = send(reqwest::Method::PATCH, "/x", &json!({"metadata": {"labels": {"a": "b"}}}), &token);
+    // A PATCH must name its patch type: plain JSON is not one.
+    let labels = json!({"metadata": {"labels": {"a": "b"}}});
+    let (code, status) = send(reqwest::Method::PATCH, "/x", &labels, &token);
+    assert_eq!((code, status["reason"].as_str()), (415, Some("UnsupportedMediaType")));
+    assert_eq!(
+        status["message"],
+        "the body of the request was in an unknown format - accepted media types include: \
+         application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json, \
+         application/apply-patch+yaml"
+    );
+    let (code, patched) = send_as(reqwest::Method::PATCH, "/x", "application/merge-patch+json", &labels, &token);
     assert_eq!((code, patched["metadata"]["labels"]["a"].as_str()), (200, Some("b")));
+    // In a missing namespace a read finds no object; only a create is refused for the namespace.
     api.state().namespaces.clear();
     let (code, status) = send(reqwest::Method::GET, "/x", &json!({}), &token);
+    assert_eq!((code, status["reason"].as_str()), (404, Some("NotFound")));
+    assert_eq!(status["message"], "configmaps \"x\" not found");
+    assert_eq!(status["details"], json!({"name": "x", "kind": "configmaps"}));
+    let (code, status) = send(reqwest::Method::POST, "", &cm, &token);
     assert_eq!((code, status["message"].as_str()), (404, Some("namespaces \"openshift-config-managed\" not found")));
 }

@@ -1,9 +1,13 @@
 //! The Kubernetes API semantics of the stand-in (see `apiserver.rs` for the server): core/v1
 //! ConfigMaps and config.openshift.io/v1 ClusterVersion at their real paths, with the real
-//! status codes and `Status` bodies: 201/200, 404 NotFound (object or namespace), 409
-//! AlreadyExists, 409 Conflict on a stale resourceVersion, 422 Invalid, 400 BadRequest,
-//! 401/403; a global resourceVersion that grows on every write; `dryRun=All` validated and
-//! answered but not persisted; `fieldManager` recorded in `managedFields`.
+//! status codes and `Status` bodies: 201/200, 404 NotFound (the object; the namespace only for
+//! a create, as the NamespaceLifecycle admission plugin answers), 409 AlreadyExists, 409
+//! Conflict on a stale resourceVersion, 415 UnsupportedMediaType for a body or patch type
+//! the server does not take, 422 Invalid, 400 BadRequest, 401/403; a global resourceVersion
+//! that grows on every write; `dryRun=All` validated and answered but not persisted;
+//! `fieldManager` recorded in `managedFields`. Bodies are JSON or YAML, patches JSON merge
+//! or strategic merge (the same for a ConfigMap); protobuf bodies, JSON patches and apply
+//! patches are not implemented and answer 500, so a test that sends one fails loudly.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -17,6 +21,8 @@ pub enum Forbid {
     Nothing,
     /// Writes to ConfigMaps (a user with the `view` role).
     ConfigMapWrites,
+    /// Reads of ConfigMaps (a user bound to a role that may create and update them only).
+    ConfigMapReads,
     /// Everything but `/version`.
     All,
 }
@@ -49,12 +55,45 @@ pub struct Call<'a> {
     pub query: &'a [(String, String)],
     pub body: &'a [u8],
     pub authorization: Option<&'a str>,
+    pub content_type: Option<&'a str>,
 }
 
 impl Call<'_> {
     fn param(&self, name: &str) -> Option<&str> {
         self.query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
+
+    /// The media type of the body, without parameters (`application/json; charset=utf-8`
+    /// is `application/json`); empty when there is no Content-Type.
+    fn media_type(&self) -> String {
+        let value = self.content_type.unwrap_or_default();
+        value.split(';').next().unwrap_or_default().trim().to_ascii_lowercase()
+    }
+}
+
+/// The media types kube-apiserver (1.28, OpenShift 4.15) decodes a POST or PUT body from, in
+/// the order its 415 message lists them; no Content-Type means the first.
+const BODY_TYPES: [&str; 3] = ["application/json", "application/yaml", "application/vnd.kubernetes.protobuf"];
+/// The patch types it takes for a built-in resource, in the order its 415 message lists them.
+const PATCH_TYPES: [&str; 4] = [
+    "application/json-patch+json",
+    "application/merge-patch+json",
+    "application/strategic-merge-patch+json",
+    "application/apply-patch+yaml",
+];
+
+/// 415 as the API server writes it (`negotiation.NewUnsupportedMediaTypeError`).
+fn unsupported_media_type(accepted: &[&str]) -> Reply {
+    let message = format!(
+        "the body of the request was in an unknown format - accepted media types include: {}",
+        accepted.join(", ")
+    );
+    status(415, "UnsupportedMediaType", &message, None)
+}
+
+/// What the stand-in does not implement: a 500 no client under test should ever see.
+fn not_implemented(what: &str) -> Reply {
+    status(500, "InternalError", &format!("the API stand-in does not implement {what}"), None)
 }
 
 fn reply(status: u16, body: &Value) -> Reply {
@@ -117,8 +156,11 @@ impl ApiState {
             _ if self.forbid == Forbid::All => forbidden(call, &parts),
             ("GET", ["apis", "config.openshift.io", "v1", "clusterversions", name]) => self.get_cluster_version(name),
             (_, ["api", "v1", "namespaces", ns, "configmaps", rest @ ..]) if rest.len() <= 1 => {
-                if self.forbid == Forbid::ConfigMapWrites && call.method != "GET" {
-                    return forbidden(call, &parts);
+                let read = call.method == "GET";
+                match self.forbid {
+                    Forbid::ConfigMapWrites if !read => return forbidden(call, &parts),
+                    Forbid::ConfigMapReads if read => return forbidden(call, &parts),
+                    _ => {}
                 }
                 self.config_map_call(call, ns, rest.first().copied())
             }
@@ -152,13 +194,30 @@ impl ApiState {
     }
 
     fn config_map_call(&mut self, call: &Call, ns: &str, name: Option<&str>) -> Reply {
+        let media_type = call.media_type();
+        match call.method {
+            "POST" | "PUT" if !media_type.is_empty() && !BODY_TYPES.contains(&media_type.as_str()) => {
+                return unsupported_media_type(&BODY_TYPES);
+            }
+            "PATCH" if !PATCH_TYPES.contains(&media_type.as_str()) => return unsupported_media_type(&PATCH_TYPES),
+            _ => {}
+        }
         let dry_run = match call.param("dryRun") {
             None => false,
             Some("All") => true,
             Some(other) => return status(400, "BadRequest", &format!("Invalid dry run value: {other}"), None),
         };
+        // Only a create is refused for its namespace (the NamespaceLifecycle admission
+        // plugin); anything else in a missing namespace finds no object there.
         if !self.namespaces.contains(ns) {
-            return status(404, "NotFound", &format!("namespaces \"{ns}\" not found"), Some((ns, "namespaces")));
+            match (call.method, name) {
+                ("POST", _) => {
+                    let message = format!("namespaces \"{ns}\" not found");
+                    return status(404, "NotFound", &message, Some((ns, "namespaces")));
+                }
+                (_, Some(n)) => return not_found(n),
+                _ => {}
+            }
         }
         let key = |n: &str| (ns.to_string(), n.to_string());
         match (call.method, name) {
@@ -177,7 +236,7 @@ impl ApiState {
     }
 
     fn create(&mut self, call: &Call, ns: &str, dry_run: bool) -> Reply {
-        let mut object = match decode(call.body, ns, None) {
+        let mut object = match decode(call, ns, None) {
             Ok(o) => o,
             Err(r) => return r,
         };
@@ -198,7 +257,7 @@ impl ApiState {
     }
 
     fn update(&mut self, call: &Call, ns: &str, name: &str, dry_run: bool) -> Reply {
-        let mut object = match decode(call.body, ns, Some(name)) {
+        let mut object = match decode(call, ns, Some(name)) {
             Ok(o) => o,
             Err(r) => return r,
         };
@@ -237,6 +296,10 @@ impl ApiState {
     }
 
     fn patch(&mut self, call: &Call, ns: &str, name: &str, dry_run: bool) -> Reply {
+        let media_type = call.media_type();
+        if !media_type.contains("merge-patch") {
+            return not_implemented(&format!("{media_type} patches"));
+        }
         let Some(stored) = self.config_maps.get(&(ns.to_string(), name.to_string())) else { return not_found(name) };
         let Ok(patch) = serde_json::from_slice::<Value>(call.body) else {
             return status(400, "BadRequest", "the body of the request was in an unknown format", None);
@@ -307,10 +370,14 @@ fn deleted(name: &str) -> Reply {
 }
 
 /// The body as a ConfigMap for namespace `ns` (and, for an update, named `name`).
-fn decode(body: &[u8], ns: &str, name: Option<&str>) -> Result<Value, Reply> {
-    let mut object: Value = serde_json::from_slice(body).map_err(|e| {
-        status(400, "BadRequest", &format!("the body of the request was in an unknown format: {e}"), None)
-    })?;
+fn decode(call: &Call, ns: &str, name: Option<&str>) -> Result<Value, Reply> {
+    let unknown =
+        |e: String| status(400, "BadRequest", &format!("the body of the request was in an unknown format: {e}"), None);
+    let mut object: Value = match call.media_type().as_str() {
+        "application/yaml" => serde_saphyr::from_slice(call.body).map_err(|e| unknown(e.to_string()))?,
+        "application/vnd.kubernetes.protobuf" => return Err(not_implemented("protobuf bodies")),
+        _ => serde_json::from_slice(call.body).map_err(|e| unknown(e.to_string()))?,
+    };
     if object["kind"] != "ConfigMap" || object["apiVersion"] != "v1" {
         let message =
             format!("the body kind {} / apiVersion {} is not v1 ConfigMap", object["kind"], object["apiVersion"]);
