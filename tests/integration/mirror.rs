@@ -51,13 +51,15 @@ pub fn assert_complete_in(src: &GeneratedRelease, dest: &Client, repo: &str) {
 }
 
 fn assert_same_image(dest: &Client, repo: &str, tag: &str, image: &GeneratedImage) {
-    let (bytes, _, digest) =
+    let (bytes, content_type, digest) =
         dest.get_manifest(repo, tag).unwrap_or_else(|| panic!("tag {tag} missing at the destination"));
     assert_eq!(bytes, image.manifest, "manifest bytes of {tag} differ");
+    assert_eq!(content_type, image.media_type, "Content-Type of {tag}");
     assert_eq!(digest, image.digest, "digest of {tag}");
     for child in &image.children {
-        let (bytes, _, _) = dest.get_manifest(repo, &child.digest).expect("platform manifest present");
+        let (bytes, content_type, _) = dest.get_manifest(repo, &child.digest).expect("platform manifest present");
         assert_eq!(bytes, child.manifest, "platform manifest {} of {tag}", child.name);
+        assert_eq!(content_type, child.media_type, "Content-Type of platform manifest {} of {tag}", child.name);
     }
     for blob in &image.blobs {
         assert!(dest.blob_exists(repo, blob), "blob {blob} of {tag} missing");
@@ -234,11 +236,10 @@ fn tls_registries_are_verified_against_the_given_certificate_authority() {
     };
     let unverified = run(args(&[]));
     assert_eq!(unverified.status.code(), Some(1));
-    assert!(
-        stderr(&unverified).contains(&format!("cannot reach registry {}", source.host())),
-        "{}",
-        stderr(&unverified)
-    );
+    // Refused for its certificate (not for being unreachable), the cause named.
+    let err = stderr(&unverified);
+    assert!(err.contains(&format!("  caused by: cannot reach registry {}\n", source.host())), "{err}");
+    assert!(err.ends_with("  caused by: invalid peer certificate: UnknownIssuer\n"), "{err}");
 
     let dir = temp_dir();
     let bundle = dir.path().join("bundle.pem");
