@@ -4,8 +4,12 @@
 
 use std::path::{Path, PathBuf};
 
+use base64::Engine as _;
+use serde_json::{json, Value};
+
+use crate::support::gpg::Gpg;
 use crate::support::registry::Registry;
-use crate::support::{assert_success, run, stderr, stdout, temp_dir};
+use crate::support::{assert_success, run, sha256_digest, stderr, stdout, temp_dir};
 
 fn sample() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("sample/mirror")
@@ -30,6 +34,46 @@ fn config_map(dir: &Path) -> (PathBuf, String) {
     (entry.path(), text)
 }
 
+/// The signature ConfigMap the cluster-version operator reads for the sample release, built
+/// here from first principles rather than from what the tool wrote: the release digest is
+/// the hash of the manifest its tag names, the signature is the one GnuPG verifies with the
+/// sample key for that digest, and the document's shape is DESIGN §5's. (file name, document)
+fn expected_config_map(tag: &str, signature: &[u8]) -> (String, Value) {
+    let manifest = std::fs::read(sample().join("v2/openshift/release/manifests").join(tag)).unwrap();
+    let digest = sha256_digest(&manifest);
+    let gpg = Gpg::new();
+    gpg.run(
+        &["--import"],
+        &std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("sample/keys/sample-release.asc")).unwrap(),
+    );
+    let verified = gpg.run(&["--status-fd", "2", "--decrypt"], signature);
+    assert!(String::from_utf8_lossy(&verified.stderr).contains("[GNUPG:] VALIDSIG "), "GnuPG verifies the signature");
+    let payload: Value = serde_json::from_slice(&verified.stdout).expect("the signed payload is JSON");
+    assert_eq!(payload["critical"]["image"]["docker-manifest-digest"], digest.as_str(), "it signs this release");
+    let name = digest.replacen(':', "-", 1);
+    let document = json!({
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": name,
+            "namespace": "openshift-config-managed",
+            "labels": {"release.openshift.io/verification-signatures": ""},
+        },
+        "binaryData": {format!("{name}-1"): base64::engine::general_purpose::STANDARD.encode(signature)},
+    });
+    (format!("signature-{}.yaml", &name[..name.len() - 48]), document)
+}
+
+/// The one signature in the sample's own ConfigMap (the demo's only copy of it).
+fn shipped_signature() -> Vec<u8> {
+    let (_, text) = config_map(&sample());
+    let document: Value = serde_saphyr::from_str(&text).expect("YAML");
+    let data = document["binaryData"].as_object().expect("binaryData");
+    assert_eq!(data.len(), 1, "one signature: {data:?}");
+    let b64 = data.values().next().and_then(Value::as_str).expect("base64 text");
+    base64::engine::general_purpose::STANDARD.decode(b64).expect("base64")
+}
+
 #[test]
 fn the_bundled_sample_mirrors_offline_with_its_signature_verified() {
     let tag = sample_tag();
@@ -43,8 +87,10 @@ fn the_bundled_sample_mirrors_offline_with_its_signature_verified() {
     assert!(stderr(&out).contains("valid signature"), "{}", stderr(&out));
     assert!(stderr(&out).contains("for keyring verifier-public-key-sample"), "{}", stderr(&out));
     let (path, written) = config_map(media.path());
-    let (_, shipped) = config_map(&sample());
-    assert_eq!(written, shipped, "the same signature ConfigMap, carried on");
+    let (file_name, expected) = expected_config_map(&tag, &shipped_signature());
+    assert_eq!(path, media.path().join("config").join(file_name));
+    let written: Value = serde_saphyr::from_str(&written).expect("the ConfigMap is YAML");
+    assert_eq!(written, expected, "the signature ConfigMap the cluster-version operator reads");
     let text = stdout(&out);
     assert!(text.contains(&format!("Configmap {} created", path.display())), "{text}");
     assert!(text.contains("kubectl release-mirror --from-dir="), "{text}");
