@@ -388,14 +388,17 @@ fn verify_signature_checks_a_gnupg_signature_offline() {
 }
 
 /// The far side of the air gap cannot reach the payload's stores: the upload reads the
-/// signature ConfigMap the to-disk run wrote (ours `.yaml`, or oc's `.json`).
+/// signature ConfigMap the to-disk run wrote: ours (YAML), or one `oc adm release mirror`
+/// wrote, which is JSON (library-go's ConfigMapAsBytes) under the same `.yaml` name, or the
+/// same JSON named `.json`.
 #[test]
 fn the_upload_side_verifies_with_the_configmap_carried_on_the_media() {
     let k = keys();
     let store = SigStore::start(Mode::Serve);
     let src = release(&[("test", k.gpg.export(&k.rsa))], &[("online", store.url())]);
     let digest = digest_of(&src);
-    store.put(&digest, 1, k.gpg.sign(&k.rsa, &atomic_payload(&digest, IDENTITY), true));
+    let signature = k.gpg.sign(&k.rsa, &atomic_payload(&digest, IDENTITY), true);
+    store.put(&digest, 1, signature.clone());
     let media = temp_dir();
     let out = run([
         format!("--from={}", src.release.release_ref()),
@@ -417,14 +420,33 @@ fn the_upload_side_verifies_with_the_configmap_carried_on_the_media() {
             "--insecure".into(),
         ])
     };
-    let dest = Registry::start();
-    let out = upload(&dest);
-    assert_success(&out);
-    assert!(stderr(&out).contains(&format!("reading release signatures from {}", yaml.display())), "{}", stderr(&out));
-    std::fs::rename(&yaml, yaml.with_extension("json")).expect("rename to oc's name");
-    let dest = Registry::start();
-    assert_success(&upload(&dest));
+    let uploads_from = |path: &Path| {
+        let dest = Registry::start();
+        let out = upload(&dest);
+        assert_success(&out);
+        let reading = format!("reading release signatures from {}", path.display());
+        assert!(stderr(&out).contains(&reading), "{}", stderr(&out));
+        assert!(!dest.client().catalog().is_empty(), "uploaded");
+    };
+    uploads_from(&yaml);
+
+    // oc's file: Go's JSON encoding of the corev1.ConfigMap, field order and all.
+    let name = digest.replacen(':', "-", 1);
+    let oc_json = format!(
+        "{{\"kind\":\"ConfigMap\",\"apiVersion\":\"v1\",\"metadata\":{{\"name\":\"{name}\",\"namespace\":\
+         \"openshift-config-managed\",\"creationTimestamp\":null,\"labels\":{{\"release.openshift.io/\
+         verification-signatures\":\"\"}}}},\"binaryData\":{{\"{name}-1\":\"{}\"}}}}\n",
+        base64::engine::general_purpose::STANDARD.encode(&signature)
+    );
+    let parsed: Value = serde_json::from_str(&oc_json).expect("oc's ConfigMap is JSON");
+    let b64 = parsed["binaryData"][format!("{name}-1")].as_str().expect("the signature");
+    assert_eq!(base64::engine::general_purpose::STANDARD.decode(b64).expect("base64"), signature);
+    std::fs::write(&yaml, &oc_json).expect("write oc's file");
+    uploads_from(&yaml);
+    std::fs::rename(&yaml, yaml.with_extension("json")).expect("rename to .json");
+    uploads_from(&yaml.with_extension("json"));
     assert_eq!(store.requests().len(), online_requests, "the online store was never asked");
+
     std::fs::remove_file(yaml.with_extension("json")).expect("remove");
     let dest = Registry::start();
     let out = upload(&dest);
