@@ -279,6 +279,11 @@ pub struct RegistryArgs {
     /// exponential backoff and jitter, honouring Retry-After).
     #[arg(long, value_name = "N", default_value_t = release_mirror::registry::DEFAULT_TRIES, value_parser = clap::value_parser!(u32).range(1..=100), help_heading = "Registry")]
     pub retries: u32,
+
+    /// Seconds a blob transfer may send nothing (or less than 1 KiB/s for that long) before
+    /// it is resumed or restarted; each time spends one of the blob's --retries.
+    #[arg(long, value_name = "SECONDS", default_value = "30", value_parser = parse_seconds, help_heading = "Registry")]
+    pub stall_timeout: std::time::Duration,
 }
 
 /// Release signatures.

@@ -178,6 +178,7 @@ pub fn job(args: &MirrorArgs) -> anyhow::Result<Job> {
             certificate_authority: args.registry.certificate_authority.clone(),
             tries: args.registry.retries,
             verbose: args.verbose > 0,
+            stall_timeout: args.registry.stall_timeout,
         },
         blob_check: if args.skip_verification { BlobCheck::LengthOnly } else { BlobCheck::Digest },
         tree_check: if args.verify { TreeCheck::Contents } else { TreeCheck::Sizes },

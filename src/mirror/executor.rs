@@ -64,7 +64,8 @@ pub async fn execute(
 }
 
 /// Copy one blob, starting it over on a transient failure (a connection cut mid-body, a 5xx
-/// on the upload, bytes that arrived corrupted) up to the `--retries` bound.
+/// on the upload, bytes that arrived corrupted, a stall) while the blob's one retry budget
+/// (`--retries` tries, shared with resumed downloads) lasts.
 async fn copy_blob(
     task: &BlobTask,
     sources: &Stores,
@@ -78,7 +79,7 @@ async fn copy_blob(
         attempt += 1;
         match copy_blob_once(task, sources, dests, progress, counters).await {
             Ok(()) => return Ok(()),
-            Err(e) if attempt < policy.tries && is_transient(&e) => {
+            Err(e) if is_transient(&e) && dests.transport().take_retry(task.digest.as_str()) => {
                 dests.transport().count_retry();
                 let wait = policy.delay(attempt, None, registry::jitter());
                 progress.debug(&format!("{e:#}; copying blob {} again in {} ms", task.digest, wait.as_millis()));

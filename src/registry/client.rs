@@ -30,7 +30,15 @@ pub struct Settings {
     pub tries: u32,
     /// Log each retry on stderr (`-v`).
     pub verbose: bool,
+    /// A transfer that sends nothing for this long, or less than [`STALL_FLOOR`] bytes a
+    /// second over this long, is stalled (`--stall-timeout`); zero means the default.
+    pub stall_timeout: Duration,
 }
+
+/// The default `--stall-timeout`.
+pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// Bytes a second below which a transfer crawls (curl's `--speed-limit` idea).
+pub const STALL_FLOOR: u64 = 1024;
 
 /// Settings shared by every registry of a run.
 #[derive(Clone)]
@@ -42,6 +50,9 @@ pub struct Transport {
     retried: Arc<AtomicU64>,
     verbose: bool,
     uploads: Arc<Mutex<OpenUploads>>,
+    stall: Duration,
+    /// Retries spent per blob, by whichever way (a resumed download, a restarted copy).
+    spent: Arc<Mutex<HashMap<String, u32>>>,
 }
 
 /// Blob uploads begun (POST answered with a Location) and not yet finished.
@@ -79,7 +90,27 @@ impl Transport {
             retried: Arc::default(),
             verbose: args.verbose,
             uploads: Arc::default(),
+            stall: if args.stall_timeout.is_zero() { DEFAULT_STALL_TIMEOUT } else { args.stall_timeout },
+            spent: Arc::default(),
         })
+    }
+
+    /// How long a transfer may send nothing before it counts as stalled.
+    pub fn stall_timeout(&self) -> Duration {
+        self.stall
+    }
+
+    /// Spend one retry of blob `digest` from its one budget (`--retries` tries in all,
+    /// however they are made: resumed downloads and restarted copies alike). `false` when
+    /// the budget is used up.
+    pub fn take_retry(&self, digest: &str) -> bool {
+        let mut spent = self.spent.lock().unwrap_or_else(|p| p.into_inner());
+        let used = spent.entry(digest.to_string()).or_insert(0);
+        if *used + 1 >= self.retry.tries {
+            return false;
+        }
+        *used += 1;
+        true
     }
 
     /// Cancel (DELETE) every upload session still open, as on an interrupt, so the registry
@@ -259,9 +290,9 @@ impl RegistryClient {
         tokio::time::sleep(wait).await;
     }
 
-    /// The retry policy of this client's requests.
-    pub(super) fn retry_policy(&self) -> RetryPolicy {
-        self.transport.retry
+    /// The run's transport (budgets, stall timeout).
+    pub(super) fn transport(&self) -> &Transport {
+        &self.transport
     }
 
     /// Send a request whose body can only be sent once (a streamed blob): the

@@ -49,6 +49,9 @@ pub enum RegistryError {
     #[error("registry {host} sent a bad response for {what}: {reason}")]
     BadResponse { host: String, what: String, reason: String },
 
+    #[error("registry {host} did not answer the {what} within {secs} s of receiving it all")]
+    Stalled { host: String, what: String, secs: u64 },
+
     #[error("failed reading {what} from registry {host}")]
     Body {
         host: String,

@@ -8,7 +8,7 @@ mod resume;
 mod retry;
 mod store;
 
-pub use client::{Settings, Transport};
+pub use client::{Settings, Transport, DEFAULT_STALL_TIMEOUT, STALL_FLOOR};
 pub use error::RegistryError;
 pub use retry::{jitter, DEFAULT_TRIES};
 pub use store::RegistryStore;

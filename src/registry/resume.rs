@@ -1,7 +1,11 @@
-//! Blob downloads that survive a connection cut: when the body fails after N bytes, the rest
-//! is asked for with `Range: bytes=N-` and the stream goes on where it stopped, so whatever
-//! consumes it (a disk writer, an upload to another registry) never sees the cut. The digest
-//! check sits above this stream and still covers every byte.
+//! Blob downloads that survive a connection cut or a stall: when the body fails after N
+//! bytes, or sends nothing for `--stall-timeout` (or crawls below [`STALL_FLOOR`] bytes a
+//! second for that long), the rest is asked for with `Range: bytes=N-` and the stream goes
+//! on where it stopped, so whatever consumes it (a disk writer, an upload to another
+//! registry) never sees the cut. Resumes spend the blob's one retry budget. The digest check
+//! sits above this stream and still covers every byte.
+
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -9,7 +13,7 @@ use reqwest::header::{CONTENT_RANGE, RANGE};
 use reqwest::{Response, StatusCode};
 
 use super::challenge::Scope;
-use super::client::RegistryClient;
+use super::client::{RegistryClient, STALL_FLOOR};
 use crate::digest::Digest;
 use crate::store::ByteStream;
 
@@ -26,9 +30,45 @@ struct Download {
     source: Source,
     /// Bytes handed on so far (the offset to resume from).
     received: u64,
-    /// Resumes made so far; bounded by the retry policy's tries.
+    /// Resumes made so far (for the backoff).
     resumes: u32,
     body: ByteStream,
+    pace: Pace,
+}
+
+/// Whether bytes keep coming: a window of `stall` time must bring `STALL_FLOOR × stall`
+/// bytes, and no single wait may last `stall`.
+struct Pace {
+    stall: Duration,
+    since: Instant,
+    bytes: u64,
+}
+
+impl Pace {
+    fn new(stall: Duration) -> Pace {
+        Pace { stall, since: Instant::now(), bytes: 0 }
+    }
+
+    /// Count a chunk; `Err` when the window closed below the floor.
+    fn chunk(&mut self, len: usize) -> Result<(), std::io::Error> {
+        self.bytes += len as u64;
+        let elapsed = self.since.elapsed();
+        if elapsed < self.stall {
+            return Ok(());
+        }
+        let floor = STALL_FLOOR.saturating_mul(self.stall.as_secs().max(1));
+        if self.bytes < floor {
+            let msg = format!("only {} bytes in {} s, below {STALL_FLOOR} bytes/s", self.bytes, elapsed.as_secs());
+            return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, msg));
+        }
+        *self = Pace::new(self.stall);
+        Ok(())
+    }
+
+    fn silent(&self) -> std::io::Error {
+        let msg = format!("stalled: no data for {} s", self.stall.as_secs());
+        std::io::Error::new(std::io::ErrorKind::TimedOut, msg)
+    }
 }
 
 /// The body of `first` (a 200 answer to a blob GET of `url`), resumed with range requests
@@ -40,30 +80,46 @@ pub(super) fn resuming(
     digest: &Digest,
     first: Response,
 ) -> ByteStream {
+    let pace = Pace::new(client.transport().stall_timeout());
     let source = Source { client, url, repo: repo.to_string(), digest: digest.clone() };
-    let download = Download { source, received: 0, resumes: 0, body: body_stream(first) };
+    let download = Download { source, received: 0, resumes: 0, body: body_stream(first), pace };
     Box::pin(futures_util::stream::unfold(Some(download), |state| async move {
         let mut d = state?;
         loop {
-            match d.body.next().await {
-                Some(Ok(chunk)) => {
-                    d.received += chunk.len() as u64;
-                    return Some((Ok(chunk), Some(d)));
-                }
-                None => return None,
-                Some(Err(cut)) => {
-                    if d.resumes + 1 >= d.source.client.retry_policy().tries {
-                        return Some((Err(cut), None));
+            let failure = match tokio::time::timeout(d.pace.stall, d.body.next()).await {
+                Ok(Some(Ok(chunk))) => match d.pace.chunk(chunk.len()) {
+                    Ok(()) => {
+                        d.received += chunk.len() as u64;
+                        return Some((Ok(chunk), Some(d)));
                     }
-                    d.resumes += 1;
-                    match d.source.reopen(d.received, d.resumes, &cut).await {
-                        Ok(body) => d.body = body,
-                        Err(e) => return Some((Err(e), None)),
-                    }
-                }
+                    // The crawling chunk is dropped and asked for again with the rest.
+                    Err(crawl) => crawl,
+                },
+                Ok(None) => return None,
+                Ok(Some(Err(cut))) => cut,
+                Err(_) => d.pace.silent(),
+            };
+            if let Err(e) = d.resume(failure).await {
+                return Some((Err(e), None));
             }
         }
     }))
+}
+
+impl Download {
+    /// Carry on from `self.received` after `failure`, if the blob's retry budget allows.
+    async fn resume(&mut self, failure: std::io::Error) -> std::io::Result<()> {
+        if failure.kind() == std::io::ErrorKind::TimedOut {
+            eprintln!("warning: {} {failure} after {} bytes; resuming", self.source.what(), self.received);
+        }
+        if !self.source.client.transport().take_retry(self.source.digest.as_str()) {
+            return Err(failure);
+        }
+        self.resumes += 1;
+        self.body = self.source.reopen(self.received, self.resumes, &failure).await?;
+        self.pace = Pace::new(self.pace.stall);
+        Ok(())
+    }
 }
 
 fn body_stream(resp: Response) -> ByteStream {

@@ -203,7 +203,20 @@ impl ImageStore for RegistryStore {
         let sep = if location.contains('?') { '&' } else { '?' };
         let put_url = format!("{location}{sep}digest={digest}");
         let size = blob.size;
-        let body = reqwest::Body::wrap_stream(verified(blob.stream, digest.clone(), size, self.check));
+        // Told when the last byte of the body has been handed over, so a registry that takes
+        // the whole upload and then never answers is found in --stall-timeout, not minutes.
+        let (sent, all_sent) = tokio::sync::oneshot::channel::<()>();
+        let mut sent = Some(sent);
+        let mut handed = 0u64;
+        let stream = verified(blob.stream, digest.clone(), size, self.check).inspect(move |item| {
+            handed += item.as_ref().map_or(0, |chunk| chunk.len() as u64);
+            if handed >= size {
+                if let Some(tx) = sent.take() {
+                    let _ = tx.send(());
+                }
+            }
+        });
+        let body = reqwest::Body::wrap_stream(stream);
         let req = self
             .client
             .http()
@@ -212,7 +225,22 @@ impl ImageStore for RegistryStore {
             .header(CONTENT_LENGTH, size)
             .body(body);
         let session = self.client.upload_started(repo, &location);
-        let resp = self.client.send_once(&scopes, req).await;
+        let stall = self.client.transport().stall_timeout();
+        let silent = async {
+            if all_sent.await.is_ok() {
+                tokio::time::sleep(stall).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
+        let resp = tokio::select! {
+            resp = self.client.send_once(&scopes, req) => resp,
+            () = silent => Err(RegistryError::Stalled {
+                host: self.host().to_string(),
+                what: format!("upload of {what}"),
+                secs: stall.as_secs(),
+            }),
+        };
         // Interrupted here, the session stays listed and is cancelled on the way out.
         self.client.upload_finished(session);
         let resp = resp?;

@@ -34,6 +34,12 @@ pub enum Action {
     Redirect(String),
     /// Answer `200` with this `Content-Type` and body instead of the registry.
     Reply { content_type: String, body: Vec<u8> },
+    /// Send this many bytes of the response body, then nothing for minutes (a stall).
+    StallResponse(u64),
+    /// Send this many bytes of the response body, then one byte a second (a trickle).
+    TrickleResponse(u64),
+    /// Forward the request, then keep the registry's answer for this long before sending it.
+    HoldResponse(Duration),
 }
 
 /// A fault for the requests whose method and path match, from the `skip+1`-th such request
@@ -264,6 +270,7 @@ fn handle(shared: &Shared, mut head: Head, reader: &mut Reader, writer: &mut Tcp
         lock(&shared.log)[entry].fault = Some(note);
     }
     let (mut req, mut resp) = (Tamper::default(), Tamper::default());
+    let mut hold = None;
     match action {
         Some(Action::Status { code, retry_after }) => {
             let extra: Vec<_> = retry_after.map(|s| ("Retry-After", s.to_string())).into_iter().collect();
@@ -280,11 +287,14 @@ fn handle(shared: &Shared, mut head: Head, reader: &mut Reader, writer: &mut Tcp
         }
         Some(Action::Delay(wait)) => thread::sleep(wait),
         Some(Action::CutResponse(n)) => resp.cut_after = Some(n),
+        Some(Action::StallResponse(n)) => resp.stall_after = Some(n),
+        Some(Action::TrickleResponse(n)) => resp.trickle_after = Some(n),
+        Some(Action::HoldResponse(wait)) => hold = Some(wait),
         Some(Action::Corrupt(n)) => resp.corrupt_at = Some(n),
         Some(Action::CutRequest(n)) => req.cut_after = Some(n),
         None => {}
     }
-    forward(shared, entry, &method, head, reader, writer, (req, resp))
+    forward(shared, entry, &method, head, reader, writer, (req, resp, hold))
 }
 
 /// Drain the request body and answer with a made-up response.
@@ -343,7 +353,7 @@ fn forward(
     mut head: Head,
     reader: &mut Reader,
     writer: &mut TcpStream,
-    (req, resp): (Tamper, Tamper),
+    (req, resp, hold): (Tamper, Tamper, Option<Duration>),
 ) -> io::Result<bool> {
     let upstream = lock(&shared.upstream).clone();
     let Ok(mut up) = TcpStream::connect(&upstream) else {
@@ -358,6 +368,9 @@ fn forward(
     }
     let mut up = BufReader::new(up);
     let Some(mut answer) = Head::read(&mut up)? else { return Ok(false) };
+    if let Some(wait) = hold {
+        thread::sleep(wait);
+    }
     let framing = response_framing(&answer, method);
     let keep_alive = framing != Framing::UntilClose;
     answer.remove("Connection");

@@ -108,7 +108,14 @@ pub struct Tamper {
     pub cut_after: Option<u64>,
     /// Flip the bits of the byte at this offset.
     pub corrupt_at: Option<u64>,
+    /// After this many bytes send nothing more for a long while (a stall), then cut.
+    pub stall_after: Option<u64>,
+    /// After this many bytes send one byte a second (a trickle), until cut by the client.
+    pub trickle_after: Option<u64>,
 }
+
+/// How long a stalled body stays silent before the proxy gives up on it.
+const STALL: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// How a body copy went.
 #[derive(Clone, Copy, Debug, Default)]
@@ -180,6 +187,25 @@ fn copy_data(
             return Ok(());
         }
         let start = copied.bytes;
+        let slow_from = tamper.stall_after.or(tamper.trickle_after);
+        if let Some(at) = slow_from.filter(|&s| s < start + n as u64) {
+            let head = usize::try_from(at.saturating_sub(start)).unwrap_or(0);
+            to.write_all(&buf[..head])?;
+            to.flush()?;
+            copied.bytes += head as u64;
+            if tamper.stall_after.is_some() {
+                std::thread::sleep(STALL);
+            } else {
+                for byte in &buf[head..n] {
+                    std::thread::sleep(std::time::Duration::from_secs(1));
+                    to.write_all(std::slice::from_ref(byte))?;
+                    to.flush()?;
+                    copied.bytes += 1;
+                }
+            }
+            copied.cut = true;
+            return Ok(());
+        }
         if let Some(cut) = tamper.cut_after.filter(|&c| c < start + n as u64) {
             n = usize::try_from(cut.saturating_sub(start)).unwrap_or(0);
             copied.cut = true;
@@ -226,12 +252,12 @@ mod tests {
     fn cuts_and_corrupts_a_chunked_body_by_payload_offset() {
         let body = b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n";
         let mut out = Vec::new();
-        let tamper = Tamper { cut_after: None, corrupt_at: Some(6) };
+        let tamper = Tamper { corrupt_at: Some(6), ..Tamper::default() };
         let copied = copy_body(&mut &body[..], &mut out, Framing::Chunked, tamper).unwrap();
         assert_eq!(copied.bytes, 11);
         assert_eq!(out, b"5\r\nhello\r\n6\r\n \x88orld\r\n0\r\n\r\n");
         let mut out = Vec::new();
-        let tamper = Tamper { cut_after: Some(7), corrupt_at: None };
+        let tamper = Tamper { cut_after: Some(7), ..Tamper::default() };
         let copied = copy_body(&mut &body[..], &mut out, Framing::Chunked, tamper).unwrap();
         assert!(copied.cut);
         assert_eq!(out, b"5\r\nhello\r\n6\r\n w");
