@@ -441,6 +441,12 @@ fn a_blob_that_always_stalls_spends_one_retry_budget_not_tries_squared() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert_eq!(b.proxy.requests("GET", &layer.digest).len(), 3, "three tries in all, resumes included");
     assert!(stderr(&out).contains("stalled: no data for 1 s"), "{}", stderr(&out));
+    let err = stderr(&out);
+    let path = blobs_dir(tree.path()).join(&layer.digest);
+    let first = err.lines().find(|l| l.starts_with("error: ")).expect("an error line");
+    assert!(first.contains(&format!("failed to copy blob {}", layer.digest)), "{err}");
+    assert!(err.contains(&format!("failed to receive the content of {} from the source", path.display())), "{err}");
+    assert!(!err.contains("failed to write"), "a source failure is not a disk write failure: {err}");
 }
 
 #[test]
