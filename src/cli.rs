@@ -218,6 +218,11 @@ pub struct MirrorArgs {
     #[arg(long, help_heading = "Behaviour")]
     pub dry_run: bool,
 
+    /// Print one `SOURCE DESTINATION` line per image, as oc does, and copy nothing (the
+    /// release payload is read; signatures are not checked).
+    #[arg(long, help_heading = "Behaviour")]
+    pub to_mirror: bool,
+
     /// Do not compare blob contents with their digests (not recommended: only for a registry
     /// known to serve blobs under wrong digests). Lengths and manifests are still checked.
     #[arg(long, help_heading = "Behaviour")]
@@ -233,8 +238,8 @@ pub struct MirrorArgs {
     #[arg(long, value_name = "N", default_value_t = 6, value_parser = clap::value_parser!(u16).range(1..=64), help_heading = "Behaviour")]
     pub max_per_registry: u16,
 
-    /// Mirror configuration to print at the end.
-    #[arg(long, value_enum, value_name = "KIND", default_value_t = Instructions::Idms, help_heading = "Output")]
+    /// Mirror configuration to print at the end (any case: ICSP works as oc takes it).
+    #[arg(long, value_enum, ignore_case = true, value_name = "KIND", default_value_t = Instructions::Idms, help_heading = "Output")]
     pub print_mirror_instructions: Instructions,
 
     /// Output format of the end-of-run summary on stdout.

@@ -30,6 +30,9 @@ pub struct Job {
     pub to_dir: Option<PathBuf>,
     /// Plan and report only: copy, write and apply nothing.
     pub dry_run: bool,
+    /// `--to-mirror`: print oc's `SOURCE DESTINATION` mapping lines and stop (no signature
+    /// check, nothing read but the release payloads).
+    pub to_mirror: bool,
     /// How registries are reached (credentials, TLS, retries).
     pub registry: registry::Settings,
     /// How blob bytes are checked as they stream.
@@ -54,6 +57,7 @@ impl Job {
             target,
             to_dir: None,
             dry_run: false,
+            to_mirror: false,
             registry: registry::Settings::default(),
             blob_check: BlobCheck::Digest,
             tree_check: TreeCheck::Sizes,

@@ -37,23 +37,27 @@ fn usage(msg: impl Into<String>) -> anyhow::Error {
 impl Options {
     fn from_args(args: &MirrorArgs) -> anyhow::Result<Options> {
         let source = release_source(args)?;
-        let to = match (&args.to, &args.to_dir) {
-            (Some(to), Some(_)) => {
+        // As oc: a `file://` destination is written under --to-dir, else the current
+        // directory; with a registry --to, --to-dir only receives the signature ConfigMap.
+        let (to, to_dir) = match (&args.to, &args.to_dir) {
+            (Some(to), dir) => {
                 let r = ImageRef::parse_repository(to)?;
-                if r.location != Location::Disk {
-                    return Err(usage(format!("--to-dir writes to disk; --to={to} must then be a file:// repository")));
-                }
-                r
+                let dir = match (&r.location, dir) {
+                    (Location::Disk, Some(dir)) => Some(dir.clone()),
+                    (Location::Disk, None) => Some(current_dir()?),
+                    (Location::Registry(_), _) => None,
+                };
+                (r, dir)
             }
-            (None, Some(_)) => ImageRef::parse_repository(DEFAULT_DISK_REPO)?,
-            (Some(to), None) => {
-                let r = ImageRef::parse_repository(to)?;
-                if r.location == Location::Disk {
-                    return Err(usage(format!("--to={to} is a file:// repository: give --to-dir=DIR")));
-                }
-                r
-            }
+            (None, Some(dir)) => (ImageRef::parse_repository(DEFAULT_DISK_REPO)?, Some(dir.clone())),
+            // oc's default for a mapping-only run.
+            (None, None) if args.to_mirror => (ImageRef::parse_repository("openshift/release")?, None),
             (None, None) => return Err(usage("no destination given: use --to=REGISTRY/REPO or --to-dir=DIR")),
+        };
+        let from_dir = match (&args.from_dir, reads_disk(&source)) {
+            (Some(dir), _) => Some(dir.clone()),
+            (None, true) => Some(current_dir()?),
+            (None, false) => None,
         };
         let release_image = args.to_release_image.as_deref().map(release_image_ref).transpose()?;
         if let Some(r) = &release_image {
@@ -63,9 +67,9 @@ impl Options {
         }
         Ok(Options {
             source,
-            from_dir: args.from_dir.clone(),
+            from_dir,
             target: Target { to, release_image, skip_release_image: args.skip_release_image },
-            to_dir: args.to_dir.clone(),
+            to_dir,
         })
     }
 }
@@ -112,11 +116,22 @@ fn release_source(args: &MirrorArgs) -> anyhow::Result<ReleaseSource> {
     Ok(ReleaseSource::Listed(refs))
 }
 
-/// One `--from`, consistent with `--from-dir`.
+/// Whether the releases are read from a `file://` tree.
+fn reads_disk(source: &ReleaseSource) -> bool {
+    matches!(source, ReleaseSource::Listed(list) if list.iter().any(|r| r.location == Location::Disk))
+}
+
+/// The directory `file://` references use when no folder is given, as oc does.
+fn current_dir() -> anyhow::Result<PathBuf> {
+    use anyhow::Context as _;
+    std::env::current_dir().context("failed to read the current directory (for a file:// reference)")
+}
+
+/// One `--from`, consistent with `--from-dir` (a `file://` one without it reads the
+/// current directory).
 fn listed_ref(text: &str, from_dir: bool) -> anyhow::Result<ImageRef> {
     let source = ImageRef::parse(text)?;
     match (&source.location, from_dir) {
-        (Location::Disk, false) => Err(usage(format!("--from={text} is a file:// reference: give --from-dir=DIR"))),
         (Location::Registry(_), true) => {
             Err(usage(format!("--from-dir only reads file:// sources, but --from={text} is a registry")))
         }
@@ -165,13 +180,14 @@ pub fn path_selection(g: &GraphArgs) -> anyhow::Result<GraphSelection> {
 /// The job the flags describe.
 pub fn job(args: &MirrorArgs) -> anyhow::Result<Job> {
     let opts = Options::from_args(args)?;
-    let signatures = signature_policy(args, opts.to_dir.as_ref());
+    let signatures = signature_policy(args, args.to_dir.as_ref());
     Ok(Job {
         releases: opts.source,
         from_dir: opts.from_dir,
         target: opts.target,
         to_dir: opts.to_dir,
-        dry_run: args.dry_run,
+        dry_run: args.dry_run || args.to_mirror,
+        to_mirror: args.to_mirror,
         registry: registry::Settings {
             auth_file: args.registry.registry_config.clone(),
             insecure: args.registry.insecure,
@@ -266,8 +282,7 @@ mod tests {
     fn names_what_is_missing_or_inconsistent() {
         assert!(usage_text(&["--to=m.io/x"]).contains("no release image"));
         assert!(usage_text(&["--from=q.io/a:1"]).contains("no destination"));
-        assert!(usage_text(&["--from=file://openshift/release:1", "--to=m.io/x"]).contains("--from-dir"));
-        assert!(usage_text(&["--from=q.io/a:1", "--to=file://x"]).contains("--to-dir"));
+
         assert!(usage_text(&["--from=q.io/a:1", "--to=m.io/x:tag"]).contains("takes no tag"));
         assert!(usage_text(&["--from=Q.IO/Bad:1", "--to=m.io/x"]).contains("\"Q.IO/Bad:1\""));
         assert!(usage_text(&["--from=q.io/a:1", "--to=m.io/x", "--to-release-image=m.io/r"]).contains("needs a tag"));
@@ -290,6 +305,25 @@ mod tests {
         assert!(matches!(many, Ok(Options { source: ReleaseSource::Listed(ref l), .. }) if l.len() == 2));
         let tree = parse(&["--from-dir=/media", "--to=m.io/x"]);
         assert!(matches!(tree, Ok(Options { source: ReleaseSource::Tree, .. })));
+    }
+
+    #[test]
+    fn file_references_without_a_folder_use_the_current_directory_as_oc_does() {
+        let cwd = std::env::current_dir().expect("cwd");
+        let from = parse(&["--from=file://openshift/release:1", "--to=m.io/x"]).expect("valid");
+        assert_eq!(from.from_dir.as_deref(), Some(cwd.as_path()));
+        let to = parse(&["--from=q.io/a:1", "--to=file://openshift/release"]).expect("valid");
+        assert_eq!(to.to_dir.as_deref(), Some(cwd.as_path()));
+    }
+
+    #[test]
+    fn to_dir_with_a_registry_to_only_receives_the_signature_configmap() {
+        let args = ["--from=q.io/a:1", "--to=m.io/x", "--to-dir=/media/usb"];
+        let o = parse(&args).expect("valid");
+        assert_eq!((o.target.to.to_string().as_str(), o.to_dir), ("m.io/x", None));
+        let cli = Cli::try_parse_from(std::iter::once("k").chain(args)).expect("parse");
+        let SignaturePolicy::Verify(check) = job(&cli.mirror).expect("job").signatures else { panic!("verify") };
+        assert_eq!(check.write_to.as_deref(), Some(std::path::Path::new("/media/usb/config")));
     }
 
     #[test]

@@ -16,7 +16,7 @@ mod stores;
 pub use executor::{execute, Totals};
 pub use inspect::{read_destination, read_sources, TreeCheck};
 pub use instructions::{Instructions, MirrorSource};
-pub use plan::{mappings, plan, Mapping, Plan, Target};
+pub use plan::{mappings, plan, DestState, Mapping, Plan, SourceImage, Target};
 pub use report::{ReleaseSummary, Summary};
 pub use sigstore::signature_mappings;
 pub use stores::{AnyStore, Stores};

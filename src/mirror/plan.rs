@@ -20,6 +20,15 @@ pub struct Target {
     pub skip_release_image: bool,
 }
 
+impl Target {
+    /// oc's `Mirror prefix:` lines: the repository of a registry destination, then the
+    /// `--to-release-image` reference when given.
+    pub fn mirror_prefixes(&self) -> Vec<String> {
+        let repo = self.to.registry().map(|_| self.to.name());
+        repo.into_iter().chain(self.release_image.as_ref().map(ToString::to_string)).collect()
+    }
+}
+
 /// One image to mirror: the payload's name for it, where the payload says it lives, where
 /// we read it from, and where it goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,7 +64,7 @@ pub fn mappings(release: &Release, target: &Target) -> Vec<Mapping> {
         };
         out.push(Mapping {
             name: String::new(),
-            origin: release.source.with_digest(&release.digest),
+            origin: release.origin.clone().unwrap_or_else(|| release.source.with_digest(&release.digest)),
             source: release.source.with_digest(&release.digest),
             destination,
             digest: release.digest.clone(),

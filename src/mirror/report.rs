@@ -25,6 +25,10 @@ pub struct Summary {
     /// Every release of the run, in upgrade order (the report adds their signatures).
     #[serde(skip)]
     pub releases: Vec<ReleaseSummary>,
+    /// oc's `Mirror prefix:` lines: the `--to` repository of a registry destination, and
+    /// `--to-release-image` when given.
+    #[serde(skip)]
+    pub mirror_prefixes: Vec<String>,
     pub mappings: Vec<MappingSummary>,
     pub transfer: TransferSummary,
     pub mirrors: Vec<MirrorSource>,
@@ -104,6 +108,7 @@ impl Summary {
             upgrade_command: release.upgrade_command.clone(),
             release,
             releases: all,
+            mirror_prefixes: Vec::new(),
             mappings: plan
                 .mappings
                 .iter()
@@ -156,15 +161,12 @@ impl Summary {
         } else {
             let _ = writeln!(out, "Success");
         }
+        // oc names a disk target without its scheme: `openshift/release:4.15.0-x86_64`.
         for dest in self.releases.iter().filter_map(|r| r.destination.as_ref()) {
-            let _ = writeln!(out, "Update image:  {dest}");
+            let _ = writeln!(out, "Update image:  {}", dest.strip_prefix("file://").unwrap_or(dest));
         }
-        if let Some(first) = self.mappings.first() {
-            let prefix = first.destination.rsplit_once(':').map_or(first.destination.as_str(), |(p, _)| p);
+        for prefix in &self.mirror_prefixes {
             let _ = writeln!(out, "Mirror prefix: {prefix}");
-        }
-        if let Some(dest) = &self.release.destination {
-            let _ = writeln!(out, "Mirror prefix: {dest}");
         }
         out
     }

@@ -54,6 +54,9 @@ pub enum ReleaseError {
 #[derive(Debug, Clone)]
 pub struct Release {
     pub source: ImageRef,
+    /// Where the release came from when `source` is a copy (a `file://` tree that recorded
+    /// it): what the cluster's mirror configuration must name. `None`: `source` itself.
+    pub origin: Option<ImageRef>,
     /// The digest of the release manifest as stored (a manifest list's own digest).
     pub digest: Digest,
     pub manifest: RawManifest,
@@ -113,6 +116,7 @@ pub async fn load<S: ImageStore>(store: &S, source: &ImageRef, check: BlobCheck)
         Some(refs.version).filter(|v| !v.is_empty()).or(meta_version).ok_or(ReleaseError::NoVersion { image })?;
     Ok(Release {
         source: source.clone(),
+        origin: None,
         digest: top.digest.clone(),
         manifest: top,
         version,

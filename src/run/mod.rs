@@ -73,15 +73,33 @@ async fn run_with(job: &Job, transport: &Transport) -> Result<Report> {
         SignaturePolicy::Skip => None,
     };
     let apply = check.and_then(|c| c.apply.as_ref());
-    // A bad kubeconfig or context fails here, in seconds, before the payload is read.
+    // A bad kubeconfig or context fails here, in seconds, before the payload is read. A dry
+    // run needs no cluster: it warns and plans without one.
     let cluster = match apply {
-        Some(a) => Some(cluster::connect(&a.cluster, &progress).await?),
+        Some(a) => match cluster::connect(&a.cluster, &progress).await {
+            Ok(cluster) => Some(cluster),
+            Err(err) if job.dry_run => {
+                let why = crate::exit::one_line(err.as_ref());
+                progress.warn(&format!("{why}; the dry run goes on without the cluster"));
+                None
+            }
+            Err(err) => return Err(err),
+        },
         None => None,
     };
 
     let mut loaded = Vec::with_capacity(chosen.releases.len());
     for source in &chosen.releases {
         loaded.push(load_release(&sources, source, job.blob_check, &progress).await?);
+    }
+    if let (Some(dir), false) = (&job.from_dir, job.to_mirror) {
+        recorded_origins(dir, &mut loaded, job, &progress)?;
+    }
+    if job.to_mirror {
+        let mappings = loaded.iter().flat_map(|r| mirror::mappings(r, &job.target)).collect();
+        let plan = mirror::Plan { mappings, ..mirror::Plan::default() };
+        let summary = Summary::new(&loaded, &plan, Totals::default(), true);
+        return Ok(Report::mapping_lines(summary));
     }
     // Before anything is copied: a release the cluster cannot verify is not worth the copy.
     let accepted = verify_all(check, job, &loaded, cluster.as_ref(), apply, &progress).await?;
@@ -116,7 +134,7 @@ async fn run_with(job: &Job, transport: &Transport) -> Result<Report> {
     if let (Some(disk), false) = (dests.disk(), job.dry_run) {
         sweep_disk(disk, &mappings, &progress);
     }
-    let state = mirror::read_destination(&dests, &mappings, &images, limit, job.tree_check).await?;
+    let state = destination_state(job, &dests, &mappings, &images, &progress).await?;
     let plan = mirror::plan(mappings, &images, &state, same_registry);
 
     let totals = if job.dry_run {
@@ -131,6 +149,7 @@ async fn run_with(job: &Job, transport: &Transport) -> Result<Report> {
         progress.info(&format!("{} registry requests were retried", transport.retried()));
     }
     let mut summary = Summary::new(&loaded, &plan, totals, job.dry_run);
+    summary.mirror_prefixes = job.target.mirror_prefixes();
     if let Some(dir) = &job.to_dir {
         summary.upload_commands = upload::commands(dir, &job.target.to, &loaded);
         if !job.dry_run {
@@ -149,7 +168,57 @@ async fn run_with(job: &Job, transport: &Transport) -> Result<Report> {
         reports.push(ReleaseReport { release: summary.clone(), signature });
     }
     let signature = reports.last().and_then(|r| r.signature.clone());
-    Ok(Report { mirror: summary, signature, releases: reports, upgrade_path: chosen.path })
+    Ok(Report { mirror: summary, signature, releases: reports, upgrade_path: chosen.path, mapping_lines_only: false })
+}
+
+/// How long a dry run waits for the destination to say what it has.
+const DRY_RUN_PROBE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// What the destination has. A dry run needs no destination (Red Hat's documented step runs
+/// it on a connected host that cannot reach the mirror): when it does not answer within a
+/// few seconds, one warning, and the plan treats it as empty.
+async fn destination_state(
+    job: &Job,
+    dests: &Stores,
+    mappings: &[Mapping],
+    images: &std::collections::BTreeMap<crate::digest::Digest, mirror::SourceImage>,
+    progress: &Progress,
+) -> Result<mirror::DestState> {
+    let read = mirror::read_destination(dests, mappings, images, job.max_per_registry, job.tree_check);
+    if !job.dry_run {
+        return read.await;
+    }
+    let why = match tokio::time::timeout(DRY_RUN_PROBE, read).await {
+        Ok(Ok(state)) => return Ok(state),
+        Ok(Err(err)) => crate::exit::one_line(err.as_ref()),
+        Err(_) => format!("the destination did not answer within {} s", DRY_RUN_PROBE.as_secs()),
+    };
+    progress.warn(&format!("{why}; planning as if the destination were empty"));
+    Ok(mirror::DestState::default())
+}
+
+/// A release read from a tree came from somewhere: the tree's record says where, so the
+/// mirror configuration names the release's original repository. A tree without a record
+/// (written by oc) cannot say: that is warned about, with what to add by hand.
+fn recorded_origins(dir: &std::path::Path, loaded: &mut [Release], job: &Job, progress: &Progress) -> Result<()> {
+    let record = record::read(dir)?;
+    for release in loaded.iter_mut().filter(|r| r.source.registry().is_none()) {
+        let digest = release.digest.to_string();
+        let found = record.as_ref().and_then(|rec| rec.releases.iter().find(|r| r.digest == digest));
+        match found.map(|r| ImageRef::parse(&r.source)) {
+            Some(Ok(origin)) if origin.registry().is_some() => release.origin = Some(origin),
+            _ if job.target.to.registry().is_some() && !job.target.skip_release_image => progress.warn(&format!(
+                "{} does not record where release {} came from (a tree written by oc): the mirror configuration \
+                 below covers its components only; add its original repository (for OpenShift \
+                 quay.io/openshift-release-dev/ocp-release) with the mirror {}",
+                dir.display(),
+                release.version,
+                job.target.to.name()
+            )),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 async fn load_release(sources: &Stores, source: &ImageRef, check: BlobCheck, progress: &Progress) -> Result<Release> {
@@ -219,7 +288,7 @@ fn write_record(dir: &std::path::Path, job: &Job, loaded: &[Release], chosen: &C
             architecture: r.arch.clone(),
             image: job.target.to.with_tag(&r.tag()).to_string(),
             digest: r.digest.to_string(),
-            source: r.source.with_digest(&r.digest).to_string(),
+            source: r.origin.clone().unwrap_or_else(|| r.source.with_digest(&r.digest)).to_string(),
         })
         .collect();
     let graph = chosen.graph.as_deref();

@@ -23,6 +23,9 @@ pub struct Report {
     pub releases: Vec<ReleaseReport>,
     /// The upgrade path the releases lie on (a shortest-path selection, or a tree's record).
     pub upgrade_path: Option<ChosenPath>,
+    /// `--to-mirror`: the text is oc's mapping lines only.
+    #[serde(skip)]
+    pub mapping_lines_only: bool,
 }
 
 /// One release of the run.
@@ -34,6 +37,11 @@ pub struct ReleaseReport {
 }
 
 impl Report {
+    /// The report of `--to-mirror`: the planned mappings, nothing done.
+    pub fn mapping_lines(mirror: Summary) -> Report {
+        Report { mirror, signature: None, releases: Vec::new(), upgrade_path: None, mapping_lines_only: true }
+    }
+
     /// The JSON document (schema in docs/output.md).
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
@@ -42,6 +50,9 @@ impl Report {
     /// oc's summary: `Success`, the update image, mirror prefixes, the signatures, then
     /// the instructions.
     pub fn to_text(&self, instructions: Instructions) -> String {
+        if self.mapping_lines_only {
+            return self.mirror.mappings.iter().map(|m| format!("{} {}\n", m.source, m.destination)).collect();
+        }
         let dry_run = self.mirror.dry_run;
         let mut out = self.mirror.head_text();
         let signatures: Vec<&SignatureReport> = self.releases.iter().filter_map(|r| r.signature.as_ref()).collect();

@@ -13,6 +13,7 @@ mod library;
 mod memory;
 mod mirror;
 mod mirror_errors;
+mod oc_compat;
 mod plugin;
 mod reliability;
 mod signatures;
