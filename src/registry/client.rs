@@ -332,7 +332,7 @@ impl RegistryClient {
     /// Answer a challenge for `scopes` and cache the resulting header.
     async fn authorize(&self, found: &Challenge, scopes: &[Scope]) -> Result<HeaderValue, RegistryError> {
         let repo = scopes.first().map_or("", |s| s.repo.as_str());
-        let cred = self.transport.credentials.find(&self.host, repo).cloned();
+        let cred = self.transport.credentials.lookup(&self.host, repo).await?;
         let header = match found {
             Challenge::Basic => match &cred {
                 Some(Credential::Basic { username, password }) => basic_header(username, password),

@@ -3,6 +3,7 @@
 mod auth;
 mod challenge;
 mod client;
+mod credhelper;
 mod error;
 mod resume;
 mod retry;
