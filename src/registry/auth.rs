@@ -35,10 +35,12 @@ pub struct Credentials {
     /// In priority order: the first file that has a match wins.
     files: Vec<AuthSource>,
     /// What each helper answered for each registry: asked once a run, when first needed.
-    answers: Arc<Mutex<HashMap<(String, String), Arc<OnceCell<HelperAnswer>>>>>,
+    answers: Arc<Mutex<Answers>>,
 }
 
 type HelperAnswer = Result<Option<Credential>, HelperError>;
+/// Helper name and registry host → the helper's answer, filled once.
+type Answers = HashMap<(String, String), Arc<OnceCell<HelperAnswer>>>;
 
 /// One file of the chain.
 #[derive(Debug, Clone)]
@@ -236,6 +238,9 @@ fn chain(var: impl Fn(&str) -> Option<std::ffi::OsString>, home: Option<PathBuf>
         chain.push((p, Layout::Current));
     }
     if let Some(dir) = var("XDG_RUNTIME_DIR") {
+        chain.push((dir.join("containers/auth.json"), Layout::Current));
+    }
+    if let Some(dir) = var("XDG_CONFIG_HOME").or_else(|| home.as_ref().map(|h| h.join(".config"))) {
         chain.push((dir.join("containers/auth.json"), Layout::Current));
     }
     if let Some(dir) = var("DOCKER_CONFIG").or_else(|| home.as_ref().map(|h| h.join(".docker"))) {
