@@ -268,7 +268,9 @@ pub struct MirrorArgs {
 #[derive(Debug, Args, Clone)]
 pub struct RegistryArgs {
     /// Registry credentials file (a pull secret). Default: REGISTRY_AUTH_FILE, then
-    /// $XDG_RUNTIME_DIR/containers/auth.json, then ~/.docker/config.json.
+    /// $XDG_RUNTIME_DIR/containers/auth.json, $XDG_CONFIG_HOME/containers/auth.json,
+    /// $DOCKER_CONFIG/config.json (~/.docker), ~/.dockercfg; Docker credential helpers
+    /// (credHelpers, credsStore) are run as docker-credential-<name> get.
     #[arg(short = 'a', long, value_name = "FILE", help_heading = "Registry")]
     pub registry_config: Option<PathBuf>,
 

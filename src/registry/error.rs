@@ -24,7 +24,8 @@ pub enum RegistryError {
     #[error(
         "registry {host} refused access to {repo} ({status}): give credentials for {host} with \
          --registry-config or the default auth files (REGISTRY_AUTH_FILE, \
-         $XDG_RUNTIME_DIR/containers/auth.json, ~/.docker/config.json)"
+         $XDG_RUNTIME_DIR/containers/auth.json, ~/.config/containers/auth.json, \
+         ~/.docker/config.json, ~/.dockercfg; credential helpers included)"
     )]
     Unauthorized { host: String, repo: String, status: u16 },
 
