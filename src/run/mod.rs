@@ -208,11 +208,12 @@ fn recorded_origins(dir: &std::path::Path, loaded: &mut [Release], job: &Job, pr
         match found.map(|r| ImageRef::parse(&r.source)) {
             Some(Ok(origin)) if origin.registry().is_some() => release.origin = Some(origin),
             _ if job.target.to.registry().is_some() && !job.target.skip_release_image => progress.warn(&format!(
-                "{} does not record where release {} came from (a tree written by oc): the mirror configuration \
-                 below covers its components only; add its original repository (for OpenShift \
+                "{} does not record where release {} came from ({}): the mirror configuration below covers \
+                 its components only; add its original repository (for OpenShift \
                  quay.io/openshift-release-dev/ocp-release) with the mirror {}",
                 dir.display(),
                 release.version,
+                if found.is_some() { "it was itself copied from disk" } else { "a tree written by oc" },
                 job.target.to.name()
             )),
             _ => {}
