@@ -51,19 +51,24 @@ fn print_mirror_instructions_takes_any_case() {
     assert!(stdout(&out).contains("kind: ImageContentSourcePolicy"), "{}", stdout(&out));
 }
 
+/// Upload the tree at `tree` holding `release` to a fresh registry, as on the far side.
+fn upload(tree: &std::path::Path, release: &crate::support::generator::GeneratedRelease) -> std::process::Output {
+    let dest = Registry::start();
+    run([
+        format!("--from-dir={}", tree.display()),
+        format!("--from=file://openshift/release:{}", release.release_tag),
+        format!("--to={}/mirror/ocp/release", dest.host()),
+        "--insecure".into(),
+        "--skip-release-image-signature".into(),
+    ])
+}
+
 #[test]
 fn the_disk_round_trip_prints_the_release_and_component_repositories() {
     let b = bed(ReleaseSpec { components: 2, ..ReleaseSpec::default() });
     let tree = temp_dir();
     assert_success(&run(args(&b.release, format!("--to-dir={}", tree.path().display()), &[])));
-    let dest = Registry::start();
-    let out = run([
-        format!("--from-dir={}", tree.path().display()),
-        format!("--from=file://openshift/release:{}", b.release.release_tag),
-        format!("--to={}/mirror/ocp/release", dest.host()),
-        "--insecure".into(),
-        "--skip-release-image-signature".into(),
-    ]);
+    let out = upload(tree.path(), &b.release);
     assert_success(&out);
     let text = stdout(&out);
     let section = text.split("imageDigestSources:").nth(1).expect("an install-config section");
@@ -81,14 +86,7 @@ fn a_tree_written_by_oc_says_the_release_repository_is_unknown() {
     let tree = temp_dir();
     assert_success(&run(args(&b.release, format!("--to-dir={}", tree.path().display()), &[])));
     std::fs::remove_dir_all(tree.path().join("release-mirror")).expect("as oc leaves it");
-    let dest = Registry::start();
-    let out = run([
-        format!("--from-dir={}", tree.path().display()),
-        format!("--from=file://openshift/release:{}", b.release.release_tag),
-        format!("--to={}/mirror/ocp/release", dest.host()),
-        "--insecure".into(),
-        "--skip-release-image-signature".into(),
-    ]);
+    let out = upload(tree.path(), &b.release);
     assert_success(&out);
     assert!(stderr(&out).contains("does not record where release 4.99.0 came from"), "{}", stderr(&out));
     assert!(stderr(&out).contains("add its original repository"), "{}", stderr(&out));
@@ -152,17 +150,7 @@ fn unsupported_oc_forms_are_usage_errors() {
 
 #[test]
 fn a_dry_run_with_apply_needs_no_reachable_cluster() {
-    let k = crate::support::gpg::keys();
-    let store = crate::support::sigstore::SigStore::start(crate::support::sigstore::Mode::Serve);
-    let b = bed(ReleaseSpec {
-        components: 2,
-        verification_keys: vec![("test".into(), k.gpg.export(&k.rsa))],
-        stores: vec![("local".into(), store.url())],
-        ..ReleaseSpec::default()
-    });
-    let digest = &b.release.release_digest;
-    let identity = "quay.io/openshift-release-dev/ocp-release:4.99.0-x86_64";
-    store.put(digest, 1, k.gpg.sign(&k.rsa, &crate::support::gpg::atomic_payload(digest, identity), true));
+    let (b, _store) = crate::reliability::signed_bed();
     let home = temp_dir();
     let kubeconfig = home.path().join("kubeconfig");
     std::fs::write(

@@ -241,7 +241,7 @@ fn a_signature_store_password_never_appears_in_any_output() {
 }
 
 /// A release signed by the test key, its signature in a local store.
-fn signed_bed() -> (crate::faults::Bed, crate::support::sigstore::SigStore) {
+pub fn signed_bed() -> (crate::faults::Bed, crate::support::sigstore::SigStore) {
     let k = crate::support::gpg::keys();
     let store = crate::support::sigstore::SigStore::start(crate::support::sigstore::Mode::Serve);
     let b = bed(ReleaseSpec {

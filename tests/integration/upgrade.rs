@@ -225,8 +225,9 @@ fn a_bare_version_resolves_through_fast_then_stable_and_mirrors_that_release() {
     assert_eq!(channels.len(), 2, "stops at the first channel that has it");
 }
 
-#[test]
-fn from_repeated_verifies_every_release_first_and_writes_one_configmap_each() {
+/// The bed with its releases naming a signature store, the first `signed` of them signed by
+/// the test key there.
+fn signed_bed(signed: usize) -> (Bed, SigStore) {
     let k = keys();
     let store = SigStore::start(Mode::Serve);
     let b = bed(ReleaseSpec {
@@ -234,10 +235,16 @@ fn from_repeated_verifies_every_release_first_and_writes_one_configmap_each() {
         stores: vec![("local".into(), store.url())],
         ..ReleaseSpec::default()
     });
-    for r in &b.releases[..2] {
+    for r in &b.releases[..signed] {
         let identity = format!("quay.io/openshift-release-dev/ocp-release:{}-x86_64", r.version);
         store.put(&r.release_digest, 1, k.gpg.sign(&k.rsa, &atomic_payload(&r.release_digest, &identity), true));
     }
+    (b, store)
+}
+
+#[test]
+fn from_repeated_verifies_every_release_first_and_writes_one_configmap_each() {
+    let (b, _store) = signed_bed(2);
     let (dest, dir) = (Registry::start(), temp_dir());
     let mut flags: Vec<String> = b.releases[..3].iter().map(|r| format!("--from={}", r.release_ref())).collect();
     flags.extend([format!("--to={}/{REPO}", dest.host()), "--insecure".into()]);
@@ -259,17 +266,7 @@ fn from_repeated_verifies_every_release_first_and_writes_one_configmap_each() {
 
 #[test]
 fn apply_creates_one_signature_configmap_per_release_in_the_cluster() {
-    let k = keys();
-    let store = SigStore::start(Mode::Serve);
-    let b = bed(ReleaseSpec {
-        verification_keys: vec![("test".into(), k.gpg.export(&k.rsa))],
-        stores: vec![("local".into(), store.url())],
-        ..ReleaseSpec::default()
-    });
-    for r in &b.releases[..2] {
-        let identity = format!("quay.io/openshift-release-dev/ocp-release:{}-x86_64", r.version);
-        store.put(&r.release_digest, 1, k.gpg.sign(&k.rsa, &atomic_payload(&r.release_digest, &identity), true));
-    }
+    let (b, _store) = signed_bed(2);
     let (api, home, dest) = (ApiServer::start(), temp_dir(), Registry::start());
     let kubeconfig = api.kubeconfig(home.path(), "kubeconfig", "standin");
     let mut flags: Vec<String> = b.releases[..2].iter().map(|r| format!("--from={}", r.release_ref())).collect();
