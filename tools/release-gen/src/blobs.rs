@@ -1,7 +1,9 @@
 //! Deterministic content for synthetic images: a tiny PRNG, gzip'd tar layers built in
 //! memory, and one big layer generated on the fly so it never sits in memory.
 
+use std::collections::HashMap;
 use std::io::{self, Read, Write};
+use std::sync::{Mutex, OnceLock};
 
 use flate2::read::GzEncoder;
 use flate2::write::GzEncoder as GzWriter;
@@ -235,5 +237,46 @@ impl BigLayer {
     /// A fresh reader over the compressed blob, `blob_size` bytes long.
     pub fn reader(&self) -> impl Read + Send + 'static {
         GzEncoder::new(BigTar::new(self.seed, self.content_size), Compression::none())
+    }
+}
+
+/// Digests of streamed layers already computed in this process, by (seed, size): a series
+/// of releases shares most layers, and each costs a full pass to describe.
+fn big_layer_cache() -> &'static Mutex<HashMap<(u64, u64), BigLayer>> {
+    static CACHE: OnceLock<Mutex<HashMap<(u64, u64), BigLayer>>> = OnceLock::new();
+    CACHE.get_or_init(Mutex::default)
+}
+
+impl BigLayer {
+    /// [`BigLayer::new`], computed once per process for each (seed, size).
+    pub fn cached(seed: u64, content_size: u64) -> Self {
+        if let Some(layer) = big_layer_cache().lock().expect("layer cache").get(&(seed, content_size)) {
+            return layer.clone();
+        }
+        let layer = BigLayer::new(seed, content_size);
+        big_layer_cache().lock().expect("layer cache").insert((seed, content_size), layer.clone());
+        layer
+    }
+
+    /// Describe every (seed, size) not yet cached, on all cores (one streaming pass each,
+    /// largest first; memory: one 1 MiB block and a 256 KiB buffer per thread).
+    pub fn prepare(layers: &[(u64, u64)]) {
+        let mut todo: Vec<(u64, u64)> = {
+            let cache = big_layer_cache().lock().expect("layer cache");
+            layers.iter().copied().filter(|key| !cache.contains_key(key)).collect()
+        };
+        todo.sort_unstable_by_key(|&(_, size)| std::cmp::Reverse(size));
+        todo.dedup();
+        let queue = Mutex::new(todo.into_iter());
+        let threads = std::thread::available_parallelism().map_or(2, usize::from);
+        std::thread::scope(|scope| {
+            for _ in 0..threads {
+                scope.spawn(|| loop {
+                    let next = queue.lock().expect("layer queue").next();
+                    let Some((seed, size)) = next else { break };
+                    BigLayer::cached(seed, size);
+                });
+            }
+        });
     }
 }

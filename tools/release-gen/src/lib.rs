@@ -8,6 +8,7 @@ pub mod generator;
 pub mod http;
 pub mod ocdisk;
 pub mod payload;
+pub mod profile;
 pub mod push;
 pub mod registry;
 pub mod spec;

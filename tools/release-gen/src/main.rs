@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use clap::{Parser, ValueEnum};
 use release_gen::generator::generate;
 use release_gen::http::Client;
-use release_gen::spec::{series, Media, ReleaseSpec};
+use release_gen::profile::{names_from_image_references, SizeProfile};
+use release_gen::spec::{series, union, Media, ReleaseSpec};
 
 /// Make a synthetic OpenShift release for demos and benchmarks.
 #[derive(Debug, Parser)]
@@ -43,8 +44,25 @@ struct Args {
     changed_fraction: f64,
     #[arg(long, default_value = "amd64")]
     arch: String,
-    #[arg(long, default_value_t = 3)]
-    components: usize,
+    /// Number of components [default: 3, or every name of --names-from].
+    #[arg(long)]
+    components: Option<usize>,
+    /// Take the component names from a real image-references file (its spec.tags[].name, in
+    /// order), e.g. a release's `release-manifests/image-references`.
+    #[arg(long)]
+    names_from: Option<PathBuf>,
+    /// Size the release like a real one, with this many GiB of unique layers: base stacks
+    /// shared by most components, one to three layers per component (many small, most a few
+    /// MiB to ~100 MiB, a few of hundreds of MiB, the CoreOS image in ~48 chunks), ~800
+    /// payload manifests. Layers of 1 MiB or more are streamed, never held in memory.
+    /// Replaces --layer-size and --shared-layers.
+    #[arg(long)]
+    total_gib: Option<f64>,
+    /// With --series: also make release VERSION listing every distinct component image of
+    /// the series (a changed component's later versions tagged <name>-<version>): the
+    /// "union as one release" an upgrade-path mirror is compared with.
+    #[arg(long, requires = "series")]
+    union: Option<String>,
     /// Bytes of random content per unique layer.
     #[arg(long, default_value_t = 4096)]
     layer_size: usize,
@@ -103,10 +121,43 @@ fn run(args: Args) -> Result<Vec<String>, String> {
         let text = std::fs::read_to_string(file).map_err(|e| format!("failed to read key {file}: {e}"))?;
         keys.push((name.clone(), text));
     }
+    let mut names = match &args.names_from {
+        Some(path) => names_from_image_references(path)?,
+        None => Vec::new(),
+    };
+    let components = match (args.components, names.len()) {
+        (Some(n), 0) => n,
+        (Some(n), have) if n <= have => n,
+        (Some(n), have) => return Err(format!("--components {n}: the image-references names only {have}")),
+        (None, 0) => 3,
+        (None, have) => have,
+    };
+    names.truncate(components);
+    let profile = match args.total_gib {
+        None => None,
+        Some(gib) if gib > 0.0 && gib < 1024.0 => {
+            let all: Vec<String> = (0..components)
+                .map(|i| names.get(i).cloned().unwrap_or_else(|| release_gen::spec::component_name(i)))
+                .collect();
+            let profile = SizeProfile::realistic(&all, (gib * (1u64 << 30) as f64) as u64, args.seed);
+            let [small, medium, large] = profile.histogram();
+            eprintln!(
+                "size profile: {components} components, {:.2} GiB of layers: {small} under 1 MiB, {medium} under 100 MiB, {large} larger",
+                profile.unique_layer_bytes() as f64 / (1u64 << 30) as f64
+            );
+            Some(std::sync::Arc::new(profile))
+        }
+        Some(gib) => return Err(format!("--total-gib {gib} is not between 0 and 1024")),
+    };
+    if args.union.is_some() && args.multi_arch > 0 {
+        return Err("--union works on single-architecture components only (no --multi-arch)".into());
+    }
     let spec = ReleaseSpec {
         version: args.version.clone(),
         arch: args.arch.clone(),
-        components: args.components,
+        components,
+        names,
+        profile,
         media: match args.media {
             MediaArg::Docker => Media::Docker,
             MediaArg::Oci => Media::Oci,
@@ -123,12 +174,18 @@ fn run(args: Args) -> Result<Vec<String>, String> {
     if !(0.0..=1.0).contains(&args.changed_fraction) {
         return Err(format!("--changed-fraction {} is not between 0 and 1", args.changed_fraction));
     }
-    let specs = if args.series.is_empty() {
+    let mut specs = if args.series.is_empty() {
         vec![spec]
     } else {
         let versions: Vec<&str> = args.series.iter().map(String::as_str).collect();
         series(&spec, &versions, args.changed_fraction)
     };
+    if let Some(version) = &args.union {
+        if args.series.contains(version) {
+            return Err(format!("--union {version} is also in --series"));
+        }
+        specs.push(union(&specs, version));
+    }
     specs.iter().map(|spec| make(&args, spec)).collect()
 }
 
@@ -150,9 +207,10 @@ fn make(args: &Args, spec: &ReleaseSpec) -> Result<String, String> {
         (None, None) => return Err("give --push HOST or --to-dir DIR".into()),
     };
     Ok(format!(
-        r#"{{"release":"{where_to}","digest":"{}","tag":"{}","blobs":{},"bytes":{}}}"#,
+        r#"{{"release":"{where_to}","digest":"{}","tag":"{}","components":{},"blobs":{},"bytes":{}}}"#,
         rel.release_digest,
         rel.release_tag,
+        rel.images.len(),
         rel.all_blob_digests().len(),
         rel.total_blob_bytes()
     ))

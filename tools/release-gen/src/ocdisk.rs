@@ -49,8 +49,8 @@ fn write_blob(root: &Path, rel: &GeneratedRelease, digest: &str) -> io::Result<(
     if let Some(bytes) = rel.blob(digest) {
         return fs::write(path, bytes);
     }
-    match &rel.big_layer {
-        Some(big) if big.digest == digest => {
+    match rel.streamed_layer(digest) {
+        Some(big) => {
             let mut file = fs::File::create(path)?;
             io::copy(&mut big.reader(), &mut file).map(drop)
         }

@@ -180,3 +180,50 @@ pub fn manifest_files(
     files.push(("release-manifests/0000_90_cluster-update-keys_configmap.yaml".to_string(), config_map));
     files
 }
+
+/// `count` ordinary manifests of ~4 KiB each (ConfigMaps of text a compressor can shrink as
+/// it shrinks real YAML), so a profiled payload layer has a real one's size and file count.
+pub fn filler_manifests(version: &str, count: usize, seed: u64) -> Vec<(String, Vec<u8>)> {
+    const WORDS: &[&str] = &[
+        "apiVersion",
+        "operator",
+        "cluster",
+        "openshift",
+        "config",
+        "metadata",
+        "namespace",
+        "spec",
+        "template",
+        "containers",
+        "resources",
+        "requests",
+        "memory",
+        "cpu",
+        "volumeMounts",
+        "name",
+        "readOnly",
+        "true",
+        "false",
+        "image",
+        "args",
+        "annotations",
+        "labels",
+        "selector",
+    ];
+    let mut rng = super::blobs::XorShift::new(seed, &["filler", version]);
+    (0..count)
+        .map(|i| {
+            let mut yaml = format!(
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: synthetic-{i:04}\n  namespace: openshift-synthetic-test\n  \
+                 annotations:\n    include.release.openshift.io/self-managed-high-availability: \"true\"\n    \
+                 release.openshift.io/version: \"{version}\"\ndata:\n"
+            );
+            while yaml.len() < 4096 {
+                let key = WORDS[(rng.next_u64() % WORDS.len() as u64) as usize];
+                let value: Vec<&str> = (0..6).map(|_| WORDS[(rng.next_u64() % WORDS.len() as u64) as usize]).collect();
+                yaml.push_str(&format!("  {key}-{:x}: \"{}\"\n", rng.next_u64() & 0xffff, value.join(" ")));
+            }
+            (format!("release-manifests/0000_70_synthetic_{i:04}_configmap.yaml"), yaml.into_bytes())
+        })
+        .collect()
+}

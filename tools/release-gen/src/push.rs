@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use reqwest::blocking::Body;
 
+use super::blobs::BigLayer;
 use super::generator::{GeneratedImage, GeneratedRelease};
 use super::http::Client;
 use super::registry::Registry;
@@ -54,7 +55,7 @@ impl GeneratedRelease {
     }
 
     fn push_blob(&self, client: &Client, repo: &str, digest: &str, stats: &mut PushStats) {
-        let uploaded = match (self.blob_data.get(digest), &self.big_layer) {
+        let uploaded = match (self.blob_data.get(digest), self.streamed_layer(digest)) {
             (Some(data), _) => {
                 let size = data.len() as u64;
                 let up = client.push_blob(repo, digest, || Body::from(data.clone()));
@@ -63,7 +64,7 @@ impl GeneratedRelease {
                 }
                 up
             }
-            (None, Some(big)) if big.digest == digest => {
+            (None, Some(big)) => {
                 let up = client.push_blob(repo, digest, || Body::sized(big.reader(), big.blob_size));
                 if up {
                     stats.bytes_uploaded += big.blob_size;
@@ -122,16 +123,22 @@ impl GeneratedRelease {
         set.into_iter().collect()
     }
 
-    /// A blob's bytes (`None` for the streamed big layer).
+    /// A blob's bytes (`None` for a streamed layer: see [`GeneratedRelease::streamed_layer`]).
     pub fn blob(&self, digest: &str) -> Option<&[u8]> {
         self.blob_data.get(digest).map(Vec::as_slice)
     }
 
-    /// Total bytes of all unique blobs (the big layer included).
+    /// The streamed layer with this digest (the big layer, or a size profile's), whose
+    /// `reader()` regenerates its bytes.
+    pub fn streamed_layer(&self, digest: &str) -> Option<&BigLayer> {
+        self.streamed.get(digest).or(self.big_layer.as_ref().filter(|big| big.digest == digest))
+    }
+
+    /// Total bytes of all unique blobs (streamed layers included).
     pub fn total_blob_bytes(&self) -> u64 {
         self.all_blob_digests()
             .iter()
-            .map(|d| match (self.blob_data.get(d), &self.big_layer) {
+            .map(|d| match (self.blob_data.get(d), self.streamed_layer(d)) {
                 (Some(data), _) => data.len() as u64,
                 (None, Some(big)) => big.blob_size,
                 (None, None) => 0,

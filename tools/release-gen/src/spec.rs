@@ -1,7 +1,10 @@
 //! What to generate: the knobs of a synthetic release, and series of releases that share
 //! most of their components (an upgrade path).
 
+use std::sync::Arc;
+
 use super::blobs::XorShift;
+use super::profile::SizeProfile;
 
 /// Manifest flavour of every generated image.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -99,12 +102,31 @@ pub struct ReleaseSpec {
     /// Seed of all content; shared layers (and the big layer) depend on it only, component
     /// layers also on their content version, the release image also on `version`.
     pub seed: u64,
+    /// Component names (content identity: layer seeds, paths, sizes), e.g. from a real
+    /// image-references; empty, or shorter than `components`: the built-in names.
+    pub names: Vec<String>,
+    /// image-references tag names where they differ from `names` (a release listing two
+    /// versions of one component); empty or shorter: the component name.
+    pub tag_names: Vec<String>,
+    /// Layer sizes of a real release instead of `layer_size`/`shared_layers`: base stacks,
+    /// per-component layers (streamed when 1 MiB or more), a realistic payload.
+    pub profile: Option<Arc<SizeProfile>>,
 }
 
 impl ReleaseSpec {
     /// The version whose content component `i` carries (see `component_versions`).
     pub fn content_version(&self, i: usize) -> &str {
         self.component_versions.get(i).map_or(&self.version, String::as_str)
+    }
+
+    /// Name of component `i` (see `names`).
+    pub fn name(&self, i: usize) -> String {
+        self.names.get(i).cloned().unwrap_or_else(|| component_name(i))
+    }
+
+    /// image-references tag of component `i` (see `tag_names`).
+    pub fn tag_name(&self, i: usize) -> String {
+        self.tag_names.get(i).cloned().unwrap_or_else(|| self.name(i))
     }
 }
 
@@ -128,6 +150,9 @@ impl Default for ReleaseSpec {
             previous: vec!["4.98.0".into()],
             component_versions: Vec::new(),
             seed: 1,
+            names: Vec::new(),
+            tag_names: Vec::new(),
+            profile: None,
         }
     }
 }
@@ -206,6 +231,46 @@ pub fn series(base: &ReleaseSpec, versions: &[&str], changed_fraction: f64) -> V
         });
     }
     out
+}
+
+/// A release `version` listing every distinct component image of `releases` (a series):
+/// each component as of every content version it has there, in first-seen order, tagged
+/// `<name>` the first time and `<name>-<content version>` after. Its components are
+/// byte-identical to the series' (same names, content versions and profile), so mirroring
+/// it moves exactly the series' unique component bytes: the baseline an upgrade-path run is
+/// compared with.
+pub fn union(releases: &[ReleaseSpec], version: &str) -> ReleaseSpec {
+    let Some(first) = releases.first() else {
+        return ReleaseSpec { version: version.to_string(), components: 0, ..ReleaseSpec::default() };
+    };
+    let mut seen = std::collections::HashSet::new();
+    let (mut names, mut tags, mut contents) = (Vec::new(), Vec::new(), Vec::new());
+    for spec in releases {
+        for i in 0..spec.components {
+            let (name, content) = (spec.name(i), spec.content_version(i).to_string());
+            if seen.insert((name.clone(), content.clone())) {
+                let tag = if tags.contains(&spec.tag_name(i)) {
+                    format!("{}-{content}", spec.tag_name(i))
+                } else {
+                    spec.tag_name(i)
+                };
+                tags.push(tag);
+                names.push(name);
+                contents.push(content);
+            }
+        }
+    }
+    ReleaseSpec {
+        version: version.to_string(),
+        components: names.len(),
+        multi_arch_components: 0,
+        names,
+        tag_names: tags,
+        component_versions: contents,
+        release_tag: None,
+        previous: Vec::new(),
+        ..first.clone()
+    }
 }
 
 /// The `count` components (of `n`) that change in release `version`, in index order: the
