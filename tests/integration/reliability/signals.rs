@@ -1,0 +1,141 @@
+//! Signals and what is printed: malformed hosts, a closed stdout, secrets in store URLs,
+//! SIGHUP and the upload sessions it leaves.
+
+use std::process::Stdio;
+
+use super::*;
+use crate::faults::{args, bed};
+use crate::support::proxy::Proxy;
+use crate::support::registry::Registry;
+use crate::support::spec::ReleaseSpec;
+use crate::support::{assert_success, command, run, stderr, temp_dir};
+
+#[test]
+fn a_malformed_registry_host_is_a_usage_error_naming_the_bad_part_and_nothing_is_sent() {
+    let registry = Registry::start();
+    let proxy = Proxy::in_front_of(&registry);
+    let port = proxy.host().rsplit_once(':').map(|(_, p)| p.to_string()).expect("port");
+    for (host, bad) in [
+        (format!("127.0.0.1:1@127.0.0.1:{port}"), "contains '@'"),
+        (format!("user:pass@127.0.0.1:{port}"), "contains '@'"),
+        (format!("127.0.0.1:{port}#frag"), "contains '#'"),
+        (format!("127.0.0.1:{port}?q=1"), "contains '?'"),
+        (format!("127.0.0.1:{port}\\evil"), "contains '\\\\'"),
+    ] {
+        let out = run([format!("--from={host}/ocp/release:1"), "--to-dir=/nonexistent/x".into(), "--insecure".into()]);
+        assert_eq!(out.status.code(), Some(2), "{host}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(err.contains(&format!("registry host {host:?}")) && err.contains(bad), "{host}: {err}");
+    }
+    assert!(proxy.log().is_empty(), "no request was sent: {:?}", proxy.log().len());
+}
+
+#[test]
+fn a_closed_stdout_ends_a_successful_run_quietly() {
+    let b = bed(ReleaseSpec { components: 2, ..ReleaseSpec::default() });
+    let tree = temp_dir();
+    let home = temp_dir();
+    let mut child = command(home.path())
+        .args(args(&b.release, format!("--to-dir={}", tree.path().display()), &[]))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    drop(child.stdout.take()); // as `| true` does: the reader is gone before the summary
+    let out = child.wait_with_output().expect("wait");
+    let err = stderr(&out);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(out.status.code(), Some(0), "{err}");
+}
+
+#[test]
+fn a_signature_store_password_never_appears_in_any_output() {
+    use base64::Engine as _;
+    let k = crate::support::gpg::keys();
+    let store = crate::support::sigstore::SigStore::start(crate::support::sigstore::Mode::Serve);
+    let with_password = store.url().replacen("http://", "http://mirror:s3cretPW@", 1);
+    let spec = ReleaseSpec { verification_keys: vec![("test".into(), k.gpg.export(&k.rsa))], ..ReleaseSpec::default() };
+    let b = bed(ReleaseSpec { stores: vec![("local".into(), with_password.clone())], ..spec });
+    let dest = Registry::start();
+    let to = format!("--to={}/mirror/ocp/release", dest.host());
+    let secrets = ["s3cretPW".to_string(), base64::engine::general_purpose::STANDARD.encode("mirror:s3cretPW")];
+    let check = |out: &std::process::Output| {
+        let all = format!("{}{}", crate::support::stdout(out), stderr(out));
+        for secret in &secrets {
+            assert!(!all.contains(secret.as_str()), "{secret} printed:\n{all}");
+        }
+        assert!(all.contains("***@127.0.0.1"), "the store is still named:\n{all}");
+    };
+    // No signature yet: the refusal lists every store and attempt.
+    for extra in [&["-v"][..], &["-q"][..], &["-o", "json", "-vv"][..]] {
+        let mut a = vec![format!("--from={}", b.release.release_ref()), to.clone(), "--insecure".into()];
+        a.extend(extra.iter().map(|s| s.to_string()));
+        let out = run(&a);
+        assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+        check(&out);
+    }
+    let digest = &b.release.release_digest;
+    let identity = "quay.io/openshift-release-dev/ocp-release:4.99.0-x86_64";
+    store.put(digest, 1, k.gpg.sign(&k.rsa, &crate::support::gpg::atomic_payload(digest, identity), true));
+    let out = run([
+        format!("--from={}", b.release.release_ref()),
+        to,
+        "--insecure".into(),
+        "-v".into(),
+        "-o".into(),
+        "json".into(),
+    ]);
+    assert_success(&out);
+    check(&out);
+}
+
+#[test]
+fn sighup_stops_like_sigterm_and_cancels_the_open_upload_sessions() {
+    use crate::support::proxy::{Action, Fault};
+    let b = bed(ReleaseSpec { components: 2, ..ReleaseSpec::default() });
+    let dest = Registry::start();
+    let front = Proxy::in_front_of(&dest);
+    // Every blob upload hangs in the proxy, so the run is mid-upload when the signal comes.
+    front.add(Fault::new(Action::Delay(std::time::Duration::from_secs(20))).on("PUT", "/blobs/uploads/").always());
+    let home = temp_dir();
+    let child = command(home.path())
+        .args(args(&b.release, format!("--to={}/mirror/ocp/release", front.host()), &[]))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    assert!(front.wait_for("PUT", "/blobs/uploads/", 1, std::time::Duration::from_secs(20)), "no upload began");
+    let started = std::time::Instant::now();
+    signal(child.id(), "HUP");
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "it stopped promptly");
+    let puts = front.requests("PUT", "/blobs/uploads/").len();
+    let deletes: Vec<_> = front.requests("DELETE", "/blobs/uploads/");
+    assert_eq!(deletes.len(), puts, "every open session cancelled: {puts} PUTs, {} DELETEs", deletes.len());
+    assert!(deletes.iter().all(|d| d.status == 204), "{:?}", deletes.iter().map(|d| d.status).collect::<Vec<_>>());
+    assert!(stderr(&out).contains(&format!("and {puts} open registry upload(s) cancelled")), "{}", stderr(&out));
+}
+
+#[test]
+fn sighup_during_a_to_disk_run_leaves_no_temp_files() {
+    use crate::support::proxy::{Action, Fault};
+    let b = bed(ReleaseSpec { components: 2, big_layer: Some(8 << 20), ..ReleaseSpec::default() });
+    // Blob fetches hang in the proxy: the run is in its copy when the signal comes (before
+    // this change SIGHUP killed the process outright, exit 129).
+    b.proxy.add(Fault::new(Action::Delay(std::time::Duration::from_secs(20))).on("GET", "/blobs/").always());
+    let tree = temp_dir();
+    let home = temp_dir();
+    let child = command(home.path())
+        .args(args(&b.release, format!("--to-dir={}", tree.path().display()), &[]))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    assert!(b.proxy.wait_for("GET", "/blobs/", 1, std::time::Duration::from_secs(20)), "no blob fetch began");
+    signal(child.id(), "HUP");
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    let temps: Vec<String> = snapshot(tree.path()).into_keys().filter(|k| k.contains(TMP)).collect();
+    assert!(temps.is_empty(), "{temps:?}");
+}
