@@ -1,12 +1,19 @@
 #!/usr/bin/env python3
 """The reference ceiling: the simplest parallel streaming copy of a release between two
-registries (plain HTTP, no auth) -- every unique blob GET-streamed into a monolithic PUT,
-WORKERS at a time, then every manifest. No HEADs, no retries, no checks: what the registries
-and this machine allow. Input: the mappings JSON of `kubectl-release_mirror --dry-run -o json`."""
+registries (plain HTTP, no auth) -- every manifest read WORKERS at a time, then every unique
+blob GET-streamed into a monolithic PUT, WORKERS at a time, largest first, then every
+manifest PUT. A blob GET answered with a redirect (a CDN, as quay.io does) is followed once.
+Each worker thread keeps one connection per host. No HEADs, no retries, no checks: what the
+registries, the link and this machine allow. It starts from the plan, so it never reads the
+release payload. Input: the mappings JSON of `kubectl-release_mirror --dry-run -o json`.
+
+  ceiling.py PLAN.json [WORKERS]      (WORKERS: default 6, as --max-per-registry)"""
 import concurrent.futures
 import http.client
 import json
 import sys
+import threading
+import urllib.parse
 
 ACCEPT = ", ".join([
     "application/vnd.docker.distribution.manifest.v2+json",
@@ -14,6 +21,7 @@ ACCEPT = ", ".join([
     "application/vnd.oci.image.manifest.v1+json",
     "application/vnd.oci.image.index.v1+json",
 ])
+_local = threading.local()
 
 
 def split(ref):
@@ -21,23 +29,46 @@ def split(ref):
     return host, rest
 
 
+def request(host, method, path, body=None, headers=None):
+    """`method path` on this thread's kept connection to host; a connection the server closed
+    while idle is reopened once (for a body that can be sent again)."""
+    pool = _local.__dict__.setdefault("pool", {})
+    for attempt in range(2):
+        conn = pool.get(host)
+        if conn is None:
+            conn = pool[host] = http.client.HTTPConnection(host, timeout=600)
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            return conn.getresponse()
+        except (http.client.RemoteDisconnected, ConnectionError):
+            conn.close()
+            del pool[host]
+            if attempt or not (body is None or isinstance(body, bytes)):
+                raise
+    raise AssertionError("unreachable")
+
+
 def get_manifest(host, repo, reference):
-    c = http.client.HTTPConnection(host)
-    c.request("GET", f"/v2/{repo}/manifests/{reference}", headers={"Accept": ACCEPT})
-    r = c.getresponse()
+    r = request(host, "GET", f"/v2/{repo}/manifests/{reference}", headers={"Accept": ACCEPT})
     return r.read(), r.getheader("Content-Type")
 
 
+def open_blob(host, repo, digest):
+    """The response streaming a blob, following one redirect."""
+    r = request(host, "GET", f"/v2/{repo}/blobs/{digest}")
+    if r.status in (301, 302, 303, 307, 308):
+        r.read()
+        loc = urllib.parse.urlsplit(r.getheader("Location"))
+        target = loc.path + (f"?{loc.query}" if loc.query else "")
+        r = request(loc.netloc or host, "GET", target)
+    assert r.status == 200, (digest, r.status)
+    return r
+
+
 def copy_blob(src, src_repo, dst, dst_repo, digest):
-    s = http.client.HTTPConnection(src)
-    s.request("GET", f"/v2/{src_repo}/blobs/{digest}")
-    r = s.getresponse()
-    if r.status in (301, 302, 307):
-        raise SystemExit("redirects are not handled by the ceiling copier")
+    r = open_blob(src, src_repo, digest)
     size = int(r.getheader("Content-Length"))
-    d = http.client.HTTPConnection(dst)
-    d.request("POST", f"/v2/{dst_repo}/blobs/uploads/", headers={"Content-Length": "0"})
-    loc = d.getresponse()
+    loc = request(dst, "POST", f"/v2/{dst_repo}/blobs/uploads/", body=b"", headers={"Content-Length": "0"})
     loc.read()
     location = loc.getheader("Location")
     path = location.split(dst, 1)[-1] if location.startswith("http") else location
@@ -50,46 +81,56 @@ def copy_blob(src, src_repo, dst, dst_repo, digest):
                 return
             yield b
 
-    d.request("PUT", f"{path}{sep}digest={digest}", body=chunks(),
-              headers={"Content-Length": str(size), "Content-Type": "application/octet-stream"})
-    resp = d.getresponse()
+    resp = request(dst, "PUT", f"{path}{sep}digest={digest}", body=chunks(),
+                   headers={"Content-Length": str(size), "Content-Type": "application/octet-stream"})
     resp.read()
     assert resp.status == 201, (digest, resp.status)
     return size
+
+
+def read_image(mapping):
+    """(blob jobs, manifests to push) of one mapping."""
+    src_host, rest = split(mapping["source"])
+    src_repo, digest = rest.split("@")
+    dst_host, drest = split(mapping["destination"])
+    dst_repo, tag = drest.rsplit(":", 1)
+    body, ctype = get_manifest(src_host, src_repo, digest)
+    doc = json.loads(body)
+    children = []
+    for child in doc.get("manifests", []):
+        cbody, cctype = get_manifest(src_host, src_repo, child["digest"])
+        children.append((child["digest"], cbody, cctype, json.loads(cbody)))
+    jobs = {}
+    for _, _, _, cdoc in children + [(None, None, None, doc)]:
+        for blob in ([cdoc["config"]] if "config" in cdoc else []) + cdoc.get("layers", []):
+            jobs[(dst_repo, blob["digest"])] = (src_host, src_repo, dst_host, blob["size"])
+    manifests = [(dst_host, dst_repo, cdigest, cbody, cctype) for cdigest, cbody, cctype, _ in children]
+    manifests.append((dst_host, dst_repo, tag, body, ctype))
+    return jobs, manifests
+
+
+def put_manifest(host, repo, ref, body, ctype):
+    r = request(host, "PUT", f"/v2/{repo}/manifests/{ref}", body=body, headers={"Content-Type": ctype})
+    r.read()
+    assert r.status == 201, (ref, r.status)
 
 
 def main():
     summary = json.load(open(sys.argv[1]))
     workers = int(sys.argv[2]) if len(sys.argv) > 2 else 6
     jobs, manifests = {}, []
-    for m in summary["mappings"]:
-        src_host, rest = split(m["source"])
-        src_repo, digest = rest.split("@")
-        dst_host, drest = split(m["destination"])
-        dst_repo, tag = drest.rsplit(":", 1)
-        body, ctype = get_manifest(src_host, src_repo, digest)
-        doc = json.loads(body)
-        children = []
-        for child in doc.get("manifests", []):
-            cbody, cctype = get_manifest(src_host, src_repo, child["digest"])
-            children.append((child["digest"], cbody, cctype, json.loads(cbody)))
-        for _, _, _, cdoc in children + [(None, None, None, doc)]:
-            for blob in ([cdoc["config"]] if "config" in cdoc else []) + cdoc.get("layers", []):
-                jobs[(dst_repo, blob["digest"])] = (src_host, src_repo, dst_host)
-        for cdigest, cbody, cctype, _ in children:
-            manifests.append((dst_host, dst_repo, cdigest, cbody, cctype))
-        manifests.append((dst_host, dst_repo, tag, body, ctype))
-    total = 0
     with concurrent.futures.ThreadPoolExecutor(workers) as pool:
-        futures = [pool.submit(copy_blob, s, sr, d, dr, dig) for (dr, dig), (s, sr, d) in jobs.items()]
-        for f in futures:
-            total += f.result()
-    for host, repo, ref, body, ctype in manifests:
-        c = http.client.HTTPConnection(host)
-        c.request("PUT", f"/v2/{repo}/manifests/{ref}", body=body, headers={"Content-Type": ctype})
-        r = c.getresponse()
-        r.read()
-        assert r.status == 201, (ref, r.status)
+        for j, m in pool.map(read_image, summary["mappings"]):
+            jobs.update(j)
+            manifests.extend(m)
+        order = sorted(jobs.items(), key=lambda kv: -kv[1][3])
+        futures = [pool.submit(copy_blob, s, sr, d, dr, dig) for (dr, dig), (s, sr, d, _) in order]
+        total = sum(f.result() for f in futures)
+        children = [m for m in manifests if m[2].startswith("sha256:")]
+        for f in [pool.submit(put_manifest, *m) for m in children]:
+            f.result()
+        for f in [pool.submit(put_manifest, *m) for m in manifests if not m[2].startswith("sha256:")]:
+            f.result()
     print(f"{len(jobs)} blobs, {total} bytes, {len(manifests)} manifests", file=sys.stderr)
 
 

@@ -1,0 +1,218 @@
+#!/usr/bin/env python3
+"""Bookkeeping of bench/run.sh's link scenarios: what a scenario must move, one record per
+measured run, the Markdown tables and the throughput plot.
+
+  report.py unique PLAN.json SRC_HOST            JSON: blobs, blob_bytes, manifest_bytes that
+                                                 the plan's images hold (walked at SRC_HOST)
+  report.py scenario OUT NAME key=value...       describe a scenario (title, rtt_ms, mbit,
+                                                 rtts, unique=FILE from `unique`, command)
+  report.py record OUT SCENARIO TOOL TIMEFILE START [STATS.json]
+                                                 one measured run (GNU time "%e %U %S %M")
+  report.py tables OUT                           Markdown tables of every scenario
+  report.py plot OUT PNG SCENARIO...             throughput over time of those scenarios
+
+The ideal of a scenario over a link of R seconds round trip and B bytes/s is
+  U / B + k * R
+U: the bytes that must cross the link (unique blobs + manifests), k: the round trips no
+client can overlap with the transfer (see docs/benchmarks.md)."""
+import json
+import os
+import sys
+
+from ceiling import get_manifest, split
+
+GIB = 1 << 30
+
+
+def unique(plan_path, src_host):
+    plan = json.load(open(plan_path))
+    blobs, manifest_bytes, seen = {}, 0, set()
+    for m in plan["mappings"]:
+        _, rest = split(m["source"])
+        repo, digest = rest.split("@")
+        todo = [digest]
+        while todo:
+            ref = todo.pop()
+            if (repo, ref) in seen:
+                continue
+            seen.add((repo, ref))
+            body, _ = get_manifest(src_host, repo, ref)
+            manifest_bytes += len(body)
+            doc = json.loads(body)
+            todo.extend(c["digest"] for c in doc.get("manifests", []))
+            for b in ([doc["config"]] if "config" in doc else []) + doc.get("layers", []):
+                blobs[b["digest"]] = b["size"]
+    # What even a no-op rerun reads: the first release's manifest, config and payload (top) layer.
+    release = next(m for m in plan["mappings"] if m["name"] == "")
+    _, rest = split(release["source"])
+    body, _ = get_manifest(src_host, *rest.split("@"))
+    doc = json.loads(body)
+    release_read = len(body) + doc["config"]["size"] + doc["layers"][-1]["size"]
+    return {"images": len(plan["mappings"]), "blobs": len(blobs), "blob_bytes": sum(blobs.values()),
+            "manifest_bytes": manifest_bytes, "release_read_bytes": release_read}
+
+
+def append(path, record):
+    with open(path, "a") as f:
+        f.write(json.dumps(record) + "\n")
+
+
+def load(path):
+    return [json.loads(line) for line in open(path)] if os.path.exists(path) else []
+
+
+def scenario(out, name, pairs):
+    rec = {"name": name}
+    for pair in pairs:
+        key, _, value = pair.partition("=")
+        if key == "unique":
+            rec["unique"] = json.load(open(value))
+        elif key.startswith("unique_"):
+            rec.setdefault("unique_by_tool", {})[key.removeprefix("unique_")] = json.load(open(value))
+        elif key in ("rtt_ms", "mbit", "rtts", "noop_bytes"):
+            rec[key] = float(value)
+        else:
+            rec[key] = value
+    append(os.path.join(out, "scenarios.jsonl"), rec)
+
+
+def record(out, scen, tool, timefile, start, *extra):
+    """extra: stats=PROXY_STATS.json, and NAME_cpu=TICKS/HZ of the registries and the proxy."""
+    wall, user, sys_, rss = open(timefile).read().split()[:4]
+    rec = {"scenario": scen, "tool": tool, "wall": float(wall), "cpu": float(user) + float(sys_),
+           "user": float(user), "sys": float(sys_), "rss_kib": int(rss), "start": float(start)}
+    stats_path = None
+    for pair in extra:
+        key, _, value = pair.partition("=")
+        if key == "stats":
+            stats_path = value
+        elif key.endswith("_cpu"):
+            ticks, hz = value.split("/")
+            rec[key] = int(ticks) / int(hz)
+    if stats_path and os.path.exists(stats_path):
+        stats = json.load(open(stats_path))
+        bins = stats.pop("bins")
+        rec["proxy"] = stats
+        if stats.get("first_blob_byte"):
+            rec["first_blob_byte_s"] = stats["first_blob_byte"] - float(start)
+        curve = os.path.join(out, "curves", f"{scen}.{tool}.json")
+        os.makedirs(os.path.dirname(curve), exist_ok=True)
+        json.dump({"bin_s": stats["bin_s"], "offset_s": stats["since"] - float(start), "bins": bins}, open(curve, "w"))
+    append(os.path.join(out, "results.jsonl"), rec)
+
+
+def ideal_of(s):
+    """(seconds, formula text) or (None, reason)."""
+    if not s.get("mbit") or "unique" not in s:
+        return None, "unlimited link: no bandwidth term"
+    u = s["unique"]["blob_bytes"] + s["unique"]["manifest_bytes"]
+    if s.get("noop"):
+        u = float(s.get("noop_bytes", 0))
+    rate = s["mbit"] * 1e6 / 8
+    rtt = s.get("rtt_ms", 0) / 1000
+    k = s.get("rtts", 0)
+    return u / rate + k * rtt, f"{u / 1e9:.3f} GB / {s['mbit']:g} Mbit/s + {k:g} x {rtt * 1000:g} ms"
+
+
+def fmt(x, digits=2):
+    return "" if x is None else f"{x:.{digits}f}"
+
+
+def tables(out):
+    scens = {s["name"]: s for s in load(os.path.join(out, "scenarios.jsonl"))}
+    runs = load(os.path.join(out, "results.jsonl"))
+    for name, s in scens.items():
+        rows = [r for r in runs if r["scenario"] == name]
+        if not rows:
+            continue
+        ideal, formula = ideal_of(s)
+        ceiling = next((r["wall"] for r in rows if r["tool"] == "ceiling"), None)
+        proxied = any("proxy" in r for r in rows)
+        print(f"### {s.get('title', name)}\n")
+        if "unique" in s:
+            u = s["unique"]
+            text = (f"{u['images']} images, {u['blobs']} unique blobs, {u['blob_bytes'] / GIB:.2f} GiB "
+                    f"({u['blob_bytes']:,} bytes) + {u['manifest_bytes']:,} bytes of manifests. ")
+            if s.get("noop"):
+                text = f"Destination complete; the release manifest, config and payload layer still to read ({s['noop_bytes']:,.0f} bytes). "
+            print(text + (f"Ideal = {formula} = {ideal:.2f} s." if ideal is not None else f"Ideal: n/a ({formula})."))
+            print()
+        head = ["tool", "wall s", "× ideal", "× ceiling", "CPU s (user+sys)", "CPU s / GiB", "peak RSS MiB",
+                "CPU s: src registry / dst registry" + (" / proxy" if proxied else "")]
+        if proxied:
+            head += ["first blob byte s", "blob bytes read from source", "read − unique"]
+        print("| " + " | ".join(head) + " |")
+        print("| --- |" + " ---: |" * (len(head) - 1))
+        if ideal is not None:
+            print("| ideal | " + f"{ideal:.2f} | 1.00 |" + " |" * (len(head) - 3))
+        for r in rows:
+            u = s.get("unique_by_tool", {}).get(r["tool"], s.get("unique"))
+            moved = u["blob_bytes"] if u and not s.get("noop") else 0
+            others = " / ".join(fmt(r.get(k), 1) for k in ["src_cpu", "dst_cpu"] + (["proxy_cpu"] if proxied else []))
+            cells = [r["tool"], f"{r['wall']:.2f}", fmt(r["wall"] / ideal if ideal else None),
+                     fmt(r["wall"] / ceiling if ceiling and r["tool"] != "ceiling" else None), f"{r['cpu']:.2f}",
+                     fmt(r["cpu"] / (moved / GIB) if moved else None), f"{r['rss_kib'] / 1024:.1f}", others]
+            if proxied:
+                read = r.get("proxy", {}).get("blob_bytes")
+                extra = read - u["blob_bytes"] if read is not None and u and not s.get("noop") else None
+                cells += [fmt(r.get("first_blob_byte_s")), f"{read:,}" if read is not None else "",
+                          f"{extra:+,}" if extra is not None else ""]
+            print("| " + " | ".join(cells) + " |")
+        if s.get("command"):
+            print(f"\nReproduce: `{s['command']}`")
+        print()
+
+
+def plot(out, png, names):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    scens = {s["name"]: s for s in load(os.path.join(out, "scenarios.jsonl"))}
+    fig, axes = plt.subplots(len(names), 1, figsize=(10, 3.6 * len(names)), squeeze=False)
+    colours = {"ours": "tab:blue", "ceiling": "tab:green", "skopeo": "tab:orange"}
+    for ax, name in zip(axes[:, 0], names):
+        s = scens[name]
+        ideal, _ = ideal_of(s)
+        for tool in ("ceiling", "skopeo", "ours"):
+            path = os.path.join(out, "curves", f"{name}.{tool}.json")
+            if not os.path.exists(path):
+                continue
+            c = json.load(open(path))
+            width = max(1, round(1.0 / c["bin_s"]))  # one-second moving average
+            bins = c["bins"]
+            smooth = [sum(bins[max(0, i - width + 1):i + 1]) / (width * c["bin_s"]) for i in range(len(bins))]
+            xs = [c["offset_s"] + (i + 1) * c["bin_s"] for i in range(len(bins))]
+            ax.plot(xs, [v * 8 / 1e6 for v in smooth], label=tool, color=colours[tool], linewidth=1)
+        if s.get("mbit"):
+            ax.axhline(s["mbit"], color="grey", linestyle="--", linewidth=0.8, label=f"link {s['mbit']:g} Mbit/s")
+        if ideal:
+            ax.axvline(ideal, color="black", linestyle=":", linewidth=0.8, label=f"ideal end {ideal:.0f} s")
+        ax.set_title(s.get("title", name), fontsize=10)
+        ax.set_xlabel("seconds since start")
+        ax.set_ylabel("Mbit/s from the source (1 s avg)")
+        ax.set_ylim(bottom=0)
+        ax.set_xlim(left=0)
+        ax.legend(fontsize=8, loc="upper right")
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(png, dpi=100)
+
+
+def main():
+    cmd, args = sys.argv[1], sys.argv[2:]
+    if cmd == "unique":
+        print(json.dumps(unique(args[0], args[1])))
+    elif cmd == "scenario":
+        scenario(args[0], args[1], args[2:])
+    elif cmd == "record":
+        record(*args)
+    elif cmd == "tables":
+        tables(args[0])
+    elif cmd == "plot":
+        plot(args[0], args[1], args[2:])
+    else:
+        sys.exit(__doc__)
+
+
+if __name__ == "__main__":
+    main()
