@@ -14,7 +14,7 @@
 //!
 //! - [`job`]: the run as a plain value (releases, target, signature policy, registry
 //!   settings, output). The command line builds one; so can any program.
-//! - [`run`]: the only module that sees every part: it runs a [`Job`] and assembles the
+//! - [`run`](mod@run): the only module that sees every part: it runs a [`Job`] and assembles the
 //!   [`Report`].
 //! - [`store`]: the one image-store interface; [`registry`] and [`disk`] implement it, and
 //!   [`mirror`] picks one per reference, so every direction is one executor.
