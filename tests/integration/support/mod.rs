@@ -18,6 +18,8 @@ pub mod http;
 pub mod ocdisk;
 #[path = "../../../tools/release-gen/src/payload.rs"]
 pub mod payload;
+#[path = "../../../tools/release-gen/src/profile.rs"]
+pub mod profile;
 pub mod proxy;
 #[path = "../../../tools/release-gen/src/push.rs"]
 pub mod push;
