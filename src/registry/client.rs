@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine as _;
-use reqwest::header::{HeaderValue, AUTHORIZATION, RETRY_AFTER, WWW_AUTHENTICATE};
+use reqwest::header::{HeaderValue, AUTHORIZATION, WWW_AUTHENTICATE};
 use reqwest::{RequestBuilder, Response, StatusCode};
 use serde::Deserialize;
 use tokio::sync::OnceCell;
@@ -243,9 +243,7 @@ impl RegistryClient {
             };
             let status = resp.status();
             if retry::retryable_status(status) && attempt < self.transport.retry.tries {
-                let after =
-                    resp.headers().get(RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(retry::parse_retry_after);
-                self.pause(attempt, after, status.as_str()).await;
+                self.pause(attempt, retry::retry_after(resp.headers()), status.as_str()).await;
                 continue;
             }
             if status != StatusCode::UNAUTHORIZED || answered {

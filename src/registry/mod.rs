@@ -5,6 +5,7 @@ mod challenge;
 mod client;
 mod credhelper;
 mod error;
+mod httpdate;
 mod resume;
 mod retry;
 mod store;
