@@ -4,17 +4,16 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use base64::Engine as _;
 use reqwest::header::{HeaderValue, AUTHORIZATION, WWW_AUTHENTICATE};
 use reqwest::{RequestBuilder, Response, StatusCode};
-use serde::Deserialize;
 use tokio::sync::OnceCell;
 
 use super::auth::{Credential, Credentials};
 use super::challenge::{self, Challenge, Scope};
 use super::retry::{self, RetryPolicy};
+use super::tokens::{self, Realm, TokenCache};
 use super::RegistryError;
 
 /// How to reach registries: resolved from the registry flags, plain values.
@@ -153,7 +152,7 @@ impl Transport {
             api_host: api_host(host).to_string(),
             base: Arc::new(OnceCell::new()),
             challenge: Arc::new(Mutex::new(None)),
-            tokens: Arc::new(Mutex::new(HashMap::new())),
+            tokens: Arc::default(),
         }
     }
 }
@@ -175,13 +174,7 @@ pub struct RegistryClient {
     api_host: String,
     base: Arc<OnceCell<String>>,
     challenge: Arc<Mutex<Option<Challenge>>>,
-    tokens: Arc<Mutex<HashMap<String, HeaderValue>>>,
-}
-
-#[derive(Deserialize)]
-struct TokenReply {
-    token: Option<String>,
-    access_token: Option<String>,
+    tokens: Arc<TokenCache>,
 }
 
 impl RegistryClient {
@@ -193,18 +186,24 @@ impl RegistryClient {
         &self.transport.http
     }
 
-    /// `https://host` (or `http://host` when `--insecure` and the registry speaks no TLS).
+    /// `https://host` (or `http://host` when `--insecure` and the registry speaks no TLS),
+    /// found by pinging `GET /v2/` once, as docker and podman do before anything else: a 401
+    /// there tells how to authenticate, for registries that challenge only there. Any other
+    /// answer, a 404 from a registry behind a path prefix included, is fine; the ping never
+    /// fails a run (the requests that follow report an unreachable registry, with retries).
     pub async fn base(&self) -> Result<&str, RegistryError> {
         let base = self
             .base
             .get_or_try_init(|| async {
                 let https = format!("https://{}", self.api_host);
-                if !self.transport.insecure {
-                    return Ok(https);
-                }
-                match self.transport.http.get(format!("{https}/v2/")).send().await {
-                    Ok(_) => Ok(https),
-                    Err(e) if e.is_connect() || e.is_request() => Ok(format!("http://{}", self.api_host)),
+                match self.ping(&https).await {
+                    Ok(()) => Ok(https),
+                    Err(_) if !self.transport.insecure => Ok(https),
+                    Err(e) if e.is_connect() || e.is_request() => {
+                        let http = format!("http://{}", self.api_host);
+                        let _ = self.ping(&http).await;
+                        Ok(http)
+                    }
                     Err(source) => Err(RegistryError::Connect { host: self.host.clone(), source }),
                 }
             })
@@ -212,14 +211,31 @@ impl RegistryClient {
         Ok(base.as_str())
     }
 
+    /// `GET <base>/v2/`, remembering the challenge of a 401.
+    async fn ping(&self, base: &str) -> Result<(), reqwest::Error> {
+        let resp = self.transport.http.get(format!("{base}/v2/")).send().await?;
+        if resp.status() == StatusCode::UNAUTHORIZED {
+            self.learn_challenge(&resp);
+        }
+        Ok(())
+    }
+
+    /// Keep the challenge of a 401 answer; `None` when it names no scheme we speak.
+    fn learn_challenge(&self, resp: &Response) -> Option<Challenge> {
+        let found = resp.headers().get(WWW_AUTHENTICATE).and_then(|v| v.to_str().ok()).and_then(challenge::parse)?;
+        *self.challenge.lock().unwrap_or_else(|p| p.into_inner()) = Some(found.clone());
+        Some(found)
+    }
+
     /// `<base>/v2/<path>`.
     pub async fn url(&self, path: &str) -> Result<String, RegistryError> {
         Ok(format!("{}/v2/{path}", self.base().await?))
     }
 
-    /// Send a request built by `make`, authenticating for `scopes`: on a 401 the challenge is
-    /// answered once (basic credentials or a bearer token) and the request sent again.
-    /// Connection errors, 408, 429 and 5xx are retried with backoff (`--retries`).
+    /// Send a request built by `make`, authenticating for `scopes`: on a 401 (a first
+    /// challenge, or a token that expired or was revoked meanwhile) the challenge is
+    /// answered once more and the request sent again. Connection errors, 408, 429 and 5xx
+    /// are retried with backoff (`--retries`), waiting out a `Retry-After`.
     pub async fn send<F>(&self, scopes: &[Scope], make: F) -> Result<Response, RegistryError>
     where
         F: Fn(&reqwest::Client) -> RequestBuilder,
@@ -249,10 +265,8 @@ impl RegistryClient {
             if status != StatusCode::UNAUTHORIZED || answered {
                 return self.check_denied(resp, scopes);
             }
-            let found = resp.headers().get(WWW_AUTHENTICATE).and_then(|v| v.to_str().ok()).and_then(challenge::parse);
-            let Some(found) = found else { return self.check_denied(resp, scopes) };
-            *self.challenge.lock().unwrap_or_else(|p| p.into_inner()) = Some(found.clone());
-            self.tokens.lock().unwrap_or_else(|p| p.into_inner()).remove(&challenge::scopes_key(scopes));
+            let Some(found) = self.learn_challenge(&resp) else { return self.check_denied(resp, scopes) };
+            self.tokens.remove(&challenge::scopes_key(scopes));
             auth = Some(self.authorize(&found, scopes).await?);
             answered = true;
         }
@@ -293,14 +307,21 @@ impl RegistryClient {
         &self.transport
     }
 
-    /// Send a request whose body can only be sent once (a streamed blob): the
-    /// authorization must already be cached by an earlier request for the same scopes.
+    /// Send a request whose body can only be sent once (a streamed blob) with the
+    /// authorization cached for `scopes`. A 401 here means the token expired or was revoked
+    /// since it was earned: it is forgotten and the failure is transient, so the copy is
+    /// made again with a fresh one.
     pub async fn send_once(&self, scopes: &[Scope], req: RequestBuilder) -> Result<Response, RegistryError> {
         let req = match self.cached_auth(scopes).await? {
             Some(h) => req.header(AUTHORIZATION, h),
             None => req,
         };
         let resp = req.send().await.map_err(|source| RegistryError::Connect { host: self.host.clone(), source })?;
+        if resp.status() == StatusCode::UNAUTHORIZED && self.learn_challenge(&resp).is_some() {
+            self.tokens.remove(&challenge::scopes_key(scopes));
+            let repo = scopes.first().map_or_else(String::new, |s| s.repo.clone());
+            return Err(RegistryError::TokenRefused { host: self.host.clone(), repo });
+        }
         self.check_denied(resp, scopes)
     }
 
@@ -313,96 +334,47 @@ impl RegistryClient {
         Ok(resp)
     }
 
-    /// The header for `scopes` if one is cached, or can be made without a round trip
-    /// to the registry because its challenge is already known.
+    /// The header for `scopes` if one is cached and fresh, or can be made without a round
+    /// trip to the registry because its challenge is already known. A basic challenge with
+    /// no credential for it sends the request anonymously (the registry may allow it).
     async fn cached_auth(&self, scopes: &[Scope]) -> Result<Option<HeaderValue>, RegistryError> {
         let key = challenge::scopes_key(scopes);
-        if let Some(h) = self.tokens.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
-            return Ok(Some(h.clone()));
+        if let Some(h) = self.tokens.get(&key) {
+            return Ok(Some(h));
         }
         let known = self.challenge.lock().unwrap_or_else(|p| p.into_inner()).clone();
         match known {
+            Some(Challenge::Basic) if self.credential(scopes).await?.is_none() => Ok(None),
             Some(c) => Ok(Some(self.authorize(&c, scopes).await?)),
             None => Ok(None),
         }
     }
 
-    /// Answer a challenge for `scopes` and cache the resulting header.
-    async fn authorize(&self, found: &Challenge, scopes: &[Scope]) -> Result<HeaderValue, RegistryError> {
+    async fn credential(&self, scopes: &[Scope]) -> Result<Option<Credential>, RegistryError> {
         let repo = scopes.first().map_or("", |s| s.repo.as_str());
-        let cred = self.transport.credentials.lookup(&self.host, repo).await?;
-        let header = match found {
+        self.transport.credentials.lookup(&self.host, repo).await
+    }
+
+    /// Answer a challenge for `scopes` and cache the resulting header (a token for as long
+    /// as the token service said it lasts).
+    async fn authorize(&self, found: &Challenge, scopes: &[Scope]) -> Result<HeaderValue, RegistryError> {
+        let cred = self.credential(scopes).await?;
+        let (header, lifetime) = match found {
             Challenge::Basic => match &cred {
-                Some(Credential::Basic { username, password }) => basic_header(username, password),
+                Some(Credential::Basic { username, password }) => (tokens::basic_header(username, password), None),
                 _ => {
-                    return Err(RegistryError::Unauthorized {
-                        host: self.host.clone(),
-                        repo: repo.to_string(),
-                        status: 401,
-                    })
+                    let repo = scopes.first().map_or_else(String::new, |s| s.repo.clone());
+                    return Err(RegistryError::Unauthorized { host: self.host.clone(), repo, status: 401 });
                 }
             },
             Challenge::Bearer { realm, service } => {
-                let token = self.fetch_token(realm, service.as_deref(), scopes, cred.as_ref()).await?;
-                sensitive(&format!("Bearer {token}"))
+                let earned = Instant::now();
+                let at = Realm { host: &self.host, realm, service: service.as_deref() };
+                let token = tokens::fetch(&self.transport.http, &at, scopes, cred.as_ref()).await?;
+                (tokens::sensitive(&format!("Bearer {}", token.value)), Some((earned, token.lifetime)))
             }
         };
-        let key = challenge::scopes_key(scopes);
-        self.tokens.lock().unwrap_or_else(|p| p.into_inner()).insert(key, header.clone());
+        self.tokens.insert(challenge::scopes_key(scopes), header.clone(), lifetime);
         Ok(header)
     }
-
-    async fn fetch_token(
-        &self,
-        realm: &str,
-        service: Option<&str>,
-        scopes: &[Scope],
-        cred: Option<&Credential>,
-    ) -> Result<String, RegistryError> {
-        let fail = |reason: String| RegistryError::Token { host: self.host.clone(), realm: realm.to_string(), reason };
-        let mut query: Vec<(&str, String)> = scopes.iter().map(|s| ("scope", s.to_param())).collect();
-        if let Some(s) = service {
-            query.push(("service", s.to_string()));
-        }
-        let req = match cred {
-            Some(Credential::IdentityToken(t)) => {
-                query.push(("grant_type", "refresh_token".into()));
-                query.push(("refresh_token", t.clone()));
-                query.push(("client_id", "kubectl-release_mirror".into()));
-                self.transport.http.post(realm).form(&query)
-            }
-            Some(Credential::Basic { username, password }) => {
-                self.transport.http.get(realm).query(&query).header(AUTHORIZATION, basic_header(username, password))
-            }
-            None => self.transport.http.get(realm).query(&query),
-        };
-        let resp = req.send().await.map_err(|e| fail(e.without_url().to_string()))?;
-        let status = resp.status();
-        if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
-            let repo = scopes.first().map_or_else(String::new, |s| s.repo.clone());
-            return Err(RegistryError::Unauthorized { host: self.host.clone(), repo, status: status.as_u16() });
-        }
-        if !status.is_success() {
-            return Err(fail(format!("status {status}")));
-        }
-        let body = resp.bytes().await.map_err(|e| fail(e.without_url().to_string()))?;
-        let reply: TokenReply = serde_json::from_slice(&body).map_err(|_| fail("the reply is not a token".into()))?;
-        reply
-            .token
-            .or(reply.access_token)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| fail("the reply has no token".into()))
-    }
-}
-
-fn basic_header(user: &str, password: &str) -> HeaderValue {
-    let enc = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
-    sensitive(&format!("Basic {enc}"))
-}
-
-/// A header value marked sensitive, so no debug output of the request shows it.
-fn sensitive(text: &str) -> HeaderValue {
-    let mut v = HeaderValue::from_str(text).unwrap_or_else(|_| HeaderValue::from_static(""));
-    v.set_sensitive(true);
-    v
 }

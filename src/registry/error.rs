@@ -29,6 +29,11 @@ pub enum RegistryError {
     )]
     Unauthorized { host: String, repo: String, status: u16 },
 
+    #[error(
+        "registry {host} refused the token for {repo} in the middle of an upload (401); it expired or was revoked"
+    )]
+    TokenRefused { host: String, repo: String },
+
     #[error("failed to get a token for {host} from {realm} ({reason})")]
     Token { host: String, realm: String, reason: String },
 

@@ -9,6 +9,7 @@ mod httpdate;
 mod resume;
 mod retry;
 mod store;
+mod tokens;
 
 pub use client::{Settings, Transport, DEFAULT_STALL_TIMEOUT, STALL_FLOOR};
 pub use error::RegistryError;
