@@ -2,7 +2,7 @@
 //! and sending requests with the right credentials for each repository.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -153,6 +153,7 @@ impl Transport {
             base: Arc::new(OnceCell::new()),
             challenge: Arc::new(Mutex::new(None)),
             tokens: Arc::default(),
+            learned: Arc::default(),
         }
     }
 }
@@ -175,6 +176,18 @@ pub struct RegistryClient {
     base: Arc<OnceCell<String>>,
     challenge: Arc<Mutex<Option<Challenge>>>,
     tokens: Arc<TokenCache>,
+    learned: Arc<Learned>,
+}
+
+/// What a run found out about one registry, so it is asked the way it answers.
+#[derive(Default)]
+pub(super) struct Learned {
+    /// It refused a monolithic upload: upload in chunks from now on.
+    pub chunked: AtomicBool,
+    /// The largest chunk it took after refusing a larger one as too large (0: none refused).
+    pub chunk_limit: AtomicU64,
+    /// It refused `HEAD` on manifests: ask with `GET`.
+    pub no_manifest_head: AtomicBool,
 }
 
 impl RegistryClient {
@@ -184,6 +197,11 @@ impl RegistryClient {
 
     pub fn http(&self) -> &reqwest::Client {
         &self.transport.http
+    }
+
+    /// What the run learned about this registry so far.
+    pub(super) fn learned(&self) -> &Learned {
+        &self.learned
     }
 
     /// `https://host` (or `http://host` when `--insecure` and the registry speaks no TLS),

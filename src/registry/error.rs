@@ -58,6 +58,13 @@ pub enum RegistryError {
     #[error("registry {host} did not answer the {what} within {secs} s of receiving it all")]
     Stalled { host: String, what: String, secs: u64 },
 
+    #[error("failed reading the bytes of {what} to upload")]
+    Read {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+
     #[error("failed reading {what} from registry {host}")]
     Body {
         host: String,

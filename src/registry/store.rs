@@ -1,13 +1,18 @@
 //! The image-store interface over the OCI distribution API.
 
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
-use reqwest::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
+use reqwest::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE};
 use reqwest::{Response, StatusCode};
 
 use super::challenge::Scope;
 use super::client::RegistryClient;
 use super::resume::resuming;
+use super::upload::{Session, Upload};
 use super::RegistryError;
 use crate::digest::Digest;
 use crate::manifest;
@@ -19,13 +24,19 @@ use crate::store::{verified, BlobCheck, BlobReader, ImageStore, RawManifest, Sto
 pub struct RegistryStore {
     client: RegistryClient,
     check: BlobCheck,
+    /// Upload sessions a mount opened instead of mounting (202), by repository and digest:
+    /// the upload of that blob, which follows, goes through them rather than a new one.
+    parked: Arc<Mutex<Parked>>,
 }
+
+/// Open sessions (and their upload ids) by repository and digest.
+type Parked = HashMap<(String, Digest), (Session, u64)>;
 
 const DOCKER_CONTENT_DIGEST: &str = "docker-content-digest";
 
 impl RegistryStore {
     pub fn new(client: RegistryClient) -> RegistryStore {
-        RegistryStore { client, check: BlobCheck::Digest }
+        RegistryStore { client, check: BlobCheck::Digest, parked: Arc::default() }
     }
 
     /// How blobs pushed here are checked (default: length and digest).
@@ -126,6 +137,9 @@ impl ImageStore for RegistryStore {
     }
 
     async fn manifest_digest(&self, repo: &str, reference: &str) -> Result<Option<Digest>, StoreError> {
+        if self.client.learned().no_manifest_head.load(Ordering::Relaxed) {
+            return self.digest_by_get(repo, reference).await;
+        }
         let url = self.manifest_url(repo, reference).await?;
         let resp = self.client.send(&[Scope::pull(repo)], |h| h.head(&url).header(ACCEPT, accept_header())).await?;
         match resp.status() {
@@ -134,8 +148,13 @@ impl ImageStore for RegistryStore {
                 let header = resp.headers().get(DOCKER_CONTENT_DIGEST).and_then(|v| v.to_str().ok());
                 match header.and_then(|h| h.parse::<Digest>().ok()) {
                     Some(d) => Ok(Some(d)),
-                    None => Ok(Some(self.get_manifest(repo, reference).await?.digest)),
+                    None => self.digest_by_get(repo, reference).await,
                 }
+            }
+            // A registry that does not answer HEAD on manifests is asked with GET from now on.
+            StatusCode::METHOD_NOT_ALLOWED | StatusCode::NOT_IMPLEMENTED => {
+                self.client.learned().no_manifest_head.store(true, Ordering::Relaxed);
+                self.digest_by_get(repo, reference).await
             }
             _ => Err(self.status_error(format!("manifest {repo}:{reference}"), &resp).into()),
         }
@@ -188,70 +207,30 @@ impl ImageStore for RegistryStore {
     }
 
     async fn put_blob(&self, repo: &str, digest: &Digest, blob: BlobReader) -> Result<(), StoreError> {
-        let what = format!("blob {repo}@{digest}");
-        let scopes = [Scope::push(repo)];
-        let start = self.repo_url(repo, "blobs/uploads/").await?;
-        let resp = self.client.send(&scopes, |h| h.post(&start).header(CONTENT_LENGTH, "0")).await?;
-        if resp.status() != StatusCode::ACCEPTED {
-            return Err(self.status_error(format!("upload of {what}"), &resp).into());
-        }
-        let location = upload_location(&resp, self.client.base().await?).ok_or_else(|| RegistryError::BadResponse {
-            host: self.host().to_string(),
-            what: what.clone(),
-            reason: "upload has no Location".into(),
-        })?;
-        let sep = if location.contains('?') { '&' } else { '?' };
-        let put_url = format!("{location}{sep}digest={digest}");
-        let size = blob.size;
-        // Told when the last byte of the body has been handed over, so a registry that takes
-        // the whole upload and then never answers is found in --stall-timeout, not minutes.
-        let (sent, all_sent) = tokio::sync::oneshot::channel::<()>();
-        let mut sent = Some(sent);
-        let mut handed = 0u64;
-        let stream = verified(blob.stream, digest.clone(), size, self.check).inspect(move |item| {
-            handed += item.as_ref().map_or(0, |chunk| chunk.len() as u64);
-            if handed >= size {
-                if let Some(tx) = sent.take() {
-                    let _ = tx.send(());
-                }
-            }
-        });
-        let body = reqwest::Body::wrap_stream(stream);
-        let req = self
-            .client
-            .http()
-            .put(&put_url)
-            .header(CONTENT_TYPE, "application/octet-stream")
-            .header(CONTENT_LENGTH, size)
-            .body(body);
-        let session = self.client.upload_started(repo, &location);
-        let stall = self.client.transport().stall_timeout();
-        let silent = async {
-            if all_sent.await.is_ok() {
-                tokio::time::sleep(stall).await;
-            } else {
-                std::future::pending::<()>().await;
-            }
+        let (session, id) = match self.take_parked(repo, digest) {
+            Some(parked) => parked,
+            None => self.open_session(repo, digest).await?,
         };
-        let resp = tokio::select! {
-            resp = self.client.send_once(&scopes, req) => resp,
-            () = silent => Err(RegistryError::Stalled {
-                host: self.host().to_string(),
-                what: format!("upload of {what}"),
-                secs: stall.as_secs(),
-            }),
+        let up = Upload { client: &self.client, repo, digest };
+        let stream = verified(blob.stream, digest.clone(), blob.size, self.check);
+        let done = if session.chunked(&self.client) {
+            let done = up.chunked(&session, stream).await;
+            if done.is_err() {
+                up.cancel(&session).await;
+            }
+            done
+        } else {
+            up.monolithic(&session, stream, blob.size).await
         };
-        // Interrupted here, the session stays listed and is cancelled on the way out.
-        self.client.upload_finished(session);
-        let resp = resp?;
-        if resp.status() != StatusCode::CREATED {
-            let status = resp.status().as_u16();
-            let detail = format!(": {}", resp.text().await.unwrap_or_default().trim());
-            return Err(RegistryError::Status { host: self.host().to_string(), what, status, detail }.into());
-        }
-        Ok(())
+        // Interrupted before this, the session stays listed and is cancelled on the way out.
+        self.client.upload_finished(id);
+        Ok(done?)
     }
 
+    /// `POST /v2/<repo>/blobs/uploads/?mount=<digest>&from=<from>`. A registry that cannot
+    /// mount (the blob is not there, or it does not mount at all) opens an upload session
+    /// instead (202): it is kept for the upload of this blob, which follows, so the blob is
+    /// still sent once and no session is left to expire.
     async fn mount_blob(&self, repo: &str, digest: &Digest, from: &str) -> Result<bool, StoreError> {
         check_repository(from).map_err(|reason| self.bad_name(reason))?;
         let url = self.repo_url(repo, "blobs/uploads/").await?;
@@ -260,25 +239,58 @@ impl ImageStore for RegistryStore {
         let resp = self.client.send(&scopes, |h| h.post(&url).query(&query).header(CONTENT_LENGTH, "0")).await?;
         match resp.status() {
             StatusCode::CREATED => Ok(true),
-            // 202: the registry opened an ordinary upload instead; it expires unused.
-            StatusCode::ACCEPTED => Ok(false),
+            StatusCode::ACCEPTED => {
+                let request_url = resp.url().to_string();
+                if let Some(session) = Session::opened(&resp, &request_url) {
+                    let id = self.client.upload_started(repo, &session.url);
+                    let old = self.lock_parked().insert((repo.to_string(), digest.clone()), (session, id));
+                    if let Some((_, old_id)) = old {
+                        self.client.upload_finished(old_id);
+                    }
+                }
+                Ok(false)
+            }
             _ => Err(self.status_error(format!("mount of blob {digest} from {from} into {repo}"), &resp).into()),
         }
     }
 }
 
-fn content_length(resp: &Response) -> Option<u64> {
-    resp.headers().get(CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
+impl RegistryStore {
+    /// The digest of a manifest read whole (no `HEAD`, or no digest header in its answer).
+    async fn digest_by_get(&self, repo: &str, reference: &str) -> Result<Option<Digest>, StoreError> {
+        match self.get_manifest(repo, reference).await {
+            Ok(m) => Ok(Some(m.digest)),
+            Err(e) if matches!(e.inner().downcast_ref(), Some(RegistryError::NotFound { .. })) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `POST /v2/<repo>/blobs/uploads/`: a new session, listed as open until finished.
+    async fn open_session(&self, repo: &str, digest: &Digest) -> Result<(Session, u64), RegistryError> {
+        let start = self.repo_url(repo, "blobs/uploads/").await?;
+        let scopes = [Scope::push(repo)];
+        let resp = self.client.send(&scopes, |h| h.post(&start).header(CONTENT_LENGTH, "0")).await?;
+        if resp.status() != StatusCode::ACCEPTED {
+            return Err(self.status_error(format!("upload of blob {repo}@{digest}"), &resp));
+        }
+        let session = Session::opened(&resp, &start).ok_or_else(|| RegistryError::BadResponse {
+            host: self.host().to_string(),
+            what: format!("blob {repo}@{digest}"),
+            reason: "upload has no usable Location".into(),
+        })?;
+        let id = self.client.upload_started(repo, &session.url);
+        Ok((session, id))
+    }
+
+    fn lock_parked(&self) -> std::sync::MutexGuard<'_, Parked> {
+        self.parked.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn take_parked(&self, repo: &str, digest: &Digest) -> Option<(Session, u64)> {
+        self.lock_parked().remove(&(repo.to_string(), digest.clone()))
+    }
 }
 
-/// The upload URL from `Location`, made absolute against the registry base.
-fn upload_location(resp: &Response, base: &str) -> Option<String> {
-    let loc = resp.headers().get(LOCATION)?.to_str().ok()?;
-    if loc.starts_with("http://") || loc.starts_with("https://") {
-        Some(loc.to_string())
-    } else if loc.starts_with('/') {
-        Some(format!("{base}{loc}"))
-    } else {
-        None
-    }
+fn content_length(resp: &Response) -> Option<u64> {
+    resp.headers().get(CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
 }
