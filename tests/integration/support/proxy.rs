@@ -1,93 +1,29 @@
 //! A fault-injecting HTTP/1.1 proxy in front of a real registry, request by request, with
 //! programmable faults (cut a response or a request body, answer a status, corrupt a byte,
-//! delay, redirect elsewhere), a request log (with arrival times), and an optional bearer-token front (the proxy
-//! demands `Authorization: Bearer <token>` and serves the token realm itself).
+//! delay, redirect elsewhere), a request log (with arrival times, body sizes and
+//! connections), an optional bearer-token front (the proxy demands `Authorization: Bearer
+//! <token>` and serves the token realm itself), and quirk modes that make the registry
+//! behind it answer the way other registries do ([`Quirk`], in `proxy/quirks.rs`).
 
+mod faults;
+mod gate;
+mod quirks;
 mod wire;
 
 use std::io::{self, BufRead, BufReader};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
-
 use super::registry::Registry;
+use faults::Next;
+pub use faults::{Action, Fault};
+pub use gate::TokenPolicy;
+use gate::{bearer_gate, Bearer, Tokens};
+pub use quirks::{Quirk, RetryAfter};
 use wire::{copy_body, request_framing, respond, response_framing, Framing, Head, Tamper};
-
-/// What a fault does to a matching request.
-#[derive(Clone, Debug)]
-pub enum Action {
-    /// Close the connection after this many bytes of the response body.
-    CutResponse(u64),
-    /// Close the connection after this many bytes of the request body have arrived.
-    CutRequest(u64),
-    /// Answer this status (with `Retry-After: <s>` when given); the registry never sees it.
-    Status { code: u16, retry_after: Option<u64> },
-    /// Flip the bits of the response body's byte at this offset.
-    Corrupt(u64),
-    /// Wait this long, then forward as usual.
-    Delay(Duration),
-    /// Answer `307` to `<base><path>` (another listener).
-    Redirect(String),
-    /// Answer `200` with this `Content-Type` and body instead of the registry.
-    Reply { content_type: String, body: Vec<u8> },
-    /// Send this many bytes of the response body, then nothing for minutes (a stall).
-    StallResponse(u64),
-    /// Send this many bytes of the response body, then one byte a second (a trickle).
-    TrickleResponse(u64),
-    /// Forward the request, then keep the registry's answer for this long before sending it.
-    HoldResponse(Duration),
-}
-
-/// A fault for the requests whose method and path match, from the `skip+1`-th such request
-/// on, `times` times.
-#[derive(Clone, Debug)]
-pub struct Fault {
-    method: Option<String>,
-    path: String,
-    skip: usize,
-    times: usize,
-    action: Action,
-    seen: usize,
-}
-
-impl Fault {
-    /// Any request, once.
-    pub fn new(action: Action) -> Fault {
-        Fault { method: None, path: String::new(), skip: 0, times: 1, action, seen: 0 }
-    }
-
-    /// Only `method` requests whose path (with query) contains `path`.
-    pub fn on(mut self, method: &str, path: &str) -> Fault {
-        self.method = Some(method.to_string());
-        self.path = path.to_string();
-        self
-    }
-
-    /// Leave the first `n` matching requests alone.
-    pub fn after(mut self, n: usize) -> Fault {
-        self.skip = n;
-        self
-    }
-
-    /// Apply to `n` matching requests in a row.
-    pub fn times(mut self, n: usize) -> Fault {
-        self.times = n;
-        self
-    }
-
-    /// Apply to every matching request.
-    pub fn always(self) -> Fault {
-        self.times(usize::MAX)
-    }
-
-    fn matches(&self, method: &str, path: &str) -> bool {
-        self.method.as_deref().is_none_or(|m| m == method) && path.contains(&self.path)
-    }
-}
 
 /// One request the proxy saw, as it arrived, and what became of it.
 #[derive(Clone, Debug, Default)]
@@ -102,6 +38,10 @@ pub struct LogEntry {
     pub fault: Option<String>,
     /// When its head arrived, from the proxy's start.
     pub at: Duration,
+    /// Request body bytes that arrived from the client.
+    pub request_bytes: u64,
+    /// Which client connection carried it (numbered from 1 as they are accepted).
+    pub conn: u64,
 }
 
 impl LogEntry {
@@ -110,18 +50,15 @@ impl LogEntry {
     }
 }
 
-#[derive(Clone)]
-struct Bearer {
-    basic: String,
-    token: String,
-}
-
 struct Shared {
     host: String,
     upstream: Mutex<String>,
     faults: Mutex<Vec<Fault>>,
     log: Mutex<Vec<LogEntry>>,
     bearer: Mutex<Option<Bearer>>,
+    tokens: Mutex<Option<Tokens>>,
+    quirks: Mutex<quirks::State>,
+    connections: AtomicU64,
     stop: AtomicBool,
     started: Instant,
 }
@@ -151,6 +88,9 @@ impl Proxy {
             faults: Mutex::default(),
             log: Mutex::default(),
             bearer: Mutex::default(),
+            tokens: Mutex::default(),
+            quirks: Mutex::default(),
+            connections: AtomicU64::new(0),
             stop: AtomicBool::new(false),
             started: Instant::now(),
         });
@@ -162,7 +102,8 @@ impl Proxy {
                 }
                 let Ok(conn) = conn else { continue };
                 let shared = accepting.clone();
-                thread::spawn(move || serve(&shared, conn));
+                let id = shared.connections.fetch_add(1, Ordering::SeqCst) + 1;
+                thread::spawn(move || serve(&shared, conn, id));
             }
         });
         Proxy { shared }
@@ -189,8 +130,22 @@ impl Proxy {
 
     /// Demand `Bearer <token>` on every request and serve `GET /token` to `user:password`.
     pub fn require_bearer(&self, user: &str, password: &str, token: &str) {
-        let basic = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
-        *lock(&self.shared.bearer) = Some(Bearer { basic: format!("Basic {basic}"), token: token.to_string() });
+        *lock(&self.shared.bearer) = Some(Bearer::new(user, password, token));
+    }
+
+    /// A token front issuing tokens as `policy` says (lifetimes, per-repository scopes).
+    pub fn require_tokens(&self, policy: TokenPolicy) {
+        *lock(&self.shared.tokens) = Some(Tokens::new(policy));
+    }
+
+    /// Answer as another registry does (see [`Quirk`]); quirks add up.
+    pub fn quirk(&self, quirk: Quirk) {
+        lock(&self.shared.quirks).quirks.push(quirk);
+    }
+
+    /// The token requests served so far, as `(scopes asked, status)`.
+    pub fn token_requests(&self) -> Vec<(Vec<String>, u16)> {
+        self.requests("GET", "/token").iter().map(|e| (gate::scopes_of(&e.path), e.status)).collect()
     }
 
     /// Every request so far.
@@ -224,7 +179,7 @@ impl Drop for Proxy {
 }
 
 /// One client connection: requests one after the other (keep-alive).
-fn serve(shared: &Shared, client: TcpStream) {
+fn serve(shared: &Shared, client: TcpStream, conn: u64) {
     let _ = client.set_read_timeout(Some(Duration::from_secs(300)));
     let Ok(read_half) = client.try_clone() else { return };
     let mut reader = BufReader::new(read_half);
@@ -236,7 +191,7 @@ fn serve(shared: &Shared, client: TcpStream) {
         return;
     }
     while let Ok(Some(head)) = Head::read(&mut reader) {
-        match handle(shared, head, &mut reader, &mut writer) {
+        match handle(shared, head, conn, &mut reader, &mut writer) {
             Ok(true) => {}
             _ => break,
         }
@@ -247,7 +202,7 @@ fn serve(shared: &Shared, client: TcpStream) {
 type Reader = BufReader<TcpStream>;
 
 /// Handle one request; `Ok(false)` closes the connection.
-fn handle(shared: &Shared, mut head: Head, reader: &mut Reader, writer: &mut TcpStream) -> io::Result<bool> {
+fn handle(shared: &Shared, mut head: Head, conn: u64, reader: &mut Reader, writer: &mut TcpStream) -> io::Result<bool> {
     let mut parts = head.start.split_whitespace();
     let method = parts.next().unwrap_or_default().to_string();
     let path = parts.next().unwrap_or_default().to_string();
@@ -256,45 +211,36 @@ fn handle(shared: &Shared, mut head: Head, reader: &mut Reader, writer: &mut Tcp
         path: path.clone(),
         headers: head.headers.clone(),
         at: shared.started.elapsed(),
+        conn,
         ..LogEntry::default()
     });
+    let mut req = Request { entry, method: method.clone(), path: path.clone(), body: None };
+    if let Some(keep) = quirks::before_auth(shared, &mut req, &mut head, reader, writer)? {
+        return Ok(keep);
+    }
+    if let Some(keep) = gate::token_gate(shared, &req, &mut head, reader, writer)? {
+        return Ok(keep);
+    }
     if let Some(keep) = bearer_gate(shared, entry, &method, &path, &mut head, reader, writer)? {
         return Ok(keep);
     }
-    let action = shared.take_fault(&method, &path);
-    if let Some(a) = &action {
-        let note = match a {
-            Action::Reply { content_type, body } => format!("Reply({content_type}, {} bytes)", body.len()),
-            other => format!("{other:?}"),
-        };
-        lock(&shared.log)[entry].fault = Some(note);
+    if let Some(keep) = quirks::before_forward(shared, &mut req, &mut head, reader, writer)? {
+        return Ok(keep);
     }
-    let (mut req, mut resp) = (Tamper::default(), Tamper::default());
-    let mut hold = None;
-    match action {
-        Some(Action::Status { code, retry_after }) => {
-            let extra: Vec<_> = retry_after.map(|s| ("Retry-After", s.to_string())).into_iter().collect();
-            let body = br#"{"errors":[{"code":"UNAVAILABLE","message":"injected fault"}]}"#;
-            return answer(shared, entry, &method, &head, reader, writer, code, &extra, body);
-        }
-        Some(Action::Redirect(base)) => {
-            let extra = [("Location", format!("{base}{path}"))];
-            return answer(shared, entry, &method, &head, reader, writer, 307, &extra, b"");
-        }
-        Some(Action::Reply { content_type, body }) => {
-            let extra = [("Content-Type", content_type)];
-            return answer(shared, entry, &method, &head, reader, writer, 200, &extra, &body);
-        }
-        Some(Action::Delay(wait)) => thread::sleep(wait),
-        Some(Action::CutResponse(n)) => resp.cut_after = Some(n),
-        Some(Action::StallResponse(n)) => resp.stall_after = Some(n),
-        Some(Action::TrickleResponse(n)) => resp.trickle_after = Some(n),
-        Some(Action::HoldResponse(wait)) => hold = Some(wait),
-        Some(Action::Corrupt(n)) => resp.corrupt_at = Some(n),
-        Some(Action::CutRequest(n)) => req.cut_after = Some(n),
-        None => {}
+    match faults::apply(shared, &req, &head, reader, writer)? {
+        Next::Done(keep) => Ok(keep),
+        Next::Forward(tampering) => forward(shared, &req, head, reader, writer, tampering),
     }
-    forward(shared, entry, &method, head, reader, writer, (req, resp, hold))
+}
+
+/// The request being handled, as the quirks see it.
+struct Request {
+    entry: usize,
+    method: String,
+    /// The path (with query) as it arrived.
+    path: String,
+    /// A body a quirk read and changed, sent upstream instead of the client's.
+    body: Option<Vec<u8>>,
 }
 
 /// Drain the request body and answer with a made-up response.
@@ -310,58 +256,36 @@ fn answer(
     extra: &[(&str, String)],
     body: &[u8],
 ) -> io::Result<bool> {
-    copy_body(reader, &mut io::sink(), request_framing(head), Tamper::default())?;
+    let drained = copy_body(reader, &mut io::sink(), request_framing(head), Tamper::default())?;
+    lock(&shared.log)[entry].request_bytes = drained.bytes;
     respond(writer, method, status, extra, body)?;
     shared.finish(entry, status, if method == "HEAD" { 0 } else { body.len() as u64 });
     Ok(true)
 }
 
-/// With a bearer front: serve the token realm, refuse requests without the token, and
-/// strip it from those forwarded. `None` to go on with the request.
-fn bearer_gate(
-    shared: &Shared,
-    entry: usize,
-    method: &str,
-    path: &str,
-    head: &mut Head,
-    reader: &mut Reader,
-    writer: &mut TcpStream,
-) -> io::Result<Option<bool>> {
-    let Some(bearer) = lock(&shared.bearer).clone() else { return Ok(None) };
-    if path.starts_with("/token") {
-        let (status, body) = if head.get("authorization") == Some(bearer.basic.as_str()) {
-            (200, format!(r#"{{"token":"{}","expires_in":300}}"#, bearer.token))
-        } else {
-            (401, r#"{"errors":[{"code":"UNAUTHORIZED","message":"bad credentials"}]}"#.to_string())
-        };
-        return answer(shared, entry, method, head, reader, writer, status, &[], body.as_bytes()).map(Some);
-    }
-    if head.get("authorization") == Some(format!("Bearer {}", bearer.token).as_str()) {
-        head.remove("Authorization");
-        return Ok(None);
-    }
-    let challenge = format!(r#"Bearer realm="http://{}/token",service="proxy""#, shared.host);
-    let body = br#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#;
-    answer(shared, entry, method, head, reader, writer, 401, &[("WWW-Authenticate", challenge)], body).map(Some)
-}
-
 /// Send the request to the registry and stream its answer back, tampering as asked.
 fn forward(
     shared: &Shared,
-    entry: usize,
-    method: &str,
+    request: &Request,
     mut head: Head,
     reader: &mut Reader,
     writer: &mut TcpStream,
     (req, resp, hold): (Tamper, Tamper, Option<Duration>),
 ) -> io::Result<bool> {
+    let (entry, method) = (request.entry, request.method.as_str());
     let upstream = lock(&shared.upstream).clone();
     let Ok(mut up) = TcpStream::connect(&upstream) else {
         return answer(shared, entry, method, &head, reader, writer, 502, &[], b"{}");
     };
     head.set("Connection", "close");
     head.write_to(&mut up)?;
-    let sent = copy_body(reader, &mut up, request_framing(&head), req)?;
+    let sent = match &request.body {
+        Some(body) => copy_body(&mut body.as_slice(), &mut up, request_framing(&head), req)?,
+        None => copy_body(reader, &mut up, request_framing(&head), req)?,
+    };
+    if request.body.is_none() {
+        lock(&shared.log)[entry].request_bytes = sent.bytes;
+    }
     if sent.cut {
         let _ = up.shutdown(Shutdown::Both);
         return Ok(false);
@@ -371,6 +295,7 @@ fn forward(
     if let Some(wait) = hold {
         thread::sleep(wait);
     }
+    quirks::after(shared, request, &mut answer);
     let framing = response_framing(&answer, method);
     let keep_alive = framing != Framing::UntilClose;
     answer.remove("Connection");
@@ -394,18 +319,5 @@ impl Shared {
         let mut log = lock(&self.log);
         log[entry].status = status;
         log[entry].body_bytes = body_bytes;
-    }
-
-    /// Count this request against every matching fault; the first whose turn it is applies.
-    fn take_fault(&self, method: &str, path: &str) -> Option<Action> {
-        let mut chosen = None;
-        for fault in lock(&self.faults).iter_mut().filter(|f| f.matches(method, path)) {
-            fault.seen += 1;
-            let turn = fault.seen > fault.skip && fault.seen - fault.skip <= fault.times;
-            if turn && chosen.is_none() {
-                chosen = Some(fault.action.clone());
-            }
-        }
-        chosen
     }
 }
