@@ -16,6 +16,7 @@ mod mirror;
 mod mirror_errors;
 mod oc_compat;
 mod plugin;
+mod registries;
 mod reliability;
 mod signatures;
 mod upgrade;
