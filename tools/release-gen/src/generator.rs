@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use super::blobs::{self, BigLayer, Blob, Layer, XorShift};
 use super::payload::{self, TagRef};
 use super::profile::{ComponentSizes, SizeProfile};
-pub use super::spec::{component_name, uname_arch, ComponentRepo, RefStyle, ReleaseSpec};
+pub use super::spec::{uname_arch, ComponentRepo, RefStyle, ReleaseSpec};
 
 /// One generated image (or manifest list, with `children`).
 #[derive(Clone, Debug)]

@@ -81,7 +81,7 @@ impl SizeProfile {
     pub fn realistic(names: &[String], total: u64, seed: u64) -> SizeProfile {
         let natural: Vec<(String, ComponentSizes)> =
             names.iter().map(|n| (n.clone(), natural_sizes(n, seed))).collect();
-        let release_layers = vec![45.0];
+        let release_layers = [45.0];
         let used: Vec<bool> =
             (0..BASES.len()).map(|b| b == 0 || natural.iter().any(|(_, c)| c.base == Some(b))).collect();
         let natural_total: f64 = BASES.iter().zip(&used).filter(|(_, u)| **u).flat_map(|(b, _)| b.iter()).sum::<f64>()
