@@ -203,7 +203,7 @@ fn needed_scopes(method: &str, path: &str) -> Vec<String> {
     let mut scopes = vec![format!("repository:{}:{action}", &rest[..cut])];
     let from = query.split('&').find_map(|kv| kv.strip_prefix("from="));
     if let Some(from) = from {
-        scopes.push(format!("repository:{}:pull", decode(from)));
+        scopes.push(format!("repository:{}:pull", crate::support::form_decode(from)));
     }
     scopes
 }
@@ -211,33 +211,7 @@ fn needed_scopes(method: &str, path: &str) -> Vec<String> {
 /// The `scope` parameters of a token request, decoded.
 pub fn scopes_of(path: &str) -> Vec<String> {
     let query = path.split_once('?').map_or("", |(_, q)| q);
-    query.split('&').filter_map(|kv| kv.strip_prefix("scope=")).map(decode).collect()
-}
-
-/// Percent-decoding (and `+` as a space) of a query value.
-fn decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok());
-                match hex {
-                    Some(b) => {
-                        out.push(b);
-                        i += 3;
-                        continue;
-                    }
-                    None => out.push(b'%'),
-                }
-            }
-            b'+' => out.push(b' '),
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    query.split('&').filter_map(|kv| kv.strip_prefix("scope=")).map(crate::support::form_decode).collect()
 }
 
 #[cfg(test)]
