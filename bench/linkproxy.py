@@ -136,12 +136,13 @@ class Head:
         return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
-async def read_head(reader):
-    """The next head, or None at a clean end of stream."""
+async def read_head(reader, first=b""):
+    """The next head (whose first byte, already read, is `first`), or None at a clean end of
+    stream."""
     try:
-        raw = await reader.readuntil(b"\r\n\r\n")
+        raw = first + await reader.readuntil(b"\r\n\r\n")
     except asyncio.IncompleteReadError as e:
-        if not e.partial:
+        if not e.partial and not first:
             return None
         raise
     lines = raw[:-4].decode("latin-1").split("\r\n")
@@ -232,9 +233,19 @@ class Link:
             if self.rtt and self.connect_rtts:
                 await asyncio.sleep(self.rtt * self.connect_rtts)
             for _ in range(MAX_REQUESTS):
-                head = await asyncio.wait_for(read_head(reader), IDLE_TIMEOUT)
-                if head is None:
+                first = await asyncio.wait_for(reader.read(1), IDLE_TIMEOUT)
+                if not first:
                     return
+                if first == b"\x16":
+                    # A TLS handshake on this plain-HTTP port: answer as Go's server does, at
+                    # once (a client probing for HTTPS falls back to HTTP on this answer).
+                    if self.rtt:
+                        await asyncio.sleep(self.rtt)
+                    self.stats.count("tls-probe")
+                    writer.write(b"HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n")
+                    await writer.drain()
+                    return
+                head = await asyncio.wait_for(read_head(reader, first), IDLE_TIMEOUT)
                 upstream, keep = await self.one(head, reader, writer, upstream, cdn)
                 if not keep:
                     return

@@ -81,6 +81,7 @@ def record(out, scen, tool, timefile, start, *extra):
     wall, user, sys_, rss = open(timefile).read().split()[:4]
     rec = {"scenario": scen, "tool": tool, "wall": float(wall), "cpu": float(user) + float(sys_),
            "user": float(user), "sys": float(sys_), "rss_kib": int(rss), "start": float(start)}
+    rec["load1"] = float(open("/proc/loadavg").read().split()[0])  # others sharing the cores
     stats_path = None
     for pair in extra:
         key, _, value = pair.partition("=")

@@ -44,8 +44,10 @@ for tool in docker-registry skopeo python3 curl /usr/bin/time; do
 done
 has() { [[ ",$SCENARIOS," == *",$1,"* ]]; }
 cargo build --quiet --release -p kubectl-release_mirror -p release-gen
-ours=$PWD/target/release/kubectl-release_mirror
 work=$(mktemp -d /tmp/release-mirror-bench.XXXXXX)
+# A private copy: a build in this tree during the run must not swap the binary under us.
+cp target/release/kubectl-release_mirror target/release/release-gen "$work/"
+ours=$work/kubectl-release_mirror
 src_pid="" dst_pid="" proxy_pid=""
 cleanup() { for p in "$proxy_pid" "$src_pid" "$dst_pid"; do [ -n "$p" ] && kill "$p" 2>/dev/null; done; rm -rf "$work"; }
 trap cleanup EXIT
@@ -135,7 +137,7 @@ scenario_local() {
     local big=() gen release bytes
     [ -n "$BIG_LAYER_MIB" ] && big=(--big-layer $((BIG_LAYER_MIB * 1024 * 1024)))
     echo "generating: $COMPONENTS components, $LAYER_MIB MiB unique layers, $SHARED_LAYERS shared ${BIG_LAYER_MIB:+, one $BIG_LAYER_MIB MiB layer}" >&2
-    gen=$(./target/release/release-gen --push "$src_host" --insecure --components "$COMPONENTS" \
+    gen=$("$work/release-gen" --push "$src_host" --insecure --components "$COMPONENTS" \
         --layer-size $((LAYER_MIB * 1024 * 1024)) --shared-layers "$SHARED_LAYERS" "${big[@]}")
     release=$(printf '%s' "$gen" | sed -n 's/.*"release":"\([^"]*\)".*/\1/p')
     bytes=$(printf '%s' "$gen" | sed -n 's/.*"bytes":\([0-9]*\).*/\1/p')
@@ -211,11 +213,14 @@ setup_big() {
     local versions=(--version "${SERIES%%,*}") gen
     has path && versions=(--series "$SERIES" --union "$UNION")
     echo "generating: $(basename "$NAMES_FROM") names, $TOTAL_GIB GiB ${versions[*]} (streamed; a few minutes)" >&2
-    gen=$(./target/release/release-gen --push "$src_host" --insecure --names-from "$NAMES_FROM" --total-gib "$TOTAL_GIB" "${versions[@]}")
+    gen=$("$work/release-gen" --push "$src_host" --insecure --names-from "$NAMES_FROM" --total-gib "$TOTAL_GIB" "${versions[@]}")
     mapfile -t rels < <(printf '%s\n' "$gen" | sed -n 's/.*"release":"\([^"]*\)".*/\1/p')
     printf '%s\n' "$gen" >&2
     rel1=${rels[0]}
     rm -rf "$OUT"; mkdir -p "$OUT"
+    { echo "commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src || echo ' + uncommitted src changes')"
+      echo "$(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -r), skopeo $(skopeo --version | cut -d' ' -f3)"
+      echo "started $(date -u +%FT%TZ), load $(cut -d' ' -f1-3 /proc/loadavg)"; } > "$OUT/machine.txt"
     printf '%s\n' "$gen" > "$OUT/releases.jsonl"
     reset_dest  # the plans look at an empty destination
     "$ours" --from="$rel1" --to="$dst_host/mirror" "${common[@]}" --dry-run -o json > "$work/plan1.json"
