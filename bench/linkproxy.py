@@ -23,6 +23,8 @@ Control, on the main listener, neither delayed nor shaped:
   GET /__linkproxy/stats   JSON: bytes sent (all, blob bodies from the CDN, manifests), requests
                            by kind, connections, first blob byte (epoch seconds), bytes sent per
                            --bin-ms since the last reset (the throughput curve)
+  GET /__linkproxy/events  every request since the reset: [start s, end s, kind, path tail,
+                           connection] (end: the last byte of the answer sent)
   POST /__linkproxy/reset  zero the counters and start a new curve
 
   bench/linkproxy.py --upstream 127.0.0.1:5000 --port 5001 --cdn-port 5002 --rtt-ms 40 --mbit 1000
@@ -46,6 +48,7 @@ CHUNK = 64 * 1024               # bytes moved per read
 IDLE_TIMEOUT = 300              # seconds a connection may wait for its next request
 MAX_REQUESTS = 1_000_000        # requests per connection before it is closed
 MAX_INFORMATIONAL = 8           # 1xx answers skipped before the final one
+MAX_EVENTS = 200_000            # requests remembered for /__linkproxy/events
 SIGNED_FOR = 600                # seconds a CDN URL stays valid
 BUCKET = "quayio-production-s3"
 BLOB_PATH = re.compile(r"^/v2/(.+)/blobs/(sha256:[0-9a-f]{64})$")
@@ -91,9 +94,16 @@ class Stats:
         self.connections = 0
         self.first_blob_byte = None
         self.bins = []
+        self.events = []
+        self.last_kind = ""
 
     def count(self, kind):
         self.requests[kind] = self.requests.get(kind, 0) + 1
+        self.last_kind = kind
+
+    def event(self, t0, t1, kind, what, conn):
+        if len(self.events) < MAX_EVENTS:
+            self.events.append((round(t0 - self.t0, 4), round(t1 - self.t0, 4), kind, what, conn))
 
     def sent(self, n, blob=False, manifest=False):
         self.bytes_sent += n
@@ -228,6 +238,7 @@ class Link:
 
     async def serve(self, reader, writer, cdn):
         self.stats.connections += 1
+        conn = ("cdn" if cdn else "api") + str(self.stats.connections)
         upstream = None
         try:
             if self.rtt and self.connect_rtts:
@@ -242,11 +253,12 @@ class Link:
                     if self.rtt:
                         await asyncio.sleep(self.rtt)
                     self.stats.count("tls-probe")
+                    self.stats.event(time.monotonic(), time.monotonic(), "tls-probe", "", conn)
                     writer.write(b"HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n")
                     await writer.drain()
                     return
                 head = await asyncio.wait_for(read_head(reader, first), IDLE_TIMEOUT)
-                upstream, keep = await self.one(head, reader, writer, upstream, cdn)
+                upstream, keep = await self.one(head, reader, writer, upstream, cdn, conn)
                 if not keep:
                     return
         except (OSError, asyncio.IncompleteReadError, asyncio.TimeoutError, ValueError,
@@ -256,8 +268,17 @@ class Link:
             for w in ([upstream[1]] if upstream else []) + [writer]:
                 w.close()
 
-    async def one(self, head, reader, writer, upstream, cdn):
-        """Answer one request; returns (upstream connection, keep the client connection)."""
+    async def one(self, head, reader, writer, upstream, cdn, conn):
+        """Answer one request, noting when it came and when its answer was sent; returns
+        (upstream connection, keep the client connection)."""
+        t0 = time.monotonic()
+        target = head.first.split(" ", 2)[1]
+        upstream, keep = await self.answer(head, reader, writer, upstream, cdn)
+        if not target.startswith("/__linkproxy/"):
+            self.stats.event(t0, time.monotonic(), self.stats.last_kind, target.split("?")[0][-24:], conn)
+        return upstream, keep
+
+    async def answer(self, head, reader, writer, upstream, cdn):
         method, target, version = head.first.split(" ", 2)
         path, _, query = target.partition("?")
         if not cdn and path.startswith("/__linkproxy/"):
@@ -389,6 +410,8 @@ class Link:
             body = b"{}"
         elif path == "/__linkproxy/stats":
             body = json.dumps(self.stats.as_json()).encode()
+        elif path == "/__linkproxy/events":
+            body = json.dumps(self.stats.events).encode()
         else:
             body = b'{"error":"unknown control path"}'
         writer.write(Head("HTTP/1.1 200 OK", [("Content-Length", str(len(body))),

@@ -78,15 +78,20 @@ def scenario(out, name, pairs):
 
 def record(out, scen, tool, timefile, start, *extra):
     """extra: stats=PROXY_STATS.json, and NAME_cpu=TICKS/HZ of the registries and the proxy."""
-    wall, user, sys_, rss = open(timefile).read().split()[:4]
+    # GNU time writes "Command exited with non-zero status N" first when N != 0.
+    wall, user, sys_, rss, status = (open(timefile).read().strip().splitlines()[-1].split() + ["0"])[:5]
     rec = {"scenario": scen, "tool": tool, "wall": float(wall), "cpu": float(user) + float(sys_),
-           "user": float(user), "sys": float(sys_), "rss_kib": int(rss), "start": float(start)}
+           "user": float(user), "sys": float(sys_), "rss_kib": int(rss), "start": float(start), "exit": int(status)}
     rec["load1"] = float(open("/proc/loadavg").read().split()[0])  # others sharing the cores
-    stats_path = None
+    stats_path = events_path = None
     for pair in extra:
         key, _, value = pair.partition("=")
         if key == "stats":
             stats_path = value
+        elif key == "events":
+            events_path = value
+        elif key == "mbit":
+            rec["link_mbit"] = float(value)
         elif key.endswith("_cpu"):
             ticks, hz = value.split("/")
             rec[key] = int(ticks) / int(hz)
@@ -99,7 +104,34 @@ def record(out, scen, tool, timefile, start, *extra):
         curve = os.path.join(out, "curves", f"{scen}.{tool}.json")
         os.makedirs(os.path.dirname(curve), exist_ok=True)
         json.dump({"bin_s": stats["bin_s"], "offset_s": stats["since"] - float(start), "bins": bins}, open(curve, "w"))
+        events = json.load(open(events_path)) if events_path and os.path.exists(events_path) else []
+        rec["phases"] = phases(stats, bins, events, stats["since"] - float(start), rec.get("link_mbit"))
     append(os.path.join(out, "results.jsonl"), rec)
+
+
+def phases(stats, bins, events, offset, mbit):
+    """When the run did what, in seconds since its start, from the proxy's record: the span of
+    its manifest reads, its blob requests, when the link first ran at >= 90 % of its rate
+    (1 s average), how long it ran so, and the last byte."""
+    out = {}
+    manifests = [e for e in events if e[2] == "manifest-get"]
+    blobs = [e for e in events if e[2] in ("blob-redirect", "cdn-get")]
+    if manifests:
+        out["manifests"] = [round(min(e[0] for e in manifests) + offset, 2), round(max(e[1] for e in manifests) + offset, 2)]
+    if blobs:
+        out["blobs"] = [round(min(e[0] for e in blobs) + offset, 2), round(max(e[1] for e in blobs) + offset, 2)]
+    last = max((i for i, b in enumerate(bins) if b), default=None)
+    if last is not None:
+        out["last_byte"] = round((last + 1) * stats["bin_s"] + offset, 2)
+    if mbit:
+        rate = mbit * 1e6 / 8 * stats["bin_s"]
+        width = max(1, round(1.0 / stats["bin_s"]))
+        avg = [sum(bins[max(0, i - width + 1):i + 1]) / width for i in range(len(bins))]
+        full = [i for i, v in enumerate(avg) if v >= 0.9 * rate]
+        if full:
+            out["full_at"] = round((full[0] + 1) * stats["bin_s"] + offset, 2)
+        out["full_s"] = round(sum(1 for b in bins if b >= 0.9 * rate) * stats["bin_s"], 2)
+    return out
 
 
 def ideal_of(s):
@@ -150,7 +182,8 @@ def tables(out):
             u = s.get("unique_by_tool", {}).get(r["tool"], s.get("unique"))
             moved = u["blob_bytes"] if u and not s.get("noop") else 0
             others = " / ".join(fmt(r.get(k), 1) for k in ["src_cpu", "dst_cpu"] + (["proxy_cpu"] if proxied else []))
-            cells = [r["tool"], f"{r['wall']:.2f}", fmt(r["wall"] / ideal if ideal else None),
+            name = r["tool"] + (f" (**failed**, exit {r['exit']})" if r.get("exit") else "")
+            cells = [name, f"{r['wall']:.2f}", fmt(r["wall"] / ideal if ideal else None),
                      fmt(r["wall"] / ceiling if ceiling and r["tool"] != "ceiling" else None), f"{r['cpu']:.2f}",
                      fmt(r["cpu"] / (moved / GIB) if moved else None), f"{r['rss_kib'] / 1024:.1f}", others]
             if proxied:
@@ -159,6 +192,17 @@ def tables(out):
                 cells += [fmt(r.get("first_blob_byte_s")), f"{read:,}" if read is not None else "",
                           f"{extra:+,}" if extra is not None else ""]
             print("| " + " | ".join(cells) + " |")
+        timed = [r for r in rows if r.get("phases")]
+        if timed:
+            print("\nWhen (seconds since start, at the proxy): manifest reads, blob requests (first start – last "
+                  "end), the link at ≥ 90 % of its rate (first, and for how long), the last byte.\n")
+            print("| tool | manifest reads | blob requests | link ≥ 90 % from | ≥ 90 % for | last byte | end |")
+            print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+            span = lambda p, k: f"{p[k][0]:.2f} – {p[k][1]:.2f}" if k in p else ""
+            for r in timed:
+                p = r["phases"]
+                print(f"| {r['tool']} | {span(p, 'manifests')} | {span(p, 'blobs')} | {fmt(p.get('full_at'))} "
+                      f"| {fmt(p.get('full_s'), 1)} | {fmt(p.get('last_byte'))} | {r['wall']:.2f} |")
         if s.get("command"):
             print(f"\nReproduce: `{s['command']}`")
         print()
@@ -170,11 +214,11 @@ def plot(out, png, names):
     import matplotlib.pyplot as plt
     scens = {s["name"]: s for s in load(os.path.join(out, "scenarios.jsonl"))}
     fig, axes = plt.subplots(len(names), 1, figsize=(10, 3.6 * len(names)), squeeze=False)
-    colours = {"ours": "tab:blue", "ceiling": "tab:green", "skopeo": "tab:orange"}
+    colours = {"ours": "tab:blue", "ceiling": "tab:green", "skopeo": "tab:orange", "ours-c32": "tab:purple"}
     for ax, name in zip(axes[:, 0], names):
         s = scens[name]
         ideal, _ = ideal_of(s)
-        for tool in ("ceiling", "skopeo", "ours"):
+        for tool in colours:
             path = os.path.join(out, "curves", f"{name}.{tool}.json")
             if not os.path.exists(path):
                 continue
