@@ -187,7 +187,7 @@ class Link:
         self.rtt = args.rtt_ms / 1000.0
         self.connect_rtts = args.connect_rtts
         rate = args.mbit * 1e6 / 8 if args.mbit > 0 else None
-        self.bucket = Bucket(rate, max(256 * 1024, int(rate * 0.02)) if rate else 0)
+        self.bucket = Bucket(rate, max(64 * 1024, int(rate * 0.02)) if rate else 0)
         self.stats = Stats(args.bin_ms / 1000.0)
         self.secret = secrets.token_bytes(16)
         self.cdn_base = None
