@@ -288,7 +288,8 @@ pub struct RegistryArgs {
     pub retries: u32,
 
     /// Seconds a blob transfer may send nothing (or less than 1 KiB/s for that long) before
-    /// it is resumed or restarted; each time spends one of the blob's --retries.
+    /// it is resumed or restarted; each time spends one of the blob's --retries. A registry
+    /// gets 4 times this long to begin an answer (an upload: counted from its last byte).
     #[arg(long, value_name = "SECONDS", default_value = "30", value_parser = parse_seconds, help_heading = "Registry")]
     pub stall_timeout: std::time::Duration,
 }

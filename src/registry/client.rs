@@ -38,11 +38,18 @@ pub struct Settings {
 pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(30);
 /// Bytes a second below which a transfer crawls (curl's `--speed-limit` idea).
 pub const STALL_FLOOR: u64 = 1024;
+/// A request whose answer has not begun this many stall timeouts after it was sent is
+/// abandoned (2 min by default). Streamed uploads are timed from their last byte instead.
+const ANSWER_STALLS: u32 = 4;
 
 /// Settings shared by every registry of a run.
 #[derive(Clone)]
 pub struct Transport {
     http: reqwest::Client,
+    /// The same, without the answer timeout: a streamed upload lasts as long as its source
+    /// takes to send the bytes (minutes for a large layer over a slow link), and is timed
+    /// from its last byte.
+    streaming: reqwest::Client,
     insecure: bool,
     credentials: Arc<Credentials>,
     retry: RetryPolicy,
@@ -64,32 +71,40 @@ struct OpenUploads {
 impl Transport {
     /// Build the HTTP client from the registry settings.
     pub fn new(args: &Settings) -> Result<Transport, RegistryError> {
-        let mut builder = reqwest::Client::builder()
-            .user_agent(concat!("kubectl-release_mirror/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(30))
-            .read_timeout(Duration::from_secs(120))
-            .pool_max_idle_per_host(32)
-            .tls_danger_accept_invalid_certs(args.insecure);
-        if let Some(path) = &args.certificate_authority {
-            let fail = |reason: String| RegistryError::CaFile { path: path.clone(), reason };
-            let pem = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| fail(e.to_string()))?;
-            if certs.is_empty() {
-                return Err(fail("no PEM certificates in it".to_string()));
+        let stall = if args.stall_timeout.is_zero() { DEFAULT_STALL_TIMEOUT } else { args.stall_timeout };
+        let certs = match &args.certificate_authority {
+            Some(path) => {
+                let fail = |reason: String| RegistryError::CaFile { path: path.clone(), reason };
+                let pem = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
+                let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| fail(e.to_string()))?;
+                if certs.is_empty() {
+                    return Err(fail("no PEM certificates in it".to_string()));
+                }
+                certs
             }
-            builder = builder.tls_certs_merge(certs);
-        }
-        let http = builder.build().map_err(RegistryError::Client)?;
+            None => Vec::new(),
+        };
+        let builder = || {
+            let builder = reqwest::Client::builder()
+                .user_agent(concat!("kubectl-release_mirror/", env!("CARGO_PKG_VERSION")))
+                .connect_timeout(Duration::from_secs(30))
+                .pool_max_idle_per_host(32)
+                .tls_danger_accept_invalid_certs(args.insecure);
+            if certs.is_empty() { builder } else { builder.tls_certs_merge(certs.clone()) }
+        };
+        let streaming = builder().build().map_err(RegistryError::Client)?;
+        let http = builder().read_timeout(stall * ANSWER_STALLS).build().map_err(RegistryError::Client)?;
         let credentials = Arc::new(Credentials::load(args.auth_file.as_deref())?);
         Ok(Transport {
             http,
+            streaming,
             insecure: args.insecure,
             credentials,
             retry: RetryPolicy::new(if args.tries == 0 { super::DEFAULT_TRIES } else { args.tries }),
             retried: Arc::default(),
             verbose: args.verbose,
             uploads: Arc::default(),
-            stall: if args.stall_timeout.is_zero() { DEFAULT_STALL_TIMEOUT } else { args.stall_timeout },
+            stall,
             spent: Arc::default(),
         })
     }
@@ -197,6 +212,12 @@ impl RegistryClient {
 
     pub fn http(&self) -> &reqwest::Client {
         &self.transport.http
+    }
+
+    /// The client for a request whose body streams from a source: no answer timeout (the
+    /// caller times the answer from the body's last byte).
+    pub fn streaming_http(&self) -> &reqwest::Client {
+        &self.transport.streaming
     }
 
     /// What the run learned about this registry so far.

@@ -101,7 +101,7 @@ impl Upload<'_> {
         });
         let req = self
             .client
-            .http()
+            .streaming_http()
             .put(with_digest(&session.url, self.digest))
             .header(CONTENT_TYPE, OCTET_STREAM)
             .header(CONTENT_LENGTH, size)

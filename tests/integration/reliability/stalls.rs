@@ -78,3 +78,19 @@ fn an_upload_the_registry_never_answers_is_retried_after_the_stall_timeout() {
     assert!(stderr(&out).contains("did not answer the upload of blob"), "{}", stderr(&out));
     crate::mirror::assert_complete_in(&b.release, &dest.client(), "mirror/ocp/release");
 }
+
+#[test]
+fn an_upload_that_streams_longer_than_the_answer_timeout_from_a_slow_source_is_not_cut() {
+    use crate::support::proxy::{Action, Fault};
+    // 3 MiB at 256 KiB/s: the PUT streams for ~12 s; with --stall-timeout=2 a registry gets
+    // 8 s to begin an answer, which must count from the upload's last byte, not its first.
+    let b = bed(ReleaseSpec { components: 2, big_layer: Some(3 * MIB), ..ReleaseSpec::default() });
+    let layer = b.release.big_layer.clone().expect("big layer");
+    b.proxy.add(Fault::new(Action::PaceResponse(256 << 10)).on("GET", &layer.digest).always());
+    let dest = Registry::start();
+    let out = run(args(&b.release, format!("--to={}/mirror/ocp/release", dest.host()), &["--stall-timeout=2", "-v"]));
+    assert_success(&out);
+    assert_eq!(b.proxy.requests("GET", &layer.digest).len(), 1, "copied once, never restarted: {}", stderr(&out));
+    assert!(!stderr(&out).contains("again in"), "{}", stderr(&out));
+    crate::mirror::assert_complete_in(&b.release, &dest.client(), "mirror/ocp/release");
+}

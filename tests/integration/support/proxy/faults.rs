@@ -30,6 +30,8 @@ pub enum Action {
     StallResponse(u64),
     /// Send this many bytes of the response body, then one byte a second (a trickle).
     TrickleResponse(u64),
+    /// Send the response body at this many bytes a second, steadily (a slow link).
+    PaceResponse(u64),
     /// Forward the request, then keep the registry's answer for this long before sending it.
     HoldResponse(Duration),
 }
@@ -125,6 +127,7 @@ pub fn apply(
         Some(Action::CutResponse(n)) => resp.cut_after = Some(n),
         Some(Action::StallResponse(n)) => resp.stall_after = Some(n),
         Some(Action::TrickleResponse(n)) => resp.trickle_after = Some(n),
+        Some(Action::PaceResponse(rate)) => resp.pace = Some(rate),
         Some(Action::HoldResponse(wait)) => hold = Some(wait),
         Some(Action::Corrupt(n)) => resp.corrupt_at = Some(n),
         Some(Action::CutRequest(n)) => tamper.cut_after = Some(n),

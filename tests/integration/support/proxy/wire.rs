@@ -112,6 +112,8 @@ pub struct Tamper {
     pub stall_after: Option<u64>,
     /// After this many bytes send one byte a second (a trickle), until cut by the client.
     pub trickle_after: Option<u64>,
+    /// Send at most this many bytes a second.
+    pub pace: Option<u64>,
 }
 
 /// How long a stalled body stays silent before the proxy gives up on it.
@@ -215,6 +217,10 @@ fn copy_data(
         }
         to.write_all(&buf[..n])?;
         copied.bytes += n as u64;
+        if let Some(rate) = tamper.pace.filter(|&r| r > 0) {
+            to.flush()?;
+            std::thread::sleep(std::time::Duration::from_secs_f64(n as f64 / rate as f64));
+        }
         if copied.cut {
             return Ok(());
         }
