@@ -234,9 +234,11 @@ pub struct MirrorArgs {
     #[arg(long, help_heading = "Behaviour")]
     pub verify: bool,
 
-    /// Concurrent requests per registry.
-    #[arg(long, value_name = "N", default_value_t = 6, value_parser = clap::value_parser!(u16).range(1..=64), help_heading = "Behaviour")]
-    pub max_per_registry: u16,
+    /// Concurrent requests per registry, fixed. Without it blob transfers start at 6 and
+    /// adapt to the link (up to 32: more while more bring more throughput, halved when a
+    /// registry pushes back), and manifest reads and existence checks run 32 at once.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64), help_heading = "Behaviour")]
+    pub max_per_registry: Option<u16>,
 
     /// Mirror configuration to print at the end (any case: ICSP works as oc takes it).
     #[arg(long, value_enum, ignore_case = true, value_name = "KIND", default_value_t = Instructions::Idms, help_heading = "Output")]

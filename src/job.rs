@@ -8,13 +8,10 @@ use std::time::Duration;
 
 use crate::cluster::ClusterTarget;
 use crate::graph::{EdgeKinds, GraphSource, Version};
-use crate::mirror::{Instructions, Target, TreeCheck};
+use crate::mirror::{Concurrency, Instructions, Target, TreeCheck};
 use crate::reference::ImageRef;
 use crate::registry;
 use crate::store::BlobCheck;
-
-/// Concurrent requests per registry when nothing else is said (as oc).
-pub const DEFAULT_MAX_PER_REGISTRY: usize = 6;
 
 /// Everything one run needs.
 #[derive(Debug, Clone)]
@@ -39,8 +36,8 @@ pub struct Job {
     pub blob_check: BlobCheck,
     /// How much of a `--to-dir` tree is checked before a rerun skips an image.
     pub tree_check: TreeCheck,
-    /// Concurrent requests per registry.
-    pub max_per_registry: usize,
+    /// Requests at once per registry: `--max-per-registry`, or adapted to the link.
+    pub concurrency: Concurrency,
     /// Whether and how release signatures are verified, written and applied.
     pub signatures: SignaturePolicy,
     /// What is printed, and how.
@@ -61,7 +58,7 @@ impl Job {
             registry: registry::Settings::default(),
             blob_check: BlobCheck::Digest,
             tree_check: TreeCheck::Sizes,
-            max_per_registry: DEFAULT_MAX_PER_REGISTRY,
+            concurrency: Concurrency::Adaptive,
             signatures: SignaturePolicy::Verify(SignatureCheck::default()),
             output: OutputSettings::default(),
         }

@@ -11,7 +11,7 @@ use release_mirror::job::{
     ApplySignature, Choose, GraphSelection, Job, OutputFormat, OutputSettings, ReleaseSource, SignatureCheck,
     SignaturePolicy,
 };
-use release_mirror::mirror::{Instructions, Target, TreeCheck};
+use release_mirror::mirror::{Concurrency, Instructions, Target, TreeCheck};
 use release_mirror::reference::{ImageRef, Location};
 use release_mirror::registry;
 use release_mirror::store::BlobCheck;
@@ -198,7 +198,7 @@ pub fn job(args: &MirrorArgs) -> anyhow::Result<Job> {
         },
         blob_check: if args.skip_verification { BlobCheck::LengthOnly } else { BlobCheck::Digest },
         tree_check: if args.verify { TreeCheck::Contents } else { TreeCheck::Sizes },
-        max_per_registry: usize::from(args.max_per_registry),
+        concurrency: args.max_per_registry.map_or(Concurrency::Adaptive, |n| Concurrency::Fixed(usize::from(n))),
         signatures,
         output: OutputSettings {
             format: match args.output {

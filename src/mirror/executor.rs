@@ -1,8 +1,10 @@
-//! Carrying out a plan: blobs first (largest first, `limit` at a time, each digest-checked
-//! as it streams), then platform manifests, then tagged manifests.
+//! Carrying out a plan: blobs first (each digest-checked as it streams; how many at once is
+//! [`Streams`]' call), then platform manifests, then tagged manifests.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
 use futures_util::{stream, StreamExt, TryStreamExt};
@@ -10,6 +12,7 @@ use indicatif::HumanBytes;
 
 use super::plan::{BlobAction, BlobTask, ManifestTask, Plan};
 use super::stores::Stores;
+use super::streams::{Concurrency, Sample, Streams};
 use crate::progress::Progress;
 use crate::registry;
 use crate::store::{BlobReader, ImageStore, StoreError};
@@ -30,6 +33,8 @@ struct Counters {
     bytes_copied: AtomicU64,
     blobs_mounted: AtomicU64,
     manifests_pushed: AtomicU64,
+    /// Blob bytes received so far, copies that later failed included: what the link moved.
+    moved: AtomicU64,
 }
 
 /// Run the plan against the stores.
@@ -37,16 +42,14 @@ pub async fn execute(
     plan: &Plan,
     sources: &Stores,
     dests: &Stores,
-    limit: usize,
+    concurrency: Concurrency,
     progress: &Progress,
 ) -> Result<Totals> {
     let counters = Arc::new(Counters::default());
     progress.start_transfer(plan.blobs.len(), plan.bytes_to_copy());
-    stream::iter(&plan.blobs)
-        .map(|task| copy_blob(task, sources, dests, progress, &counters))
-        .buffer_unordered(limit)
-        .try_collect::<()>()
-        .await?;
+    let run = Transfers { sources, dests, progress, counters: &counters };
+    run.copy_all(&plan.blobs, concurrency).await?;
+    let limit = concurrency.metadata();
     for group in [&plan.children, &plan.tagged] {
         stream::iter(group)
             .map(|task| push_manifest(task, dests, progress, &counters))
@@ -63,6 +66,87 @@ pub async fn execute(
     })
 }
 
+/// How often the number of transfers is reconsidered.
+const TICK: Duration = Duration::from_secs(1);
+
+/// What every blob transfer of a run shares.
+#[derive(Clone, Copy)]
+struct Transfers<'a> {
+    sources: &'a Stores,
+    dests: &'a Stores,
+    progress: &'a Progress,
+    counters: &'a Arc<Counters>,
+}
+
+impl Transfers<'_> {
+    /// Copy the blobs (sorted largest first) in slots: slot `i` runs while `i` is below the
+    /// allowed number. Two slots in three take the largest blob left and the third the
+    /// smallest, so small blobs' round trips overlap with large blobs filling the link
+    /// instead of all coming at the end, one after another.
+    async fn copy_all(self, blobs: &[BlobTask], concurrency: Concurrency) -> Result<()> {
+        let queue = Mutex::new(blobs.iter().collect::<VecDeque<_>>());
+        let mut streams = Streams::new(concurrency);
+        let (allow, allowed) = tokio::sync::watch::channel(streams.limit());
+        let most = concurrency.transfers().1.min(blobs.len());
+        let slots = (0..most).map(|i| self.slot(i, &queue, allowed.clone()));
+        let work = futures_util::future::try_join_all(slots);
+        let adapt = async {
+            let (mut at, mut moved, mut retried) = (Instant::now(), 0, self.dests.transport().retried());
+            let mut peak = streams.limit();
+            loop {
+                tokio::time::sleep(TICK).await;
+                let (now, bytes, retries) =
+                    (Instant::now(), self.counters.moved.load(Ordering::Relaxed), self.dests.transport().retried());
+                let backlog = !queue.lock().unwrap_or_else(|p| p.into_inner()).is_empty();
+                let sample = Sample {
+                    bytes: bytes - moved,
+                    elapsed: now - at,
+                    backlog,
+                    retries: retries.saturating_sub(retried),
+                };
+                (at, moved, retried) = (now, bytes, retries);
+                let before = streams.limit();
+                let limit = streams.observe(sample);
+                if limit != before {
+                    peak = peak.max(limit);
+                    self.progress.debug(&format!("blob transfers at once: {before} -> {limit} (peak {peak})"));
+                    let _ = allow.send(limit);
+                }
+            }
+        };
+        tokio::select! {
+            done = work => done.map(|_| ()),
+            () = adapt => Ok(()),
+        }
+    }
+
+    async fn slot(
+        self,
+        i: usize,
+        queue: &Mutex<VecDeque<&BlobTask>>,
+        mut allowed: tokio::sync::watch::Receiver<usize>,
+    ) -> Result<()> {
+        loop {
+            while i >= *allowed.borrow_and_update() {
+                if queue.lock().unwrap_or_else(|p| p.into_inner()).is_empty() {
+                    return Ok(());
+                }
+                let _ = tokio::time::timeout(TICK, allowed.changed()).await;
+            }
+            let next = {
+                let mut queue = queue.lock().unwrap_or_else(|p| p.into_inner());
+                if i % 3 == 2 {
+                    queue.pop_back()
+                } else {
+                    queue.pop_front()
+                }
+            };
+            let Some(task) = next else { return Ok(()) };
+            copy_blob(task, self.sources, self.dests, self.progress, self.counters).await?;
+        }
+    }
+}
+
 /// Copy one blob, starting it over on a transient failure (a connection cut mid-body, a 5xx
 /// on the upload, bytes that arrived corrupted, a stall) while the blob's one retry budget
 /// (`--retries` tries, shared with resumed downloads) lasts.
@@ -71,7 +155,7 @@ async fn copy_blob(
     sources: &Stores,
     dests: &Stores,
     progress: &Progress,
-    counters: &Counters,
+    counters: &Arc<Counters>,
 ) -> Result<()> {
     let policy = dests.transport().retry_policy();
     let mut attempt = 0;
@@ -101,7 +185,7 @@ async fn copy_blob_once(
     sources: &Stores,
     dests: &Stores,
     progress: &Progress,
-    counters: &Counters,
+    counters: &Arc<Counters>,
 ) -> Result<()> {
     let dst = dests.get(&task.to)?;
     let what = || format!("failed to copy blob {} from {} to {}", task.digest, task.from.name(), task.to.name());
@@ -126,7 +210,11 @@ async fn copy_blob_once(
     let bar = Arc::new(progress.blob(&task.digest.hex()[..12], size));
     let counted = {
         let bar = bar.clone();
-        blob.stream.inspect_ok(move |chunk| bar.inc(chunk.len() as u64))
+        let counters = counters.clone();
+        blob.stream.inspect_ok(move |chunk| {
+            bar.inc(chunk.len() as u64);
+            counters.moved.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+        })
     };
     dst.put_blob(&task.to.repository, &task.digest, BlobReader { size, stream: Box::pin(counted) })
         .await

@@ -12,21 +12,47 @@ use crate::manifest::{self, Parsed};
 use crate::reference::ImageRef;
 use crate::store::{ImageStore, RawManifest};
 
-/// Fetch every mapping's manifest (and the platform manifests of lists), `limit` at a time.
-pub async fn read_sources(
+/// The images whose manifests (and blob lists) the plan needs: every mapping but those a
+/// registry destination already has whole, tagged; a tree's images are checked blob by blob.
+pub fn images_to_read<'a>(mappings: &'a [Mapping], state: &DestState) -> Vec<&'a Mapping> {
+    mappings
+        .iter()
+        .filter(|m| {
+            let repo = m.destination.repository.clone();
+            let tag = m.destination.tag.clone().unwrap_or_default();
+            let complete = state.tags.get(&(repo.clone(), tag)) == Some(&m.digest)
+                && state.manifests.contains(&(repo, m.digest.clone()));
+            !complete || m.destination.registry().is_none()
+        })
+        .collect()
+}
+
+/// Read the manifest (and the platform manifests of a list) of each image `wanted`, `limit`
+/// at a time: from the destination when it has the manifest already (a rerun: no round trip
+/// to a distant source), else, or when that copy cannot be read, from the source.
+pub async fn read_images(
     sources: &Stores,
-    mappings: &[Mapping],
+    dests: &Stores,
+    wanted: &[&Mapping],
+    state: &DestState,
     known: &[RawManifest],
     limit: usize,
 ) -> Result<BTreeMap<Digest, SourceImage>> {
-    let mut unique: BTreeMap<Digest, &ImageRef> = BTreeMap::new();
-    for m in mappings {
-        unique.entry(m.digest.clone()).or_insert(&m.source);
+    let mut unique: BTreeMap<Digest, &Mapping> = BTreeMap::new();
+    for m in wanted {
+        unique.entry(m.digest.clone()).or_insert(m);
     }
     let images: Vec<(Digest, SourceImage)> = stream::iter(unique)
-        .map(|(digest, source)| async move {
+        .map(|(digest, m)| async move {
             let known = known.iter().find(|k| k.digest == digest).cloned();
-            let image = read_image(sources, source, &digest, known).await?;
+            let here = state.manifests.contains(&(m.destination.repository.clone(), digest.clone()));
+            if here && known.is_none() {
+                let at = m.destination.with_digest(&digest);
+                if let Ok(image) = read_image(dests, &at, &digest, None).await {
+                    return Ok((digest, image));
+                }
+            }
+            let image = read_image(sources, &m.source, &digest, known).await?;
             Ok::<_, anyhow::Error>((digest, image))
         })
         .buffer_unordered(limit)
@@ -97,17 +123,8 @@ pub enum TreeCheck {
     Contents,
 }
 
-/// Ask the destination what it has: tags and manifests of every mapping, then the blobs of
-/// the images it lacks. In a disk tree the blobs of complete images are checked too (sizes,
-/// or contents with [`TreeCheck::Contents`]): an image with a missing, truncated or corrupt
-/// blob counts as absent, so the rerun repairs it.
-pub async fn read_destination(
-    dests: &Stores,
-    mappings: &[Mapping],
-    sources: &BTreeMap<Digest, SourceImage>,
-    limit: usize,
-    check: TreeCheck,
-) -> Result<DestState> {
+/// Ask the destination which tags and manifests of the mappings it has, `limit` at a time.
+pub async fn read_destination(dests: &Stores, mappings: &[Mapping], limit: usize) -> Result<DestState> {
     let mut state = DestState::default();
     let probes: Vec<(String, String, Option<Digest>, Option<Digest>)> = stream::iter(mappings)
         .map(|m| async move {
@@ -125,19 +142,35 @@ pub async fn read_destination(
         .buffer_unordered(limit)
         .try_collect()
         .await?;
-    let mut missing_blobs: HashSet<(ImageRef, Digest)> = HashSet::new();
-    for ((repo, tag, tagged, present), m) in probes.into_iter().zip(mappings) {
+    for (repo, tag, tagged, present) in probes {
         if let Some(d) = tagged {
             state.tags.insert((repo.clone(), tag), d);
         }
-        let on_disk = m.destination.registry().is_none();
         if let Some(d) = present {
             state.manifests.insert((repo, d));
-            if !on_disk {
-                continue;
-            }
         }
-        if let Some(img) = sources.get(&m.digest) {
+    }
+    Ok(state)
+}
+
+/// Ask the destination which blobs of the images it lacks it has. In a disk tree the blobs
+/// of complete images are checked too (sizes, or contents with [`TreeCheck::Contents`]): an
+/// image with a missing, truncated or corrupt blob counts as absent, so the rerun repairs it.
+pub async fn read_destination_blobs(
+    dests: &Stores,
+    mappings: &[Mapping],
+    images: &BTreeMap<Digest, SourceImage>,
+    mut state: DestState,
+    limit: usize,
+    check: TreeCheck,
+) -> Result<DestState> {
+    let mut missing_blobs: HashSet<(ImageRef, Digest)> = HashSet::new();
+    for m in mappings {
+        let present = state.manifests.contains(&(m.destination.repository.clone(), m.digest.clone()));
+        if present && m.destination.registry().is_some() {
+            continue;
+        }
+        if let Some(img) = images.get(&m.digest) {
             for blob in img.blobs.iter().chain(img.children.iter().flat_map(|c| c.blobs.iter())) {
                 missing_blobs.insert((m.destination.repo_only(), blob.digest.clone()));
             }
@@ -158,7 +191,7 @@ pub async fn read_destination(
         .try_collect()
         .await?;
     state.blobs.extend(found.into_iter().flatten());
-    forget_damaged(&mut state, mappings, sources);
+    forget_damaged(&mut state, mappings, images);
     Ok(state)
 }
 
@@ -175,5 +208,39 @@ fn forget_damaged(state: &mut DestState, mappings: &[Mapping], sources: &BTreeMa
         if !whole {
             state.manifests.remove(&(repo, m.digest.clone()));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mapping(to: &str, n: u8) -> Mapping {
+        let digest = Digest::of(&[n]);
+        let source = ImageRef::parse("src.io/ocp/art").unwrap().with_digest(&digest);
+        let destination = ImageRef::parse(to).unwrap().with_tag(&format!("4.1-x86_64-c{n}"));
+        Mapping { name: format!("c{n}"), origin: source.clone(), source, destination, digest }
+    }
+
+    fn complete(state: &mut DestState, m: &Mapping) {
+        let repo = m.destination.repository.clone();
+        state.manifests.insert((repo.clone(), m.digest.clone()));
+        state.tags.insert((repo, m.destination.tag.clone().unwrap()), m.digest.clone());
+    }
+
+    #[test]
+    fn only_images_a_registry_lacks_are_read_but_every_image_of_a_tree() {
+        let maps = vec![mapping("dst.io/mirror", 1), mapping("dst.io/mirror", 2), mapping("dst.io/mirror", 3)];
+        let mut state = DestState::default();
+        complete(&mut state, &maps[0]);
+        // Present but tagged elsewhere: the tag is pushed again, so its manifest is needed.
+        state.manifests.insert(("mirror".into(), maps[1].digest.clone()));
+        let names: Vec<&str> = images_to_read(&maps, &state).iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(names, ["c2", "c3"]);
+
+        let tree = vec![mapping("file://openshift/release", 1)];
+        let mut state = DestState::default();
+        complete(&mut state, &tree[0]);
+        assert_eq!(images_to_read(&tree, &state).len(), 1, "a tree's blobs are checked, so its manifest is read");
     }
 }

@@ -12,11 +12,13 @@ mod plan;
 mod report;
 mod sigstore;
 mod stores;
+mod streams;
 
 pub use executor::{execute, Totals};
-pub use inspect::{read_destination, read_sources, TreeCheck};
+pub use inspect::{images_to_read, read_destination, read_destination_blobs, read_images, TreeCheck};
 pub use instructions::{Instructions, MirrorSource};
 pub use plan::{mappings, plan, DestState, Mapping, Plan, SourceImage, Target};
 pub use report::{ReleaseSummary, Summary};
 pub use sigstore::signature_mappings;
 pub use stores::{AnyStore, Stores};
+pub use streams::{Concurrency, Sample, Streams};

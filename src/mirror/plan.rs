@@ -158,8 +158,9 @@ impl Plan {
     }
 }
 
-/// Compute the plan. `sources` maps each mapping's digest to what was read; `can_mount`
-/// says whether a source and destination share a registry.
+/// Compute the plan. `sources` maps each mapping's digest to what was read (an image
+/// already complete at the destination needs no entry); `can_mount` says whether a source
+/// and destination share a registry.
 pub fn plan(
     mappings: Vec<Mapping>,
     sources: &BTreeMap<Digest, SourceImage>,
@@ -170,7 +171,6 @@ pub fn plan(
     let mut seen_blobs: BTreeSet<(String, Digest)> = BTreeSet::new();
     let mut seen_children: BTreeSet<(String, Digest)> = BTreeSet::new();
     for m in &mappings {
-        let Some(image) = sources.get(&m.digest) else { continue };
         let repo = m.destination.repository.clone();
         let tag = m.destination.tag.clone().unwrap_or_default();
         let tag_ok = dest.tags.get(&(repo.clone(), tag.clone())) == Some(&m.digest);
@@ -179,6 +179,7 @@ pub fn plan(
             plan.complete += 1;
             continue;
         }
+        let Some(image) = sources.get(&m.digest) else { continue };
         if !present {
             let images = std::iter::once(image).chain(image.children.iter());
             for img in images {
@@ -285,9 +286,11 @@ mod tests {
             dest.manifests.insert((repo.clone(), m.digest.clone()));
             dest.tags.insert((repo, m.destination.tag.clone().unwrap()), m.digest.clone());
         }
-        let p = plan(maps, &sources, &dest, |_, _| false);
+        let p = plan(maps.clone(), &sources, &dest, |_, _| false);
         assert!(p.is_noop());
         assert_eq!(p.complete, 2);
+        let p = plan(maps, &BTreeMap::new(), &dest, |_, _| false);
+        assert_eq!((p.is_noop(), p.complete), (true, 2), "complete images need no source manifest");
     }
 
     #[test]

@@ -90,7 +90,11 @@ impl Transport {
                 .connect_timeout(Duration::from_secs(30))
                 .pool_max_idle_per_host(32)
                 .tls_danger_accept_invalid_certs(args.insecure);
-            if certs.is_empty() { builder } else { builder.tls_certs_merge(certs.clone()) }
+            if certs.is_empty() {
+                builder
+            } else {
+                builder.tls_certs_merge(certs.clone())
+            }
         };
         let streaming = builder().build().map_err(RegistryError::Client)?;
         let http = builder().read_timeout(stall * ANSWER_STALLS).build().map_err(RegistryError::Client)?;

@@ -9,11 +9,12 @@ mod sequence;
 mod signatures;
 mod upload;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::{bail, Result};
 
 use crate::cluster::{self, Cluster};
+use crate::digest::Digest;
 use crate::disk::DiskStore;
 use crate::job::{ApplySignature, Job, SignatureCheck, SignaturePolicy};
 use crate::mirror::{self, Mapping, Stores, Summary, Totals};
@@ -61,7 +62,6 @@ async fn run_with(job: &Job, transport: &Transport) -> Result<Report> {
     }
     let sources = Stores::new(transport.clone(), job.from_dir.clone(), job.blob_check);
     let dests = Stores::new(transport.clone(), job.to_dir.clone(), job.blob_check);
-    let limit = job.max_per_registry;
     if job.blob_check == BlobCheck::LengthOnly {
         progress.warn(
             "--skip-verification: blob contents are not compared with their digests, so a corrupt or \
@@ -129,12 +129,11 @@ async fn run_with(job: &Job, transport: &Transport) -> Result<Report> {
         mappings.extend(sigstore);
     }
     let known: Vec<_> = loaded.iter().map(|r| r.manifest.clone()).collect();
-    let images = mirror::read_sources(&sources, &mappings, &known, limit).await?;
     // A dry run writes nothing, temp files included.
     if let (Some(disk), false) = (dests.disk(), job.dry_run) {
         sweep_disk(disk, &mappings, &progress);
     }
-    let state = destination_state(job, &dests, &mappings, &images, &progress).await?;
+    let (images, state) = inspect(job, &sources, &dests, &mappings, &known, &progress).await?;
     let plan = mirror::plan(mappings, &images, &state, same_registry);
 
     let totals = if job.dry_run {
@@ -143,7 +142,7 @@ async fn run_with(job: &Job, transport: &Transport) -> Result<Report> {
         if plan.is_noop() {
             progress.info("the destination already has every image: nothing to copy");
         }
-        mirror::execute(&plan, &sources, &dests, limit, &progress).await?
+        mirror::execute(&plan, &sources, &dests, job.concurrency, &progress).await?
     };
     if transport.retried() > 0 {
         progress.info(&format!("{} registry requests were retried", transport.retried()));
@@ -171,30 +170,49 @@ async fn run_with(job: &Job, transport: &Transport) -> Result<Report> {
     Ok(Report { mirror: summary, signature, releases: reports, upgrade_path: chosen.path, mapping_lines_only: false })
 }
 
+/// What the plan needs to know: first what the destination has (tags and manifests), then
+/// the manifests of the images it lacks (a rerun of a complete mirror reads none from the
+/// source), then which of their blobs it has.
+async fn inspect(
+    job: &Job,
+    sources: &Stores,
+    dests: &Stores,
+    mappings: &[Mapping],
+    known: &[crate::store::RawManifest],
+    progress: &Progress,
+) -> Result<(BTreeMap<Digest, mirror::SourceImage>, mirror::DestState)> {
+    let limit = job.concurrency.metadata();
+    let state = probe(job, mirror::read_destination(dests, mappings, limit), progress).await?;
+    let empty = mirror::DestState::default();
+    let wanted = mirror::images_to_read(mappings, state.as_ref().unwrap_or(&empty));
+    let images = mirror::read_images(sources, dests, &wanted, state.as_ref().unwrap_or(&empty), known, limit).await?;
+    let Some(state) = state else { return Ok((images, empty)) };
+    let blobs = mirror::read_destination_blobs(dests, mappings, &images, state, limit, job.tree_check);
+    let state = probe(job, blobs, progress).await?.unwrap_or_default();
+    Ok((images, state))
+}
+
 /// How long a dry run waits for the destination to say what it has.
 const DRY_RUN_PROBE: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// What the destination has. A dry run needs no destination (Red Hat's documented step runs
-/// it on a connected host that cannot reach the mirror): when it does not answer within a
-/// few seconds, one warning, and the plan treats it as empty.
-async fn destination_state(
+/// Ask the destination. A dry run needs no destination (Red Hat's documented step runs it on
+/// a connected host that cannot reach the mirror): when it does not answer within a few
+/// seconds, one warning, and `None`: the plan treats it as empty.
+async fn probe<T>(
     job: &Job,
-    dests: &Stores,
-    mappings: &[Mapping],
-    images: &std::collections::BTreeMap<crate::digest::Digest, mirror::SourceImage>,
+    read: impl std::future::Future<Output = Result<T>>,
     progress: &Progress,
-) -> Result<mirror::DestState> {
-    let read = mirror::read_destination(dests, mappings, images, job.max_per_registry, job.tree_check);
+) -> Result<Option<T>> {
     if !job.dry_run {
-        return read.await;
+        return read.await.map(Some);
     }
     let why = match tokio::time::timeout(DRY_RUN_PROBE, read).await {
-        Ok(Ok(state)) => return Ok(state),
+        Ok(Ok(state)) => return Ok(Some(state)),
         Ok(Err(err)) => crate::exit::one_line(err.as_ref()),
         Err(_) => format!("the destination did not answer within {} s", DRY_RUN_PROBE.as_secs()),
     };
     progress.warn(&format!("{why}; planning as if the destination were empty"));
-    Ok(mirror::DestState::default())
+    Ok(None)
 }
 
 /// A release read from a tree came from somewhere: the tree's record says where, so the

@@ -19,4 +19,5 @@ mod plugin;
 mod registries;
 mod reliability;
 mod signatures;
+mod speed;
 mod upgrade;

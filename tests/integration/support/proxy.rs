@@ -42,6 +42,8 @@ pub struct LogEntry {
     pub request_bytes: u64,
     /// Which client connection carried it (numbered from 1 as they are accepted).
     pub conn: u64,
+    /// When its response was sent whole, from the proxy's start (zero until then).
+    pub done: Duration,
 }
 
 impl LogEntry {
@@ -159,6 +161,24 @@ impl Proxy {
     }
 
     /// Wait until `count` such requests have arrived; false on timeout.
+    /// The most `method` requests with `path` in their path that were in flight at once.
+    pub fn peak_in_flight(&self, method: &str, path: &str) -> usize {
+        let entries = self.requests(method, path);
+        let mut edges: Vec<(Duration, i32)> = Vec::new();
+        for e in entries.iter().filter(|e| !e.done.is_zero()) {
+            edges.push((e.at, 1));
+            edges.push((e.done, -1));
+        }
+        // At equal times an end comes before a start: back to back is not at once.
+        edges.sort();
+        let (mut now, mut peak) = (0i32, 0i32);
+        for (_, step) in edges {
+            now += step;
+            peak = peak.max(now);
+        }
+        usize::try_from(peak).unwrap_or(0)
+    }
+
     pub fn wait_for(&self, method: &str, path: &str, count: usize, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         while self.requests(method, path).len() < count {
@@ -319,5 +339,6 @@ impl Shared {
         let mut log = lock(&self.log);
         log[entry].status = status;
         log[entry].body_bytes = body_bytes;
+        log[entry].done = self.started.elapsed();
     }
 }
