@@ -28,7 +28,8 @@ LAYER_MIB=${LAYER_MIB:-25}
 SHARED_LAYERS=${SHARED_LAYERS:-2}
 ROUNDS=${ROUNDS:-3}
 BIG_LAYER_MIB=${BIG_LAYER_MIB:-}
-PER_REGISTRY=${PER_REGISTRY:-6}
+PER_REGISTRY=${PER_REGISTRY:-}   # empty: ours adapts its transfers (the default); N: --max-per-registry N
+WORKERS=${PER_REGISTRY:-6}     # the ceiling's transfers at once
 TOTAL_GIB=${TOTAL_GIB:-4}
 NAMES_FROM=${NAMES_FROM:-../shared/fixtures/oc-mirror/tests/unit/testdata/working-dir-fake/hold-release/ocp-release/4.14.1-x86_64/release-manifests/image-references}
 LINKS=${LINKS:-0:0 40:1000 100:200}
@@ -37,7 +38,7 @@ PATH_LINK=${PATH_LINK:-40:1000}
 SERIES=${SERIES:-4.14.1,4.14.2,4.14.3}
 UNION=${UNION:-4.14.99}
 SKOPEO=${SKOPEO:-1}            # 0: leave the skopeo loops out of full/wan/path
-WIDE=${WIDE:-32}               # wan/path also run ours at --max-per-registry WIDE (empty: not)
+WIDE=${WIDE-32}                # wan/path also run ours at --max-per-registry WIDE (empty: not)
 BIGSLOW_MIB=${BIGSLOW_MIB:-160} BIGSLOW_MBIT=${BIGSLOW_MBIT:-8}   # bigslow: one layer, transfer > 120 s
 OUT=${OUT:-bench/results}
 for tool in docker-registry skopeo python3 curl /usr/bin/time; do
@@ -99,7 +100,7 @@ reset_dest() { # a fresh, empty destination registry on the same port
     stop dst_pid; rm -rf "$work/dst"; run_registry dst "$dst_port"
 }
 base_flags=(--insecure --skip-release-image-signature -q)
-common=("${base_flags[@]}" --max-per-registry "$PER_REGISTRY")
+common=("${base_flags[@]}" ${PER_REGISTRY:+--max-per-registry "$PER_REGISTRY"})
 images_of() { # plan.json -> "source tag" lines
     python3 - "$1" <<'PY'
 import json, sys
@@ -154,7 +155,7 @@ scenario_local() {
         measure "noop:ours" "$ours" --from="$release" --to="$dst_host/mirror" "${common[@]}"; verify
         reset_dest; measure "r2r:skopeo" bash -c "skopeo_loop $work/images docker:// docker://$dst_host/mirror"; verify
         measure "noop:skopeo" bash -c "skopeo_loop $work/images docker:// docker://$dst_host/mirror"; verify
-        reset_dest; measure "r2r:ceiling" python3 bench/ceiling.py "$work/plan.json" "$PER_REGISTRY"; verify
+        reset_dest; measure "r2r:ceiling" python3 bench/ceiling.py "$work/plan.json" "$WORKERS"; verify
         rm -rf "$work/disk" "$work/dirs"; mkdir -p "$work/dirs"
         measure "r2d:ours" "$ours" --from="$release" --to-dir="$work/disk" "${common[@]}"
         measure "r2d:skopeo" bash -c "skopeo_to_dirs $work/images"
@@ -252,7 +253,7 @@ setup_big() {
 copy_set() { # scenario noop-scenario|- plan images from-args... : ceiling, skopeo, ours, each
     # into a fresh destination; with a noop scenario, each tool's rerun on its own copy
     local scen=$1 noop=$2 plan=$3 images=$4; shift 4
-    reset_dest; run "$scen" ceiling python3 bench/ceiling.py "$plan" "$PER_REGISTRY"; verify_to "$plan"
+    reset_dest; run "$scen" ceiling python3 bench/ceiling.py "$plan" "$WORKERS"; verify_to "$plan"
     if [ "$SKOPEO" = 1 ]; then
         reset_dest; run "$scen" skopeo bash -c "skopeo_loop $images docker:// docker://$dst_host/mirror"; verify_to "$plan"
         if [ "$noop" != - ]; then
@@ -343,7 +344,7 @@ scenario_bigslow() { # one big layer whose transfer takes longer than two minute
     link_up 0 "$BIGSLOW_MBIT"
     python3 bench/report.py scenario "$OUT" bigslow title="One $BIGSLOW_MIB MiB layer over 0 ms, $BIGSLOW_MBIT Mbit/s (a transfer longer than 120 s)" \
         unique="$work/uB.json" rtt_ms=0 mbit="$BIGSLOW_MBIT" rtts=8 command="SCENARIOS=bigslow bench/run.sh"
-    reset_dest; run bigslow ceiling python3 bench/ceiling.py "$work/planB.json" "$PER_REGISTRY"; verify_to "$work/planB.json"
+    reset_dest; run bigslow ceiling python3 bench/ceiling.py "$work/planB.json" "$WORKERS"; verify_to "$work/planB.json"
     # --retries 2: the outcome shows after two tries instead of five
     reset_dest; ALLOW_FAIL=1 run bigslow ours-retries2 "$ours" --from="$rel" --to="$dst_host/mirror" "${common[@]}" --retries 2
     [ "$(tail -1 "$work/t" | cut -d' ' -f5)" = 0 ] && verify_to "$work/planB.json"
