@@ -214,7 +214,7 @@ def plot(out, png, names):
     import matplotlib.pyplot as plt
     scens = {s["name"]: s for s in load(os.path.join(out, "scenarios.jsonl"))}
     fig, axes = plt.subplots(len(names), 1, figsize=(10, 3.6 * len(names)), squeeze=False)
-    colours = {"ours": "tab:blue", "ceiling": "tab:green", "skopeo": "tab:orange", "ours-c32": "tab:purple"}
+    colours = {"ours": "tab:blue", "ceiling": "tab:green", "skopeo": "tab:orange", "ours-c6": "tab:purple", "ours-c32": "tab:red"}
     for ax, name in zip(axes[:, 0], names):
         s = scens[name]
         ideal, _ = ideal_of(s)
