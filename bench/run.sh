@@ -367,6 +367,10 @@ plot() {
 
 has local && scenario_local
 if has full || has wan || has path || has bigslow; then
+    if has wan || has path || has bigslow; then
+        # The instrument first: redirect, Range, keep-alive, delay per request, rate cap.
+        python3 bench/linkproxy_test.py >&2 || { echo "bench/linkproxy_test.py failed: the link proxy cannot be trusted" >&2; exit 1; }
+    fi
     setup_big
     has full && scenario_full
     has wan && scenario_wan

@@ -87,18 +87,16 @@ pub async fn load<S: ImageStore>(store: &S, source: &ImageRef, check: BlobCheck)
     let top = store.get_manifest(repo, &source.reference()).await.map_err(read_err)?;
     let parsed = manifest::parse(&top.bytes, &top.media_type)
         .map_err(|source| ReleaseError::Manifest { image: image.clone(), source })?;
-    let (layers, arch) = match parsed {
-        Parsed::Image { config, layers } => {
-            let (arch, body) = read_arch(store, repo, &config, check).await?;
-            kept.push((config.digest.clone(), body));
-            (layers, arch)
-        }
+    // An image's config (its architecture) and payload are read at once: two round trips
+    // to a distant registry, not four.
+    let (layers, config) = match parsed {
+        Parsed::Image { config, layers } => (layers, Some(config)),
         Parsed::List { manifests } => {
             let child =
                 pick_platform(&manifests).ok_or_else(|| ReleaseError::NoImageReferences { image: image.clone() })?;
             let m = store.get_manifest(repo, child.digest.as_str()).await.map_err(read_err)?;
             match manifest::parse(&m.bytes, &m.media_type) {
-                Ok(Parsed::Image { layers, .. }) => (layers, "multi".to_string()),
+                Ok(Parsed::Image { layers, .. }) => (layers, None),
                 Ok(Parsed::List { .. }) => {
                     let reason = "a manifest list inside a manifest list".to_string();
                     return Err(ReleaseError::Config { digest: child.digest.to_string(), reason });
@@ -107,7 +105,17 @@ pub async fn load<S: ImageStore>(store: &S, source: &ImageRef, check: BlobCheck)
             }
         }
     };
-    let mut files = payload::read_payload(store, repo, &layers, check).await?;
+    let arch = async {
+        match &config {
+            Some(config) => read_arch(store, repo, config, check).await.map(|(arch, body)| (arch, Some(body))),
+            None => Ok(("multi".to_string(), None)),
+        }
+    };
+    let ((arch, config_body), mut files) =
+        futures_util::future::try_join(arch, payload::read_payload(store, repo, &layers, check)).await?;
+    if let (Some(config), Some(body)) = (&config, config_body) {
+        kept.push((config.digest.clone(), body));
+    }
     kept.append(&mut files.blobs);
     let refs = files.image_references.ok_or_else(|| ReleaseError::NoImageReferences { image: image.clone() })?;
     let refs = parse_image_references(&refs)?;

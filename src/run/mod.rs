@@ -88,10 +88,9 @@ async fn run_with(job: &Job, transport: &Transport) -> Result<Report> {
         None => None,
     };
 
-    let mut loaded = Vec::with_capacity(chosen.releases.len());
-    for source in &chosen.releases {
-        loaded.push(load_release(&sources, source, job.blob_check, &progress).await?);
-    }
+    // The releases of a path are read at once: their round trips overlap.
+    let reads = chosen.releases.iter().map(|source| load_release(&sources, source, job.blob_check, &progress));
+    let mut loaded = futures_util::future::try_join_all(reads).await?;
     if let (Some(dir), false) = (&job.from_dir, job.to_mirror) {
         recorded_origins(dir, &mut loaded, job, &progress)?;
     }

@@ -59,3 +59,14 @@ fn a_rerun_of_a_complete_mirror_reads_only_the_release_from_the_source() {
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(json["transfer"]["imagesCompleteBefore"], 13, "{json}");
 }
+
+#[test]
+fn the_release_config_and_payload_are_read_at_once() {
+    let b = distant(2, Duration::from_millis(500));
+    let dest = Registry::start();
+    let out = run(args(&b.release, format!("--to={}/mirror", dest.host()), &["--dry-run"]));
+    assert_success(&out);
+    let gets = b.proxy.requests("GET", "/blobs/");
+    assert_eq!(gets.len(), 2, "a dry run reads the release's config and payload layer only: {gets:?}");
+    assert_eq!(b.proxy.peak_in_flight("GET", "/blobs/"), 2, "{gets:?}");
+}

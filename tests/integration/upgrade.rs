@@ -146,6 +146,23 @@ fn a_shortest_path_takes_the_conditional_hop_skips_a_release_and_fetches_each_bl
 }
 
 #[test]
+fn the_releases_of_a_path_are_read_at_once() {
+    use crate::support::proxy::{Action, Fault};
+    let b = bed(ReleaseSpec::default());
+    b.proxy.add(
+        Fault::new(Action::Delay(std::time::Duration::from_millis(500))).on("GET", "/release/manifests/").always(),
+    );
+    let dest = Registry::start();
+    let froms: Vec<String> = b.releases[..3].iter().map(|r| format!("--from={}", r.release_ref())).collect();
+    let mut a: Vec<String> = vec![format!("--to={}/{REPO}", dest.host()), "--insecure".into(), "--dry-run".into()];
+    a.extend(froms);
+    a.push("--skip-release-image-signature".into());
+    let out = run(a);
+    assert_success(&out);
+    assert_eq!(b.proxy.peak_in_flight("GET", "/release/manifests/"), 3, "{:?}", b.proxy.requests("GET", "/release/"));
+}
+
+#[test]
 fn to_release_image_with_several_releases_is_a_usage_error_before_any_copy() {
     let b = bed(ReleaseSpec::default());
     let dest = Registry::start();
