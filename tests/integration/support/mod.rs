@@ -33,6 +33,7 @@ pub mod updateservice;
 // The stand-in for the Kubernetes API server (cluster.rs).
 pub mod apiserver;
 mod apiserver_api;
+mod apiserver_body;
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
