@@ -15,9 +15,10 @@ mod resume;
 mod retry;
 mod store;
 mod tokens;
+mod transport;
 mod upload;
 
-pub use client::{Settings, Transport, DEFAULT_STALL_TIMEOUT, STALL_FLOOR};
 pub use error::RegistryError;
 pub use retry::{jitter, DEFAULT_TRIES};
 pub use store::RegistryStore;
+pub use transport::{Settings, Transport, DEFAULT_STALL_TIMEOUT, STALL_FLOOR};

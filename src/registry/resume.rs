@@ -13,7 +13,8 @@ use reqwest::header::{CONTENT_RANGE, RANGE};
 use reqwest::{Response, StatusCode};
 
 use super::challenge::Scope;
-use super::client::{RegistryClient, STALL_FLOOR};
+use super::client::RegistryClient;
+use super::transport::STALL_FLOOR;
 use crate::digest::Digest;
 use crate::store::ByteStream;
 

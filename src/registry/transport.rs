@@ -1,0 +1,167 @@
+//! What every registry of a run shares: the HTTP clients (TLS, timeouts, the connection
+//! pool), credentials, the retry policy and its counters, the stall timeout, and the upload
+//! sessions still open (cancelled on an interrupt).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::auth::Credentials;
+use super::challenge::Scope;
+use super::client::RegistryClient;
+use super::retry::RetryPolicy;
+use super::RegistryError;
+
+/// How to reach registries: resolved from the registry flags, plain values.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    /// Credentials file (`--registry-config`); `None` follows the default chain.
+    pub auth_file: Option<std::path::PathBuf>,
+    /// Plain HTTP and unverified TLS allowed (`--insecure`).
+    pub insecure: bool,
+    /// Extra CA bundle (PEM) to trust (`--certificate-authority`).
+    pub certificate_authority: Option<std::path::PathBuf>,
+    /// Tries per request (`--retries`); 0 means the default.
+    pub tries: u32,
+    /// Log each retry on stderr (`-v`).
+    pub verbose: bool,
+    /// A transfer that sends nothing for this long, or less than [`STALL_FLOOR`] bytes a
+    /// second over this long, is stalled (`--stall-timeout`); zero means the default.
+    pub stall_timeout: Duration,
+}
+
+/// The default `--stall-timeout`.
+pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// Bytes a second below which a transfer crawls (curl's `--speed-limit` idea).
+pub const STALL_FLOOR: u64 = 1024;
+/// A request whose answer has not begun this many stall timeouts after it was sent is
+/// abandoned (2 min by default). Streamed uploads are timed from their last byte instead.
+const ANSWER_STALLS: u32 = 4;
+
+/// Settings shared by every registry of a run.
+#[derive(Clone)]
+pub struct Transport {
+    pub(super) http: reqwest::Client,
+    /// The same, without the answer timeout: a streamed upload lasts as long as its source
+    /// takes to send the bytes (minutes for a large layer over a slow link), and is timed
+    /// from its last byte.
+    pub(super) streaming: reqwest::Client,
+    pub(super) insecure: bool,
+    pub(super) credentials: Arc<Credentials>,
+    pub(super) retry: RetryPolicy,
+    pub(super) retried: Arc<AtomicU64>,
+    pub(super) verbose: bool,
+    pub(super) uploads: Arc<Mutex<OpenUploads>>,
+    pub(super) stall: Duration,
+    /// Retries spent per blob, by whichever way (a resumed download, a restarted copy).
+    pub(super) spent: Arc<Mutex<HashMap<String, u32>>>,
+}
+
+/// Blob uploads begun (POST answered with a Location) and not yet finished.
+#[derive(Default)]
+pub(super) struct OpenUploads {
+    pub(super) next: u64,
+    pub(super) open: HashMap<u64, (RegistryClient, String, String)>,
+}
+
+impl Transport {
+    /// Build the HTTP client from the registry settings.
+    pub fn new(args: &Settings) -> Result<Transport, RegistryError> {
+        let stall = if args.stall_timeout.is_zero() { DEFAULT_STALL_TIMEOUT } else { args.stall_timeout };
+        let certs = match &args.certificate_authority {
+            Some(path) => {
+                let fail = |reason: String| RegistryError::CaFile { path: path.clone(), reason };
+                let pem = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
+                let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| fail(e.to_string()))?;
+                if certs.is_empty() {
+                    return Err(fail("no PEM certificates in it".to_string()));
+                }
+                certs
+            }
+            None => Vec::new(),
+        };
+        let builder = || {
+            let builder = reqwest::Client::builder()
+                .user_agent(concat!("kubectl-release_mirror/", env!("CARGO_PKG_VERSION")))
+                .connect_timeout(Duration::from_secs(30))
+                .pool_max_idle_per_host(32)
+                .tls_danger_accept_invalid_certs(args.insecure);
+            if certs.is_empty() {
+                builder
+            } else {
+                builder.tls_certs_merge(certs.clone())
+            }
+        };
+        let streaming = builder().build().map_err(RegistryError::Client)?;
+        let http = builder().read_timeout(stall * ANSWER_STALLS).build().map_err(RegistryError::Client)?;
+        let credentials = Arc::new(Credentials::load(args.auth_file.as_deref())?);
+        Ok(Transport {
+            http,
+            streaming,
+            insecure: args.insecure,
+            credentials,
+            retry: RetryPolicy::new(if args.tries == 0 { super::DEFAULT_TRIES } else { args.tries }),
+            retried: Arc::default(),
+            verbose: args.verbose,
+            uploads: Arc::default(),
+            stall,
+            spent: Arc::default(),
+        })
+    }
+
+    /// How long a transfer may send nothing before it counts as stalled.
+    pub fn stall_timeout(&self) -> Duration {
+        self.stall
+    }
+
+    /// Spend one retry of blob `digest` from its one budget (`--retries` tries in all,
+    /// however they are made: resumed downloads and restarted copies alike). `false` when
+    /// the budget is used up.
+    pub fn take_retry(&self, digest: &str) -> bool {
+        let mut spent = self.spent.lock().unwrap_or_else(|p| p.into_inner());
+        let used = spent.entry(digest.to_string()).or_insert(0);
+        if *used + 1 >= self.retry.tries {
+            return false;
+        }
+        *used += 1;
+        true
+    }
+
+    /// Cancel (DELETE) every upload session still open, as on an interrupt, so the registry
+    /// does not keep them until they expire; a few seconds at most. Returns how many were
+    /// cancelled.
+    pub async fn cancel_open_uploads(&self) -> usize {
+        let open: Vec<_> =
+            self.uploads.lock().unwrap_or_else(|p| p.into_inner()).open.drain().map(|(_, u)| u).collect();
+        let cancels = open.iter().map(|(client, repo, location)| async move {
+            let scopes = [Scope::push(repo)];
+            let req = client.http().delete(location.as_str());
+            client.send_once(&scopes, req).await.is_ok_and(|r| r.status().is_success())
+        });
+        let all = futures_util::future::join_all(cancels);
+        tokio::time::timeout(Duration::from_secs(5), all)
+            .await
+            .map_or(0, |done| done.into_iter().filter(|ok| *ok).count())
+    }
+
+    /// The retry policy of every request (`--retries`).
+    pub fn retry_policy(&self) -> RetryPolicy {
+        self.retry
+    }
+
+    /// Count a retry made above the request level (a whole blob copied again).
+    pub fn count_retry(&self) {
+        self.retried.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// How many requests were tried again so far.
+    pub fn retried(&self) -> u64 {
+        self.retried.load(Ordering::Relaxed)
+    }
+
+    /// A client for one registry host.
+    pub fn client(&self, host: &str) -> RegistryClient {
+        RegistryClient::new(self.clone(), host)
+    }
+}
