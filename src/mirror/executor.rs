@@ -88,7 +88,8 @@ impl Transfers<'_> {
         let mut streams = Streams::new(concurrency);
         let (allow, allowed) = tokio::sync::watch::channel(streams.limit());
         let most = concurrency.transfers().1.min(blobs.len());
-        let slots = (0..most).map(|i| self.slot(i, &queue, allowed.clone()));
+        let drained = tokio::sync::Notify::new();
+        let slots = (0..most).map(|i| self.slot(i, &queue, &drained, allowed.clone()));
         let work = futures_util::future::try_join_all(slots);
         let adapt = async {
             let (mut at, mut moved, mut retried) = (Instant::now(), 0, self.dests.transport().retried());
@@ -124,22 +125,32 @@ impl Transfers<'_> {
         self,
         i: usize,
         queue: &Mutex<VecDeque<&BlobTask>>,
+        drained: &tokio::sync::Notify,
         mut allowed: tokio::sync::watch::Receiver<usize>,
     ) -> Result<()> {
         loop {
             while i >= *allowed.borrow_and_update() {
+                // A slot not allowed to run ends as soon as the queue is empty: it is told,
+                // so the run does not wait out a tick for it.
+                let told = drained.notified();
+                tokio::pin!(told);
+                told.as_mut().enable();
                 if queue.lock().unwrap_or_else(|p| p.into_inner()).is_empty() {
                     return Ok(());
                 }
-                let _ = tokio::time::timeout(TICK, allowed.changed()).await;
+                tokio::select! {
+                    _ = allowed.changed() => {}
+                    () = told => {}
+                    () = tokio::time::sleep(TICK) => {}
+                }
             }
             let next = {
                 let mut queue = queue.lock().unwrap_or_else(|p| p.into_inner());
-                if i % 3 == 2 {
-                    queue.pop_back()
-                } else {
-                    queue.pop_front()
+                let next = if i % 3 == 2 { queue.pop_back() } else { queue.pop_front() };
+                if queue.is_empty() {
+                    drained.notify_waiters();
                 }
+                next
             };
             let Some(task) = next else { return Ok(()) };
             copy_blob(task, self.sources, self.dests, self.progress, self.counters).await?;
