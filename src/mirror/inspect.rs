@@ -17,13 +17,7 @@ use crate::store::{ImageStore, RawManifest};
 pub fn images_to_read<'a>(mappings: &'a [Mapping], state: &DestState) -> Vec<&'a Mapping> {
     mappings
         .iter()
-        .filter(|m| {
-            let repo = m.destination.repository.clone();
-            let tag = m.destination.tag.clone().unwrap_or_default();
-            let complete = state.tags.get(&(repo.clone(), tag)) == Some(&m.digest)
-                && state.manifests.contains(&(repo, m.digest.clone()));
-            !complete || m.destination.registry().is_none()
-        })
+        .filter(|m| !(state.has_manifest(m) && state.has_tag(m)) || m.destination.registry().is_none())
         .collect()
 }
 
@@ -45,8 +39,7 @@ pub async fn read_images(
     let images: Vec<(Digest, SourceImage)> = stream::iter(unique)
         .map(|(digest, m)| async move {
             let known = known.iter().find(|k| k.digest == digest).cloned();
-            let here = state.manifests.contains(&(m.destination.repository.clone(), digest.clone()));
-            if here && known.is_none() {
+            if state.has_manifest(m) && known.is_none() {
                 let at = m.destination.with_digest(&digest);
                 if let Ok(image) = read_image(dests, &at, &digest, None).await {
                     return Ok((digest, image));
@@ -166,8 +159,7 @@ pub async fn read_destination_blobs(
 ) -> Result<DestState> {
     let mut missing_blobs: HashSet<(ImageRef, Digest)> = HashSet::new();
     for m in mappings {
-        let present = state.manifests.contains(&(m.destination.repository.clone(), m.digest.clone()));
-        if present && m.destination.registry().is_some() {
+        if state.has_manifest(m) && m.destination.registry().is_some() {
             continue;
         }
         if let Some(img) = images.get(&m.digest) {

@@ -105,6 +105,19 @@ pub struct DestState {
     pub blobs: BTreeMap<(String, Digest), u64>,
 }
 
+impl DestState {
+    /// Whether the destination has the mapping's manifest (in its repository).
+    pub fn has_manifest(&self, m: &Mapping) -> bool {
+        self.manifests.contains(&(m.destination.repository.clone(), m.digest.clone()))
+    }
+
+    /// Whether the mapping's tag at the destination points at the mapping's digest.
+    pub fn has_tag(&self, m: &Mapping) -> bool {
+        let key = (m.destination.repository.clone(), m.destination.tag.clone().unwrap_or_default());
+        self.tags.get(&key) == Some(&m.digest)
+    }
+}
+
 /// How a blob gets to its destination.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -173,9 +186,8 @@ pub fn plan(
     for m in &mappings {
         let repo = m.destination.repository.clone();
         let tag = m.destination.tag.clone().unwrap_or_default();
-        let tag_ok = dest.tags.get(&(repo.clone(), tag.clone())) == Some(&m.digest);
-        let present = dest.manifests.contains(&(repo.clone(), m.digest.clone()));
-        if tag_ok && present {
+        let present = dest.has_manifest(m);
+        if present && dest.has_tag(m) {
             plan.complete += 1;
             continue;
         }

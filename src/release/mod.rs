@@ -107,15 +107,16 @@ pub async fn load<S: ImageStore>(store: &S, source: &ImageRef, check: BlobCheck)
     };
     let arch = async {
         match &config {
-            Some(config) => read_arch(store, repo, config, check).await.map(|(arch, body)| (arch, Some(body))),
+            Some(config) => {
+                let (arch, body) = read_arch(store, repo, config, check).await?;
+                Ok((arch, Some((config.digest.clone(), body))))
+            }
             None => Ok(("multi".to_string(), None)),
         }
     };
-    let ((arch, config_body), mut files) =
+    let ((arch, config_blob), mut files) =
         futures_util::future::try_join(arch, payload::read_payload(store, repo, &layers, check)).await?;
-    if let (Some(config), Some(body)) = (&config, config_body) {
-        kept.push((config.digest.clone(), body));
-    }
+    kept.extend(config_blob);
     kept.append(&mut files.blobs);
     let refs = files.image_references.ok_or_else(|| ReleaseError::NoImageReferences { image: image.clone() })?;
     let refs = parse_image_references(&refs)?;

@@ -183,8 +183,9 @@ async fn inspect(
     let limit = job.concurrency.metadata();
     let state = probe(job, mirror::read_destination(dests, mappings, limit), progress).await?;
     let empty = mirror::DestState::default();
-    let wanted = mirror::images_to_read(mappings, state.as_ref().unwrap_or(&empty));
-    let images = mirror::read_images(sources, dests, &wanted, state.as_ref().unwrap_or(&empty), known, limit).await?;
+    let seen = state.as_ref().unwrap_or(&empty);
+    let wanted = mirror::images_to_read(mappings, seen);
+    let images = mirror::read_images(sources, dests, &wanted, seen, known, limit).await?;
     let Some(state) = state else { return Ok((images, empty)) };
     let blobs = mirror::read_destination_blobs(dests, mappings, &images, state, limit, job.tree_check);
     let state = probe(job, blobs, progress).await?.unwrap_or_default();
