@@ -9,7 +9,7 @@ mod text;
 use std::process::ExitCode;
 
 use clap::Parser as _;
-use release_mirror::exit::{self, Code};
+use release_mirror::exit::{self, Code, RunError};
 use release_mirror::job::OutputFormat;
 use release_mirror::signature;
 
@@ -37,13 +37,14 @@ fn main() -> ExitCode {
     let result = runtime.block_on(release_mirror::run::run_until(&job, interrupted()));
     // Dropping the runtime drops in-flight transfers, whose temp files remove themselves.
     drop(runtime);
-    finish(result.and_then(|report| {
+    let printed = result.and_then(|report| {
         match job.output.format {
             OutputFormat::Json => emit(&format!("{}\n", report.to_json()))?,
             OutputFormat::Text => emit(&text::report(&report, job.output.instructions))?,
         }
-        report.into_result()
-    }))
+        Ok(report.into_result()?)
+    });
+    finish(printed)
 }
 
 /// `path`: the releases and hops a selection makes, on stdout; no registry is touched.
@@ -83,13 +84,13 @@ fn emit(text: &str) -> anyhow::Result<()> {
     }
 }
 
-/// Exit with the code of `result`, its error chain printed once.
-fn finish(result: anyhow::Result<()>) -> ExitCode {
-    match result {
+/// Exit with the code of `result`'s kind of failure, its error chain printed once.
+fn finish<E: Into<RunError>>(result: Result<(), E>) -> ExitCode {
+    match result.map_err(Into::into) {
         Ok(()) => ExitCode::from(Code::Success as u8),
         Err(err) => {
-            eprintln!("{}", exit::render_chain(&err));
-            ExitCode::from(exit::code_for(&err) as u8)
+            eprintln!("{}", exit::render_chain(err.error()));
+            ExitCode::from(err.failure().code() as u8)
         }
     }
 }

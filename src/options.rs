@@ -5,7 +5,6 @@
 use std::path::PathBuf;
 
 use release_mirror::cluster::ClusterTarget;
-use release_mirror::exit::UsageError;
 use release_mirror::graph::{EdgeKinds, GraphSource, Version};
 use release_mirror::job::{
     ApplySignature, Choose, GraphSelection, Job, OutputFormat, OutputSettings, ReleaseSource, SignatureCheck,
@@ -31,7 +30,7 @@ struct Options {
 }
 
 fn usage(msg: impl Into<String>) -> anyhow::Error {
-    anyhow::Error::new(UsageError(msg.into()))
+    release_mirror::exit::usage(msg)
 }
 
 impl Options {

@@ -13,6 +13,7 @@ mod upload;
 use anyhow::Result;
 
 use crate::cluster::Cluster;
+use crate::exit::{Failure, Interrupted, RunError};
 use crate::job::{Job, SignatureCheck, SignaturePolicy};
 use crate::mirror::{Stores, Summary};
 use crate::progress::Progress;
@@ -25,22 +26,24 @@ pub use report::{ReleaseReport, Report, SignatureInfo, SignatureReport};
 
 /// Run `job`: mirror, write and apply as it says, and describe what was done. The caller
 /// prints the report; [`Report::into_result`] then says whether an apply failed (exit 4).
-pub async fn run(job: &Job) -> Result<Report> {
+pub async fn run(job: &Job) -> Result<Report, RunError> {
     run_until(job, std::future::pending::<()>()).await
 }
 
 /// [`run`], stopped when `stop` completes (a signal): the work in flight is dropped (its temp
 /// files remove themselves), open registry upload sessions are cancelled, and the error is
-/// [`crate::exit::Interrupted`] (exit 130).
-pub async fn run_until(job: &Job, stop: impl std::future::Future<Output = ()>) -> Result<Report> {
-    let transport = Transport::new(&job.registry)?;
-    tokio::select! {
+/// [`Failure::Interrupted`] (exit 130). The error says which kind of failure it is, and so
+/// which exit code it gives.
+pub async fn run_until(job: &Job, stop: impl std::future::Future<Output = ()>) -> Result<Report, RunError> {
+    let transport = Transport::new(&job.registry).map_err(anyhow::Error::new)?;
+    let result = tokio::select! {
         report = run_with(job, &transport) => report,
         () = stop => {
             let cancelled_uploads = transport.cancel_open_uploads().await;
-            Err(anyhow::Error::new(crate::exit::Interrupted { cancelled_uploads }))
+            Err(Failure::Interrupted.mark(Interrupted { cancelled_uploads }))
         }
-    }
+    };
+    result.map_err(RunError::from)
 }
 
 /// What every step shares: the job, both sides' stores, the cluster and the progress.

@@ -22,7 +22,7 @@ pub(super) async fn select(job: &Job) -> Result<Selection> {
     if selection.releases.len() > 1 && job.target.release_image.is_some() {
         let n = selection.releases.len();
         let msg = format!("--to-release-image names one image, but this run mirrors {n} releases: drop it");
-        return Err(anyhow::Error::new(crate::exit::UsageError(msg)));
+        return Err(crate::exit::usage(msg));
     }
     Ok(selection)
 }
