@@ -10,12 +10,14 @@ mod signatures;
 mod upload;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use anyhow::{bail, Result};
 
 use crate::cluster::{self, Cluster};
 use crate::digest::Digest;
 use crate::disk::DiskStore;
+use crate::events::EventSink;
 use crate::job::{ApplySignature, Job, SignatureCheck, SignaturePolicy};
 use crate::mirror::{self, Mapping, Stores, Summary, Totals};
 use crate::progress::Progress;
@@ -29,19 +31,25 @@ pub use record::{RecordedPath, RecordedRelease, TreeRecord};
 pub use releases::{resolve, Chosen, ChosenPath, PathEntry, PathReport};
 pub use report::{ReleaseReport, Report, SignatureInfo, SignatureReport};
 
-/// Run `job`: mirror, write and apply as it says, and describe what was done. The caller
-/// prints the report; [`Report::into_result`] then says whether an apply failed (exit 4).
-pub async fn run(job: &Job) -> Result<Report> {
-    run_until(job, std::future::pending::<()>()).await
+/// Run `job`: mirror, write and apply as it says, tell `events` what happens on the way, and
+/// describe what was done. The caller prints the report; [`Report::into_result`] then says
+/// whether an apply failed (exit 4).
+pub async fn run(job: &Job, events: Arc<dyn EventSink>) -> Result<Report> {
+    run_until(job, events, std::future::pending::<()>()).await
 }
 
 /// [`run`], stopped when `stop` completes (a signal): the work in flight is dropped (its temp
 /// files remove themselves), open registry upload sessions are cancelled, and the error is
 /// [`crate::exit::Interrupted`] (exit 130).
-pub async fn run_until(job: &Job, stop: impl std::future::Future<Output = ()>) -> Result<Report> {
-    let transport = Transport::new(&job.registry)?;
+pub async fn run_until(
+    job: &Job,
+    events: Arc<dyn EventSink>,
+    stop: impl std::future::Future<Output = ()>,
+) -> Result<Report> {
+    let progress = Progress::new(events);
+    let transport = Transport::new(&job.registry, progress.clone())?;
     tokio::select! {
-        report = run_with(job, &transport) => report,
+        report = run_with(job, &transport, progress) => report,
         () = stop => {
             let cancelled_uploads = transport.cancel_open_uploads().await;
             Err(anyhow::Error::new(crate::exit::Interrupted { cancelled_uploads }))
@@ -49,8 +57,7 @@ pub async fn run_until(job: &Job, stop: impl std::future::Future<Output = ()>) -
     }
 }
 
-async fn run_with(job: &Job, transport: &Transport) -> Result<Report> {
-    let progress = Progress::new(job.output.quiet, job.output.verbose);
+async fn run_with(job: &Job, transport: &Transport, progress: Progress) -> Result<Report> {
     let chosen = releases::resolve(&job.releases, job.from_dir.as_deref()).await?;
     if chosen.releases.is_empty() {
         bail!("no release image to mirror");
