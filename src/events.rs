@@ -15,24 +15,59 @@ use std::time::Duration;
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Event {
-    /// The copy begins: this many blobs and bytes to move.
-    TransferStarted { blobs: usize, bytes: u64 },
-    /// The transfer of one blob begins. `id` names it in the events that follow; `label` is
-    /// short (the first 12 hex digits of its digest).
-    BlobStarted { id: u64, label: String, size: u64 },
-    /// `bytes` more of blob `id` have moved.
-    BlobProgress { id: u64, bytes: u64 },
-    /// The transfer of blob `id` ended: `stored`, or failed (it may be tried again, under a
-    /// new id).
-    BlobDone { id: u64, stored: bool },
+    /// The copy begins.
+    TransferStarted {
+        /// Blobs to move.
+        blobs: usize,
+        /// Bytes to move.
+        bytes: u64,
+    },
+    /// The transfer of one blob begins.
+    BlobStarted {
+        /// Names this transfer in the events that follow.
+        id: u64,
+        /// Short name: the first 12 hex digits of the blob's digest.
+        label: String,
+        /// Bytes in the blob.
+        size: u64,
+    },
+    /// More of a blob has moved.
+    BlobProgress {
+        /// The transfer ([`Event::BlobStarted`]).
+        id: u64,
+        /// Bytes moved since the last event.
+        bytes: u64,
+    },
+    /// The transfer of a blob ended.
+    BlobDone {
+        /// The transfer ([`Event::BlobStarted`]).
+        id: u64,
+        /// Stored; `false` when it failed (it may be tried again, under a new id).
+        stored: bool,
+    },
     /// Every transfer has ended (the copy succeeded or failed): nothing moves any more.
     TransferFinished,
-    /// A request to `host` failed (`why`) and is tried again after `wait`.
-    Retry { host: String, why: String, wait: Duration },
-    /// A download (`what`: `blob repo@digest`) broke off after `after` bytes (`why`) and is
-    /// asked for again from there. `stalled` when the source went silent or crawled (the
-    /// link may be worth a look), not when the connection was cut.
-    Resumed { what: String, after: u64, why: String, stalled: bool },
+    /// A request failed and is tried again.
+    Retry {
+        /// The registry (`host[:port]`).
+        host: String,
+        /// What failed: `try 1 failed (503)`, a connection error, a cut download.
+        why: String,
+        /// How long the run waits before the next try.
+        wait: Duration,
+    },
+    /// A download broke off and is asked for again from where it stopped.
+    Resumed {
+        /// `blob repo@digest`.
+        what: String,
+        /// Bytes received before the break.
+        after: u64,
+        /// Why it broke off.
+        why: String,
+        /// The source went silent or crawled (the link may be worth a look), rather than
+        /// the connection being cut.
+        stalled: bool,
+    },
     /// What the run is doing (a release read, a blob copied, a signature verified).
     Info(String),
     /// Detail for `-v`.
