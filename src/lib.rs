@@ -58,6 +58,7 @@ pub mod reference;
 pub mod registry;
 pub mod release;
 pub mod run;
+pub mod select;
 pub mod signature;
 pub mod store;
 

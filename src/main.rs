@@ -5,6 +5,7 @@ mod cli;
 mod manual;
 mod options;
 mod render;
+mod text;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -43,7 +44,7 @@ fn main() -> ExitCode {
     finish(result.and_then(|report| {
         match job.output.format {
             OutputFormat::Json => emit(&format!("{}\n", report.to_json()))?,
-            OutputFormat::Text => emit(&report.to_text(job.output.instructions))?,
+            OutputFormat::Text => emit(&text::report(&report, job.output.instructions))?,
         }
         report.into_result()
     }))
@@ -56,10 +57,10 @@ fn upgrade_path(args: &cli::PathArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .map_err(|e| anyhow::anyhow!("failed to start the async runtime: {e}"))?;
-    let report = runtime.block_on(release_mirror::run::PathReport::resolve(&selection))?;
+    let selection = runtime.block_on(release_mirror::select::from_graph(&selection))?;
     match args.output {
-        cli::OutputFormat::Text => emit(&report.to_text()),
-        cli::OutputFormat::Json => emit(&format!("{}\n", report.to_json())),
+        cli::OutputFormat::Text => emit(&text::path(&selection)),
+        cli::OutputFormat::Json => emit(&format!("{}\n", selection.to_path_json())),
     }
 }
 
