@@ -4,9 +4,11 @@
 mod cli;
 mod manual;
 mod options;
+mod render;
 mod text;
 
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::Parser as _;
 use release_mirror::exit::{self, Code, RunError};
@@ -30,13 +32,15 @@ fn main() -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: failed to start the async runtime: {e}");
+            render::line(&format!("error: failed to start the async runtime: {e}"));
             return ExitCode::from(Code::MirrorFailed as u8);
         }
     };
-    let result = runtime.block_on(release_mirror::run::run_until(&job, interrupted()));
+    let renderer = Arc::new(render::Renderer::new(job.output.quiet, job.output.verbose));
+    let result = runtime.block_on(release_mirror::run::run_until(&job, renderer.clone(), interrupted()));
     // Dropping the runtime drops in-flight transfers, whose temp files remove themselves.
     drop(runtime);
+    renderer.clear();
     let printed = result.and_then(|report| {
         match job.output.format {
             OutputFormat::Json => emit(&format!("{}\n", report.to_json()))?,
@@ -65,6 +69,9 @@ fn upgrade_path(args: &cli::PathArgs) -> anyhow::Result<()> {
 fn verify_signature(args: &cli::VerifySignatureArgs) -> anyhow::Result<()> {
     let report =
         signature::offline::check(&args.digest, &args.signature, &args.key).map_err(exit::signature_failure)?;
+    for warning in &report.warnings {
+        render::line(&format!("warning: {warning}"));
+    }
     match args.output {
         cli::OutputFormat::Text => emit(&report.to_text()),
         cli::OutputFormat::Json => emit(&format!("{}\n", report.to_json())),
@@ -89,7 +96,7 @@ fn finish<E: Into<RunError>>(result: Result<(), E>) -> ExitCode {
     match result.map_err(Into::into) {
         Ok(()) => ExitCode::from(Code::Success as u8),
         Err(err) => {
-            eprintln!("{}", exit::render_chain(err.error()));
+            render::line(&exit::render_chain(err.error()));
             ExitCode::from(err.failure().code() as u8)
         }
     }

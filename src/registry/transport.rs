@@ -12,6 +12,7 @@ use super::challenge::Scope;
 use super::client::RegistryClient;
 use super::retry::RetryPolicy;
 use super::RegistryError;
+use crate::progress::Progress;
 
 /// How to reach registries: resolved from the registry flags, plain values.
 #[derive(Debug, Clone, Default)]
@@ -24,7 +25,8 @@ pub struct Settings {
     pub certificate_authority: Option<std::path::PathBuf>,
     /// Tries per request (`--retries`); 0 means the default.
     pub tries: u32,
-    /// Log each retry on stderr (`-v`).
+    /// No longer read: every retry is an event, and the caller's sink decides what to show
+    /// (the command line shows them with `-v`).
     pub verbose: bool,
     /// A transfer that sends nothing for this long, or less than [`STALL_FLOOR`] bytes a
     /// second over this long, is stalled (`--stall-timeout`); zero means the default.
@@ -51,7 +53,8 @@ pub struct Transport {
     pub(super) credentials: Arc<Credentials>,
     pub(super) retry: RetryPolicy,
     pub(super) retried: Arc<AtomicU64>,
-    pub(super) verbose: bool,
+    /// Where retries and resumed downloads are reported.
+    pub(super) progress: Progress,
     pub(super) uploads: Arc<Mutex<OpenUploads>>,
     pub(super) stall: Duration,
     /// Retries spent per blob, by whichever way (a resumed download, a restarted copy).
@@ -66,8 +69,8 @@ pub(super) struct OpenUploads {
 }
 
 impl Transport {
-    /// Build the HTTP client from the registry settings.
-    pub fn new(args: &Settings) -> Result<Transport, RegistryError> {
+    /// Build the HTTP client from the registry settings; retries are reported to `progress`.
+    pub fn new(args: &Settings, progress: Progress) -> Result<Transport, RegistryError> {
         let stall = if args.stall_timeout.is_zero() { DEFAULT_STALL_TIMEOUT } else { args.stall_timeout };
         let certs = match &args.certificate_authority {
             Some(path) => {
@@ -103,7 +106,7 @@ impl Transport {
             credentials,
             retry: RetryPolicy::new(if args.tries == 0 { super::DEFAULT_TRIES } else { args.tries }),
             retried: Arc::default(),
-            verbose: args.verbose,
+            progress,
             uploads: Arc::default(),
             stall,
             spent: Arc::default(),

@@ -10,9 +10,12 @@ mod signatures;
 mod steps;
 mod upload;
 
+use std::sync::Arc;
+
 use anyhow::Result;
 
 use crate::cluster::Cluster;
+use crate::events::EventSink;
 use crate::exit::{Failure, Interrupted, RunError};
 use crate::job::{Job, SignatureCheck, SignaturePolicy};
 use crate::mirror::{Stores, Summary};
@@ -24,20 +27,26 @@ use crate::signature::Accepted;
 
 pub use report::{ReleaseReport, Report, SignatureInfo, SignatureReport};
 
-/// Run `job`: mirror, write and apply as it says, and describe what was done. The caller
-/// prints the report; [`Report::into_result`] then says whether an apply failed (exit 4).
-pub async fn run(job: &Job) -> Result<Report, RunError> {
-    run_until(job, std::future::pending::<()>()).await
+/// Run `job`: mirror, write and apply as it says, tell `events` what happens on the way, and
+/// describe what was done. The caller prints the report; [`Report::into_result`] then says
+/// whether an apply failed (exit 4).
+pub async fn run(job: &Job, events: Arc<dyn EventSink>) -> Result<Report, RunError> {
+    run_until(job, events, std::future::pending::<()>()).await
 }
 
 /// [`run`], stopped when `stop` completes (a signal): the work in flight is dropped (its temp
 /// files remove themselves), open registry upload sessions are cancelled, and the error is
 /// [`Failure::Interrupted`] (exit 130). The error says which kind of failure it is, and so
 /// which exit code it gives.
-pub async fn run_until(job: &Job, stop: impl std::future::Future<Output = ()>) -> Result<Report, RunError> {
-    let transport = Transport::new(&job.registry).map_err(anyhow::Error::new)?;
+pub async fn run_until(
+    job: &Job,
+    events: Arc<dyn EventSink>,
+    stop: impl std::future::Future<Output = ()>,
+) -> Result<Report, RunError> {
+    let progress = Progress::new(events);
+    let transport = Transport::new(&job.registry, progress.clone()).map_err(anyhow::Error::new)?;
     let result = tokio::select! {
-        report = run_with(job, &transport) => report,
+        report = run_with(job, &transport, progress) => report,
         () = stop => {
             let cancelled_uploads = transport.cancel_open_uploads().await;
             Err(Failure::Interrupted.mark(Interrupted { cancelled_uploads }))
@@ -68,9 +77,9 @@ struct ReleaseRun {
     config_map: Option<signatures::ConfigMapFile>,
 }
 
-async fn run_with(job: &Job, transport: &Transport) -> Result<Report> {
+async fn run_with(job: &Job, transport: &Transport, progress: Progress) -> Result<Report> {
     let selection = steps::select(job).await?;
-    let mut run = Run::new(job, transport);
+    let mut run = Run::new(job, transport, progress);
     run.cluster = steps::connect_cluster(&run).await?;
     let mut releases = steps::load(&run, &selection).await?;
     if job.to_mirror {
@@ -89,13 +98,13 @@ async fn run_with(job: &Job, transport: &Transport) -> Result<Report> {
 }
 
 impl<'a> Run<'a> {
-    fn new(job: &'a Job, transport: &'a Transport) -> Run<'a> {
+    fn new(job: &'a Job, transport: &'a Transport, progress: Progress) -> Run<'a> {
         Run {
             job,
             transport,
             sources: Stores::new(transport.clone(), job.from_dir.clone(), job.blob_check),
             dests: Stores::new(transport.clone(), job.to_dir.clone(), job.blob_check),
-            progress: Progress::new(job.output.quiet, job.output.verbose),
+            progress,
             cluster: None,
         }
     }

@@ -8,6 +8,7 @@ mod cluster;
 mod credentials;
 mod demo;
 mod disk;
+mod events;
 mod faults;
 mod hostile;
 mod library;

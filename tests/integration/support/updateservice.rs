@@ -66,6 +66,7 @@ pub enum Fault {
     /// 200 `application/json` with a body that is not JSON (a truncated graph).
     InvalidJson,
     /// Read the request, never answer (to test the client's timeout).
+    #[allow(dead_code, reason = "the 120 s answer timeout is not yet exercised (issue 25)")]
     Hang,
 }
 
@@ -108,11 +109,6 @@ impl UpdateService {
         format!("http://127.0.0.1:{}{GRAPH_PATH}", self.port)
     }
 
-    /// `http://127.0.0.1:<port>`.
-    pub fn base(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
     /// Serve `json` (verbatim, not checked) for `channel` and `arch` (Go names: `amd64`,
     /// `arm64`, `multi`, ...). Replaces an earlier graph of that pair.
     pub fn add_graph(&self, channel: &str, arch: &str, json: impl Into<Vec<u8>>) {
@@ -125,6 +121,7 @@ impl UpdateService {
     }
 
     /// Fail the next `times` graph requests, then answer as usual.
+    #[allow(dead_code, reason = "for the retry of a 503 with Retry-After (issue 27)")]
     pub fn fail_next(&self, fault: Fault, times: usize) {
         self.lock().fault = Some((fault, Some(times)));
     }

@@ -69,7 +69,6 @@ pub enum Quirk {
 #[derive(Clone, Copy, Debug)]
 pub enum RetryAfter {
     None,
-    Seconds(u64),
     /// An HTTP date this many seconds after the answer's own `Date`.
     Date(u64),
 }
@@ -317,7 +316,6 @@ fn cdn_refusal(head: &Head, path: &str) -> Option<(u16, String)> {
 fn retry_after_headers(form: RetryAfter) -> Vec<(&'static str, String)> {
     match form {
         RetryAfter::None => Vec::new(),
-        RetryAfter::Seconds(s) => vec![("Retry-After", s.to_string())],
         RetryAfter::Date(s) => {
             let at = now();
             vec![("Date", http_date(at)), ("Retry-After", http_date(at + s))]
