@@ -46,6 +46,7 @@ pub mod exit;
 #[cfg(test)]
 mod fuzzing;
 pub mod graph;
+pub mod http;
 pub mod job;
 pub mod manifest;
 pub mod mirror;

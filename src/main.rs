@@ -52,7 +52,8 @@ fn upgrade_path(args: &cli::PathArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .map_err(|e| anyhow::anyhow!("failed to start the async runtime: {e}"))?;
-    let report = runtime.block_on(release_mirror::run::PathReport::resolve(&selection))?;
+    let report =
+        runtime.block_on(release_mirror::run::PathReport::resolve(&selection, &options::http_settings(&args.http)))?;
     match args.output {
         cli::OutputFormat::Text => emit(&report.to_text()),
         cli::OutputFormat::Json => emit(&format!("{}\n", report.to_json())),

@@ -8,8 +8,8 @@ pub enum RegistryError {
     #[error("failed to read registry credentials {path}: {reason}")]
     AuthFile { path: PathBuf, reason: String },
 
-    #[error("failed to read certificate authority {path}: {reason}")]
-    CaFile { path: PathBuf, reason: String },
+    #[error(transparent)]
+    Http(#[from] crate::http::HttpError),
 
     #[error("failed to set up the HTTP client")]
     Client(#[source] reqwest::Error),
@@ -83,7 +83,7 @@ impl RegistryError {
             RegistryError::Unauthorized { .. }
                 | RegistryError::NotFound { .. }
                 | RegistryError::AuthFile { .. }
-                | RegistryError::CaFile { .. }
+                | RegistryError::Http(_)
                 | RegistryError::TooLarge { .. }
                 | RegistryError::BadName { .. }
         )

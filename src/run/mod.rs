@@ -39,7 +39,7 @@ pub async fn run(job: &Job) -> Result<Report> {
 /// files remove themselves), open registry upload sessions are cancelled, and the error is
 /// [`crate::exit::Interrupted`] (exit 130).
 pub async fn run_until(job: &Job, stop: impl std::future::Future<Output = ()>) -> Result<Report> {
-    let transport = Transport::new(&job.registry)?;
+    let transport = Transport::new(&job.http, &job.registry)?;
     tokio::select! {
         report = run_with(job, &transport) => report,
         () = stop => {
@@ -51,7 +51,7 @@ pub async fn run_until(job: &Job, stop: impl std::future::Future<Output = ()>) -
 
 async fn run_with(job: &Job, transport: &Transport) -> Result<Report> {
     let progress = Progress::new(job.output.quiet, job.output.verbose);
-    let chosen = releases::resolve(&job.releases, job.from_dir.as_deref()).await?;
+    let chosen = releases::resolve(&job.releases, job.from_dir.as_deref(), &job.http).await?;
     if chosen.releases.is_empty() {
         bail!("no release image to mirror");
     }
@@ -270,7 +270,7 @@ async fn verify_all(
     };
     let mut out = Vec::with_capacity(loaded.len());
     for release in loaded {
-        let accepted = signatures::verify(check, job.from_dir.as_deref(), release, progress).await?;
+        let accepted = signatures::verify(check, job.from_dir.as_deref(), release, &job.http, progress).await?;
         if let (Some(cluster), Some(apply)) = (cluster, apply) {
             cluster::preflight(cluster, &release.digest, &accepted, apply.overwrite, progress).await?;
         }

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use super::record;
 use crate::graph::{self, default_channels, Graph, Hop, Version};
+use crate::http::Settings as HttpSettings;
 use crate::job::{Choose, GraphSelection, ReleaseSource};
 use crate::reference::ImageRef;
 
@@ -34,10 +35,10 @@ pub struct ChosenPath {
 }
 
 /// Resolve `source`; `from_dir` is the tree a [`ReleaseSource::Tree`] reads.
-pub async fn resolve(source: &ReleaseSource, from_dir: Option<&Path>) -> Result<Chosen> {
+pub async fn resolve(source: &ReleaseSource, from_dir: Option<&Path>, http: &HttpSettings) -> Result<Chosen> {
     match source {
         ReleaseSource::Listed(list) => Ok(Chosen { releases: list.clone(), ..Chosen::default() }),
-        ReleaseSource::Graph(selection) => from_graph(selection).await,
+        ReleaseSource::Graph(selection) => from_graph(selection, http).await,
         ReleaseSource::Tree => {
             let dir = from_dir.ok_or_else(|| anyhow!("no release given: use --from, or --from-dir with a tree"))?;
             from_tree(dir)
@@ -45,13 +46,13 @@ pub async fn resolve(source: &ReleaseSource, from_dir: Option<&Path>) -> Result<
     }
 }
 
-async fn from_graph(selection: &GraphSelection) -> Result<Chosen> {
+async fn from_graph(selection: &GraphSelection, http: &HttpSettings) -> Result<Chosen> {
     let channel = match (&selection.channel, &selection.choose) {
         (Some(channel), _) => channel,
-        (None, Choose::Version(version)) => return bare_version(selection, version).await,
+        (None, Choose::Version(version)) => return bare_version(selection, http, version).await,
         (None, _) => bail!("choosing releases from the update graph needs --channel (e.g. --channel=stable-4.15)"),
     };
-    let (graph, bytes) = channel_graph(selection, channel).await?;
+    let (graph, bytes) = channel_graph(selection, http, channel).await?;
     let channel = graph.channel().unwrap_or_default().to_string();
     let (releases, path): (Vec<(Version, String)>, Option<ChosenPath>) = match &selection.choose {
         Choose::Range { min, max } => {
@@ -72,8 +73,8 @@ async fn from_graph(selection: &GraphSelection) -> Result<Chosen> {
 }
 
 /// The graph of `channel`, fetched, parsed and narrowed; an empty one is an error.
-async fn channel_graph(selection: &GraphSelection, channel: &str) -> Result<(Graph, Vec<u8>)> {
-    let bytes = graph::fetch(&selection.source, channel, &selection.arch).await?;
+async fn channel_graph(selection: &GraphSelection, http: &HttpSettings, channel: &str) -> Result<(Graph, Vec<u8>)> {
+    let bytes = graph::fetch(&selection.source, http, channel, &selection.arch).await?;
     let from = describe(&selection.source);
     let invalid = |source| graph::FetchError::Invalid {
         from: from.clone(),
@@ -95,10 +96,10 @@ async fn channel_graph(selection: &GraphSelection, channel: &str) -> Result<(Gra
 
 /// As `oc adm release mirror 4.15.3`: the first of `fast-X.Y`, `stable-X.Y`,
 /// `candidate-X.Y` that has the version.
-async fn bare_version(selection: &GraphSelection, version: &Version) -> Result<Chosen> {
+async fn bare_version(selection: &GraphSelection, http: &HttpSettings, version: &Version) -> Result<Chosen> {
     let mut tried = Vec::new();
     for channel in default_channels(version) {
-        let bytes = graph::fetch(&selection.source, &channel, &selection.arch).await?;
+        let bytes = graph::fetch(&selection.source, http, &channel, &selection.arch).await?;
         let parsed = Graph::parse(&bytes).map_err(|source| graph::FetchError::Invalid {
             from: describe(&selection.source),
             channel: channel.clone(),
@@ -174,9 +175,9 @@ pub struct PathEntry {
 }
 
 impl PathReport {
-    /// Resolve `selection` against its graph.
-    pub async fn resolve(selection: &GraphSelection) -> Result<PathReport> {
-        let chosen = from_graph(selection).await?;
+    /// Resolve `selection` against its graph, fetched with the `http` setup.
+    pub async fn resolve(selection: &GraphSelection, http: &HttpSettings) -> Result<PathReport> {
+        let chosen = from_graph(selection, http).await?;
         let releases = chosen
             .versions
             .iter()
