@@ -10,6 +10,7 @@ mod demo;
 mod disk;
 mod faults;
 mod hostile;
+mod http;
 mod library;
 mod memory;
 mod mirror;

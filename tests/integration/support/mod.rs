@@ -9,6 +9,7 @@
 // needs no extra crate.
 #[path = "../../../tools/release-gen/src/blobs.rs"]
 pub mod blobs;
+pub mod connect;
 #[path = "../../../tools/release-gen/src/generator.rs"]
 pub mod generator;
 pub mod gpg;
@@ -28,6 +29,7 @@ pub mod registry;
 pub mod sigstore;
 #[path = "../../../tools/release-gen/src/spec.rs"]
 pub mod spec;
+pub mod tlsfront;
 pub mod updateservice;
 
 // The stand-in for the Kubernetes API server (cluster.rs).
