@@ -160,6 +160,49 @@ fn a_mirror_reaches_graph_store_and_registry_behind_a_private_ca_each_through_ht
         assert!(tunnels > 0, "the {what} was reached through HTTPS_PROXY");
         assert_eq!(front.connections() - before, tunnels, "every {what} connection came through the proxy");
     }
+    // NO_PROXY names the hosts reached directly.
+    let (tunnels, direct) = (proxy.tunnels(), b.service_front.connections());
+    let env = [("HTTPS_PROXY", proxy.url()), ("NO_PROXY", "127.0.0.1".to_string())];
+    let version = &b.release.version;
+    let args = [
+        "path".to_string(),
+        format!("--update-service={}", b.service_url()),
+        format!("--channel={CHANNEL}"),
+        format!("--min-version={version}"),
+        format!("--max-version={version}"),
+        ca_flag(&b.certs.ca()),
+    ];
+    assert_success(&run_with(&env, &args));
+    assert_eq!(proxy.tunnels(), tunnels, "no tunnel for a NO_PROXY host");
+    assert_eq!(b.service_front.connections(), direct + 1, "reached directly");
+}
+
+#[test]
+fn http_proxy_carries_plain_http_requests() {
+    let (service, proxy) = (UpdateService::start(), ConnectProxy::start());
+    service.add_graph(CHANNEL, "amd64", two_release_graph());
+    let out = run_with(&[("HTTP_PROXY", proxy.url())], &path_args(&service.url(), &[]));
+    assert_eq!(out.status.code(), Some(1), "the proxy answers 405: {}", stderr(&out));
+    let want = format!("GET {}?channel={CHANNEL}&arch=amd64 HTTP/1.1", service.url());
+    assert_eq!(proxy.forwarded(), [want], "the request went to the proxy, in absolute form");
+    assert!(service.requests().is_empty(), "and not to the service");
+}
+
+#[test]
+fn a_self_signed_certificate_for_another_address_is_refused_even_when_given() {
+    let certs = Certs::self_signed_for("127.0.0.2");
+    let service = UpdateService::start();
+    service.add_graph(CHANNEL, "amd64", two_release_graph());
+    let front = TlsFront::start(&service.base().replace("http://", ""), &certs);
+    let url = format!("{}{GRAPH_PATH}", front.url());
+    let out = run_with(&[], &path_args(&url, &[ca_flag(&certs.ca())]));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("invalid peer certificate: certificate not valid for name \"127.0.0.1\""),
+        "{}",
+        stderr(&out)
+    );
+    assert!(service.requests().is_empty());
 }
 
 #[test]
@@ -194,14 +237,21 @@ fn an_https_update_service_redirecting_to_plain_http_is_refused_and_not_followed
     assert!(stderr(&out).contains(&want), "{}", stderr(&out));
     assert_eq!(redirecting.requests().len(), 1);
     assert!(plain.requests().is_empty(), "the plain-http hop was never asked");
+    // --insecure allows plain HTTP: then the redirect is followed.
+    assert_success(&run_with(&[], &path_args(&url, &["--insecure".into()])));
+    assert_eq!(plain.requests().len(), 1);
 }
 
 #[test]
 fn an_update_service_answer_over_64_mib_is_refused_naming_the_url_and_the_limit() {
     let service = UpdateService::start();
     service.fail_with(Fault::Endless);
-    let out = run_with(&[], &path_args(&service.url(), &[]));
+    // A password in the URL is not printed.
+    let url = service.url().replace("http://", "http://user:s3cret@");
+    let out = run_with(&[], &path_args(&url, &[]));
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    let want = format!("the update service {} sent more than 67108864 bytes: not an update graph", service.url());
+    let shown = service.url().replace("http://", "http://***@");
+    let want = format!("the update service {shown} sent more than 67108864 bytes: not an update graph");
     assert!(stderr(&out).contains(&want), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("s3cret"), "{}", stderr(&out));
 }

@@ -1,6 +1,7 @@
 //! An HTTPS proxy stand-in on 127.0.0.1, as `HTTPS_PROXY` names one: it answers
 //! `CONNECT host:port` with 200 and then relays the bytes both ways, counting the tunnels
-//! it opened per target. Anything but CONNECT is answered 405.
+//! it opened per target. Anything else (a plain-http request in absolute form, as
+//! `HTTP_PROXY` makes them) is recorded and answered 405.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead as _, BufReader, Write as _};
@@ -11,15 +12,22 @@ use std::thread;
 /// A running proxy; its threads live as long as the test process.
 pub struct ConnectProxy {
     port: u16,
-    tunnels: Arc<Mutex<BTreeMap<String, usize>>>,
+    seen: Arc<Mutex<Seen>>,
+}
+
+/// What the proxy saw: tunnels per `host:port`, and other request lines.
+#[derive(Default)]
+struct Seen {
+    tunnels: BTreeMap<String, usize>,
+    forwarded: Vec<String>,
 }
 
 impl ConnectProxy {
     pub fn start() -> ConnectProxy {
-        let tunnels = Arc::new(Mutex::new(BTreeMap::new()));
-        let counted = Arc::clone(&tunnels);
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        let counted = Arc::clone(&seen);
         let port = super::serve_on_loopback("CONNECT proxy", move |stream| serve(stream, &counted));
-        ConnectProxy { port, tunnels }
+        ConnectProxy { port, seen }
     }
 
     /// `http://127.0.0.1:<port>`, the value of `HTTPS_PROXY`.
@@ -29,11 +37,25 @@ impl ConnectProxy {
 
     /// Tunnels opened so far to `host:port`.
     pub fn tunnels_to(&self, target: &str) -> usize {
-        self.tunnels.lock().unwrap_or_else(|e| e.into_inner()).get(target).copied().unwrap_or(0)
+        self.lock().tunnels.get(target).copied().unwrap_or(0)
+    }
+
+    /// Tunnels opened so far, to any target.
+    pub fn tunnels(&self) -> usize {
+        self.lock().tunnels.values().sum()
+    }
+
+    /// The request lines of plain-http requests so far (`GET http://host/path HTTP/1.1`).
+    pub fn forwarded(&self) -> Vec<String> {
+        self.lock().forwarded.clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Seen> {
+        self.seen.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
-fn serve(client: TcpStream, tunnels: &Mutex<BTreeMap<String, usize>>) {
+fn serve(client: TcpStream, seen: &Mutex<Seen>) {
     let Ok(read_half) = client.try_clone() else { return };
     let mut reader = BufReader::new(read_half);
     let mut line = String::new();
@@ -56,11 +78,12 @@ fn serve(client: TcpStream, tunnels: &Mutex<BTreeMap<String, usize>>) {
             return;
         }
         _ => {
+            seen.lock().unwrap_or_else(|e| e.into_inner()).forwarded.push(line.trim().to_string());
             let _ = client.write_all(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n");
             return;
         }
     };
-    *tunnels.lock().unwrap_or_else(|e| e.into_inner()).entry(target).or_insert(0) += 1;
+    *seen.lock().unwrap_or_else(|e| e.into_inner()).tunnels.entry(target).or_insert(0) += 1;
     if client.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n").is_err() {
         return;
     }

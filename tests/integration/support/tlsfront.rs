@@ -27,11 +27,17 @@ impl Certs {
     /// `openssl req -x509 -newkey rsa:2048 -nodes -addext subjectAltName=IP:127.0.0.1`: one
     /// certificate that is the server's and its own CA (`CA:TRUE`, from openssl's defaults).
     pub fn self_signed() -> Certs {
+        Certs::self_signed_for("127.0.0.1")
+    }
+
+    /// The same for another address `ip` than the one the front listens on.
+    pub fn self_signed_for(ip: &str) -> Certs {
         let certs = Certs { dir: super::temp_dir() };
+        let (subject, san) = (format!("/CN={ip}"), format!("subjectAltName=IP:{ip}"));
         openssl(
             certs.path(),
-            &["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1"],
-            &["-keyout", "server.key", "-out", "server.crt", "-addext", "subjectAltName=IP:127.0.0.1"],
+            &["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", &subject],
+            &["-keyout", "server.key", "-out", "server.crt", "-addext", &san],
         );
         std::fs::copy(certs.path().join("server.crt"), certs.ca()).expect("copy the certificate as its CA");
         certs
