@@ -76,8 +76,11 @@ pub enum RegistryError {
 
 impl RegistryError {
     /// Failures another try cannot fix: access, absence, bad local files, unsafe or
-    /// oversized input.
+    /// oversized input, a redirect refused.
     pub fn is_permanent(&self) -> bool {
+        if let RegistryError::Connect { source, .. } = self {
+            return source.is_redirect();
+        }
         matches!(
             self,
             RegistryError::Unauthorized { .. }

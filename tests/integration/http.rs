@@ -13,6 +13,7 @@ use crate::mirror::assert_complete_in;
 use crate::support::connect::ConnectProxy;
 use crate::support::generator::{generate, GeneratedRelease};
 use crate::support::gpg::{atomic_payload, keys};
+use crate::support::proxy::{Proxy, Quirk};
 use crate::support::registry::Registry;
 use crate::support::sigstore::{Mode, SigStore};
 use crate::support::spec::ReleaseSpec;
@@ -34,6 +35,8 @@ struct Bed {
     service_front: TlsFront,
     store: SigStore,
     store_front: TlsFront,
+    /// The release's signature, as the store serves it.
+    signature: Vec<u8>,
 }
 
 fn bed(certs: Certs) -> Bed {
@@ -50,13 +53,10 @@ fn bed(certs: Certs) -> Bed {
     let release = generate(&spec, &registry_front.host(), "ocp");
     release.push(&registry);
     let identity = format!("quay.io/openshift-release-dev/ocp-release:{}-x86_64", release.version);
-    store.put(
-        &release.release_digest,
-        1,
-        k.gpg.sign(&k.rsa, &atomic_payload(&release.release_digest, &identity), true),
-    );
+    let signature = k.gpg.sign(&k.rsa, &atomic_payload(&release.release_digest, &identity), true);
+    store.put(&release.release_digest, 1, signature.clone());
     service.add_graph(CHANNEL, "amd64", graph(&[(&release.version, &release.release_digest_ref())]).to_string());
-    Bed { certs, _registry: registry, registry_front, release, service, service_front, store, store_front }
+    Bed { certs, _registry: registry, registry_front, release, service, service_front, store, store_front, signature }
 }
 
 /// A graph of `releases` (version, payload) in [`CHANNEL`], each an update to the next.
@@ -254,4 +254,49 @@ fn an_update_service_answer_over_64_mib_is_refused_naming_the_url_and_the_limit(
     let want = format!("the update service {shown} sent more than 67108864 bytes: not an update graph");
     assert!(stderr(&out).contains(&want), "{}", stderr(&out));
     assert!(!stderr(&out).contains("s3cret"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_signature_store_redirecting_https_to_plain_http_is_refused_and_not_followed() {
+    let b = bed(Certs::private_ca());
+    let plain = SigStore::start(Mode::Serve);
+    let digest = &b.release.release_digest;
+    plain.put(digest, 1, b.signature.clone());
+    let target = format!("{}{}", plain.url().replace("/signatures", ""), crate::support::sigstore::path_of(digest, 1));
+    b.store.put_redirect(digest, 1, &target);
+    let dir = temp_dir();
+    let out = run_with(&[], &b.mirror(format!("--to-dir={}", dir.path().display()), &[ca_flag(&b.certs.ca())]));
+    assert_eq!(out.status.code(), Some(3), "no valid signature: {}", stderr(&out));
+    let from = format!("{}{}", b.store_front.url(), crate::support::sigstore::path_of(digest, 1));
+    let want = format!("refusing the redirect from {from} to {target}: it leaves https for plain http");
+    assert!(stderr(&out).contains(&want), "{}", stderr(&out));
+    assert!(plain.requests().is_empty(), "the plain-http hop was never asked");
+}
+
+#[test]
+fn a_registry_redirecting_blobs_from_https_to_plain_http_is_refused_and_not_followed() {
+    let certs = Certs::private_ca();
+    let registry = Registry::start();
+    let cdn = Proxy::start("127.0.0.1", &registry.host());
+    cdn.quirk(Quirk::SignedUrlsOnly);
+    let proxy = Proxy::in_front_of(&registry);
+    proxy.quirk(Quirk::BlobsFromCdn { cdn: cdn.url(), status: 307 });
+    let front = TlsFront::start(&proxy.host(), &certs);
+    let release = generate(&ReleaseSpec::default(), &front.host(), "ocp");
+    release.push(&registry);
+    let dir = temp_dir();
+    let args = [
+        format!("--from={}", release.release_ref()),
+        format!("--to-dir={}", dir.path().display()),
+        "--skip-release-image-signature".into(),
+        ca_flag(&certs.ca()),
+    ];
+    let out = run_with(&[], &args);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let want = format!("refusing the redirect from {}/v2/ocp/", front.url());
+    assert!(stderr(&out).contains(&want), "{}", stderr(&out));
+    assert!(stderr(&out).contains(&format!(" to {}/cdn/", cdn.url())), "{}", stderr(&out));
+    assert!(cdn.log().is_empty(), "the plain-http hop was never asked");
+    let asked = proxy.requests("GET", "/blobs/");
+    assert_eq!(asked.len(), 1, "the blob was asked over https once, not retried: {asked:#?}");
 }
