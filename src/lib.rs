@@ -20,6 +20,8 @@
 //!   [`mirror`] picks one per reference, so every direction is one executor.
 //! - [`release`] reads payloads, [`signature`] verifies and builds ConfigMaps, [`cluster`]
 //!   applies them. None of them knows the others, the command line, or the report.
+//! - [`http`]: the one HTTP setup (CA bundle, `--insecure`, proxy environment, redirects)
+//!   the registry, the update service and signature stores build their clients from.
 //!
 //! Mirroring a release between two registries:
 //!
