@@ -300,3 +300,19 @@ fn a_registry_redirecting_blobs_from_https_to_plain_http_is_refused_and_not_foll
     let asked = proxy.requests("GET", "/blobs/");
     assert_eq!(asked.len(), 1, "the blob was asked over https once, not retried: {asked:#?}");
 }
+
+#[test]
+fn insecure_takes_unverified_tls_from_registry_graph_and_store_and_stays_on_https() {
+    let b = bed(Certs::private_ca());
+    let dir = temp_dir();
+    let out = run_with(&[], &b.mirror(format!("--to-dir={}", dir.path().display()), &["--insecure".into()]));
+    assert_success(&out);
+    let written = std::fs::read_dir(dir.path().join("config")).expect("the ConfigMap folder").count();
+    assert_eq!(written, 1, "the signature from the HTTPS store was verified and written");
+    for (what, front) in
+        [("registry", &b.registry_front), ("update service", &b.service_front), ("store", &b.store_front)]
+    {
+        assert!(front.connections() > 0, "the {what} was reached over TLS");
+    }
+    assert_eq!((b.service.requests().len(), b.store.requests().len()), (1, 1));
+}
