@@ -38,9 +38,6 @@ pub enum HttpError {
     /// The `--certificate-authority` file is missing, unreadable or holds no certificate.
     #[error("failed to read certificate authority {}: {reason}", path.display())]
     CaFile { path: PathBuf, reason: String },
-    /// reqwest refused the configuration.
-    #[error("failed to set up the HTTP client")]
-    Client(#[source] reqwest::Error),
 }
 
 /// An `https` URL redirected to plain `http`: refused, because whoever sits on the plain
@@ -73,11 +70,6 @@ impl Settings {
                 Ok(builder.tls_backend_preconfigured(config))
             }
         }
-    }
-
-    /// A client with this setup and no other timeout than the connect one.
-    pub fn client(&self) -> Result<reqwest::Client, HttpError> {
-        self.builder()?.build().map_err(HttpError::Client)
     }
 }
 
