@@ -30,7 +30,7 @@ fn main() -> Result<()> {
     let mut check = SignatureCheck::default();
     while let Some(flag) = args.next() {
         match flag.as_str() {
-            "--insecure" => job.registry.insecure = true,
+            "--insecure" => job.http.insecure = true,
             "--key" => check.keys.push(PathBuf::from(args.next().context("--key needs a file")?)),
             "--store" => check.stores.push(args.next().context("--store needs a URL")?),
             other => bail!("unknown argument {other:?}"),

@@ -23,6 +23,8 @@
 //!   [`run()`]. The library prints nothing; the command line renders them.
 //! - [`release`] reads payloads, [`signature`] verifies and builds ConfigMaps, [`cluster`]
 //!   applies them. None of them knows the others, the command line, or the report.
+//! - [`http`]: the one HTTP setup (CA bundle, `--insecure`, proxy environment, redirects)
+//!   the registry, the update service and signature stores build their clients from.
 //!
 //! Mirroring a release between two registries:
 //!
@@ -50,6 +52,7 @@ pub mod exit;
 #[cfg(test)]
 mod fuzzing;
 pub mod graph;
+pub mod http;
 pub mod job;
 pub mod manifest;
 pub mod mirror;

@@ -58,7 +58,8 @@ fn upgrade_path(args: &cli::PathArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .map_err(|e| anyhow::anyhow!("failed to start the async runtime: {e}"))?;
-    let selection = runtime.block_on(release_mirror::select::from_graph(&selection))?;
+    let selection =
+        runtime.block_on(release_mirror::select::from_graph(&selection, &options::http_settings(&args.http)))?;
     match args.output {
         cli::OutputFormat::Text => emit(&text::path(&selection)),
         cli::OutputFormat::Json => emit(&format!("{}\n", selection.to_path_json())),

@@ -145,7 +145,8 @@ impl RegistryClient {
             }
             let resp = match req.send().await {
                 Ok(resp) => resp,
-                Err(source) if attempt < self.transport.retry.tries => {
+                // A refused redirect (https to http, too many) is the same on every try.
+                Err(source) if attempt < self.transport.retry.tries && !source.is_redirect() => {
                     self.pause(attempt, None, &crate::exit::one_line(&source.without_url())).await;
                     continue;
                 }

@@ -1,5 +1,5 @@
-//! What every registry of a run shares: the HTTP clients (TLS, timeouts, the connection
-//! pool), credentials, the retry policy and its counters, the stall timeout, and the upload
+//! What every registry of a run shares: the HTTP clients (built from the run's
+//! [`crate::http::Settings`], plus the answer timeout and the connection pool), credentials, the retry policy and its counters, the stall timeout, and the upload
 //! sessions still open (cancelled on an interrupt).
 
 use std::collections::HashMap;
@@ -19,15 +19,8 @@ use crate::progress::Progress;
 pub struct Settings {
     /// Credentials file (`--registry-config`); `None` follows the default chain.
     pub auth_file: Option<std::path::PathBuf>,
-    /// Plain HTTP and unverified TLS allowed (`--insecure`).
-    pub insecure: bool,
-    /// Extra CA bundle (PEM) to trust (`--certificate-authority`).
-    pub certificate_authority: Option<std::path::PathBuf>,
     /// Tries per request (`--retries`); 0 means the default.
     pub tries: u32,
-    /// No longer read: every retry is an event, and the caller's sink decides what to show
-    /// (the command line shows them with `-v`).
-    pub verbose: bool,
     /// A transfer that sends nothing for this long, or less than [`STALL_FLOOR`] bytes a
     /// second over this long, is stalled (`--stall-timeout`); zero means the default.
     pub stall_timeout: Duration,
@@ -69,40 +62,18 @@ pub(super) struct OpenUploads {
 }
 
 impl Transport {
-    /// Build the HTTP client from the registry settings; retries are reported to `progress`.
-    pub fn new(args: &Settings, progress: Progress) -> Result<Transport, RegistryError> {
+    /// Build the HTTP clients from the run's HTTP setup and the registry settings; retries
+    /// are reported to `progress`.
+    pub fn new(http: &crate::http::Settings, args: &Settings, progress: Progress) -> Result<Transport, RegistryError> {
         let stall = if args.stall_timeout.is_zero() { DEFAULT_STALL_TIMEOUT } else { args.stall_timeout };
-        let certs = match &args.certificate_authority {
-            Some(path) => {
-                let fail = |reason: String| RegistryError::CaFile { path: path.clone(), reason };
-                let pem = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
-                let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| fail(e.to_string()))?;
-                if certs.is_empty() {
-                    return Err(fail("no PEM certificates in it".to_string()));
-                }
-                certs
-            }
-            None => Vec::new(),
-        };
-        let builder = || {
-            let builder = reqwest::Client::builder()
-                .user_agent(concat!("kubectl-release_mirror/", env!("CARGO_PKG_VERSION")))
-                .connect_timeout(Duration::from_secs(30))
-                .pool_max_idle_per_host(32)
-                .tls_danger_accept_invalid_certs(args.insecure);
-            if certs.is_empty() {
-                builder
-            } else {
-                builder.tls_certs_merge(certs.clone())
-            }
-        };
-        let streaming = builder().build().map_err(RegistryError::Client)?;
-        let http = builder().read_timeout(stall * ANSWER_STALLS).build().map_err(RegistryError::Client)?;
+        let builder = || Ok::<_, RegistryError>(http.builder()?.pool_max_idle_per_host(32));
+        let streaming = builder()?.build().map_err(RegistryError::Client)?;
+        let http_client = builder()?.read_timeout(stall * ANSWER_STALLS).build().map_err(RegistryError::Client)?;
         let credentials = Arc::new(Credentials::load(args.auth_file.as_deref())?);
         Ok(Transport {
-            http,
+            http: http_client,
             streaming,
-            insecure: args.insecure,
+            insecure: http.insecure,
             credentials,
             retry: RetryPolicy::new(if args.tries == 0 { super::DEFAULT_TRIES } else { args.tries }),
             retried: Arc::default(),

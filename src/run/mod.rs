@@ -44,7 +44,7 @@ pub async fn run_until(
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<Report, RunError> {
     let progress = Progress::new(events);
-    let transport = Transport::new(&job.registry, progress.clone()).map_err(anyhow::Error::new)?;
+    let transport = Transport::new(&job.http, &job.registry, progress.clone()).map_err(anyhow::Error::new)?;
     let result = tokio::select! {
         report = run_with(job, &transport, progress) => report,
         () = stop => {

@@ -15,7 +15,7 @@ use crate::store::BlobCheck;
 
 /// The releases of the run, in upgrade order; at least one.
 pub(super) async fn select(job: &Job) -> Result<Selection> {
-    let selection = select::resolve(&job.releases, job.from_dir.as_deref()).await?;
+    let selection = select::resolve(&job.releases, job.from_dir.as_deref(), &job.http).await?;
     if selection.releases.is_empty() {
         bail!("no release image to mirror");
     }
@@ -93,7 +93,8 @@ pub(super) async fn verify(run: &Run<'_>, releases: &mut [ReleaseRun]) -> Result
     };
     let apply = check.apply.as_ref();
     for r in releases.iter_mut() {
-        let accepted = signatures::verify(check, run.job.from_dir.as_deref(), &r.release, &run.progress).await?;
+        let accepted =
+            signatures::verify(check, run.job.from_dir.as_deref(), &r.release, &run.job.http, &run.progress).await?;
         if let (Some(cluster), Some(apply)) = (&run.cluster, apply) {
             cluster::preflight(cluster, &r.release.digest, &accepted, apply.overwrite, &run.progress).await?;
         }

@@ -5,17 +5,18 @@ use anyhow::{bail, Context as _, Result};
 
 use super::{Route, Selected, Selection};
 use crate::graph::{self, default_channels, Graph, Version};
+use crate::http::Settings as HttpSettings;
 use crate::job::{Choose, GraphSelection};
 use crate::reference::ImageRef;
 
 /// The releases `selection` makes in its graph.
-pub(super) async fn select(selection: &GraphSelection) -> Result<Selection> {
+pub(super) async fn select(selection: &GraphSelection, http: &HttpSettings) -> Result<Selection> {
     let channel = match (&selection.channel, &selection.choose) {
         (Some(channel), _) => channel,
-        (None, Choose::Version(version)) => return bare_version(selection, version).await,
+        (None, Choose::Version(version)) => return bare_version(selection, http, version).await,
         (None, _) => bail!("choosing releases from the update graph needs --channel (e.g. --channel=stable-4.15)"),
     };
-    let (graph, bytes) = channel_graph(selection, channel).await?;
+    let (graph, bytes) = channel_graph(selection, http, channel).await?;
     let channel = graph.channel().unwrap_or_default().to_string();
     let (releases, path): (Vec<(Version, String)>, Option<Route>) = match &selection.choose {
         Choose::Range { min, max } => {
@@ -36,8 +37,8 @@ pub(super) async fn select(selection: &GraphSelection) -> Result<Selection> {
 }
 
 /// The graph of `channel`, fetched, parsed and narrowed; an empty one is an error.
-async fn channel_graph(selection: &GraphSelection, channel: &str) -> Result<(Graph, Vec<u8>)> {
-    let bytes = graph::fetch(&selection.source, channel, &selection.arch).await?;
+async fn channel_graph(selection: &GraphSelection, http: &HttpSettings, channel: &str) -> Result<(Graph, Vec<u8>)> {
+    let bytes = graph::fetch(&selection.source, http, channel, &selection.arch).await?;
     let from = describe(&selection.source);
     let invalid = |source| graph::FetchError::Invalid {
         from: from.clone(),
@@ -59,10 +60,10 @@ async fn channel_graph(selection: &GraphSelection, channel: &str) -> Result<(Gra
 
 /// As `oc adm release mirror 4.15.3`: the first of `fast-X.Y`, `stable-X.Y`,
 /// `candidate-X.Y` that has the version.
-async fn bare_version(selection: &GraphSelection, version: &Version) -> Result<Selection> {
+async fn bare_version(selection: &GraphSelection, http: &HttpSettings, version: &Version) -> Result<Selection> {
     let mut tried = Vec::new();
     for channel in default_channels(version) {
-        let bytes = graph::fetch(&selection.source, &channel, &selection.arch).await?;
+        let bytes = graph::fetch(&selection.source, http, &channel, &selection.arch).await?;
         let parsed = Graph::parse(&bytes).map_err(|source| graph::FetchError::Invalid {
             from: describe(&selection.source),
             channel: channel.clone(),

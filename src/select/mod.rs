@@ -14,6 +14,7 @@ use anyhow::{anyhow, Result};
 use serde::{Serialize, Serializer};
 
 use crate::graph::{Hop, Version};
+use crate::http::Settings as HttpSettings;
 use crate::job::ReleaseSource;
 use crate::reference::ImageRef;
 
@@ -87,10 +88,10 @@ impl Selection {
 }
 
 /// Resolve `source`; `from_dir` is the tree a [`ReleaseSource::Tree`] reads.
-pub async fn resolve(source: &ReleaseSource, from_dir: Option<&Path>) -> Result<Selection> {
+pub async fn resolve(source: &ReleaseSource, from_dir: Option<&Path>, http: &HttpSettings) -> Result<Selection> {
     match source {
         ReleaseSource::Listed(list) => Ok(Selection::listed(list)),
-        ReleaseSource::Graph(selection) => graph::select(selection).await,
+        ReleaseSource::Graph(selection) => graph::select(selection, http).await,
         ReleaseSource::Tree => {
             let dir = from_dir.ok_or_else(|| anyhow!("no release given: use --from, or --from-dir with a tree"))?;
             tree::select(dir)
@@ -98,9 +99,10 @@ pub async fn resolve(source: &ReleaseSource, from_dir: Option<&Path>) -> Result<
     }
 }
 
-/// The releases a graph selection makes (the `path` subcommand; no registry is asked).
-pub async fn from_graph(selection: &crate::job::GraphSelection) -> Result<Selection> {
-    graph::select(selection).await
+/// The releases a graph selection makes (the `path` subcommand; no registry is asked), the
+/// graph fetched with the `http` setup.
+pub async fn from_graph(selection: &crate::job::GraphSelection, http: &HttpSettings) -> Result<Selection> {
+    graph::select(selection, http).await
 }
 
 /// The tree's record, or `None` for a tree written by oc.

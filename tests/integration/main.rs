@@ -11,6 +11,7 @@ mod disk;
 mod events;
 mod faults;
 mod hostile;
+mod http;
 mod library;
 mod memory;
 mod mirror;

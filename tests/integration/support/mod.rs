@@ -5,9 +5,11 @@
 // The release generator and registry launcher are the workspace's release-gen library (the
 // demo and the benchmarks use it too), a dev-dependency of this crate.
 pub use release_gen::{generator, http, ocdisk, payload, registry, spec};
+pub mod connect;
 pub mod gpg;
 pub mod proxy;
 pub mod sigstore;
+pub mod tlsfront;
 pub mod updateservice;
 
 // The stand-in for the Kubernetes API server (cluster.rs).
