@@ -14,26 +14,26 @@ pub struct Digest(String);
 #[derive(Debug, thiserror::Error)]
 #[error("invalid digest {text:?}: expected sha256:<64 lowercase hex digits>")]
 pub struct DigestError {
-    pub text: String,
+    pub(crate) text: String,
 }
 
 impl Digest {
     /// The digest of `bytes`.
-    pub fn of(bytes: &[u8]) -> Digest {
+    pub(crate) fn of(bytes: &[u8]) -> Digest {
         Digest(format!("sha256:{}", hex::encode(Sha256::digest(bytes))))
     }
 
     /// The 64 hex digits without the algorithm.
-    pub fn hex(&self) -> &str {
+    pub(crate) fn hex(&self) -> &str {
         &self.0["sha256:".len()..]
     }
 
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 
     /// The algorithm name (always `sha256`).
-    pub fn algorithm(&self) -> &str {
+    pub(crate) fn algorithm(&self) -> &str {
         "sha256"
     }
 }
@@ -61,26 +61,22 @@ impl fmt::Display for Digest {
 
 /// Hashes bytes as they stream past; `finish` says whether they matched.
 #[derive(Default)]
-pub struct Hasher {
+pub(crate) struct Hasher {
     sha: Sha256,
     len: u64,
 }
 
 impl Hasher {
-    pub fn update(&mut self, chunk: &[u8]) {
+    pub(crate) fn update(&mut self, chunk: &[u8]) {
         self.sha.update(chunk);
         self.len += chunk.len() as u64;
     }
 
-    pub fn len(&self) -> u64 {
+    pub(crate) fn len(&self) -> u64 {
         self.len
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    pub fn finish(self) -> Digest {
+    pub(crate) fn finish(self) -> Digest {
         Digest(format!("sha256:{}", hex::encode(self.sha.finalize())))
     }
 }

@@ -6,6 +6,7 @@ use crate::reference::ReferenceError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 pub enum Code {
+    /// Everything asked for was done.
     Success = 0,
     /// The mirror failed: a registry, disk or payload error.
     MirrorFailed = 1,
@@ -55,7 +56,7 @@ impl Failure {
     }
 
     /// `err`, marked as this kind of failure. It displays as `err`, whose causes follow.
-    pub fn mark(self, err: impl std::error::Error + Send + Sync + 'static) -> anyhow::Error {
+    pub(crate) fn mark(self, err: impl std::error::Error + Send + Sync + 'static) -> anyhow::Error {
         anyhow::Error::new(Marked { failure: self, inner: Box::new(err) })
     }
 }
@@ -81,7 +82,7 @@ impl std::error::Error for Marked {
 
 /// The kind of failure `err` is: the first mark in its chain; a malformed reference is a
 /// usage error wherever it was found; anything else is a mirror failure.
-pub fn failure_of(err: &anyhow::Error) -> Failure {
+pub(crate) fn failure_of(err: &anyhow::Error) -> Failure {
     for cause in err.chain() {
         if let Some(marked) = cause.downcast_ref::<Marked>() {
             return marked.failure;
@@ -144,7 +145,7 @@ impl std::error::Error for RunError {
 /// A command-line misuse found after parsing (clap reports its own with code 2 too).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
-pub struct UsageError(pub String);
+pub(crate) struct UsageError(pub String);
 
 /// A usage error ([`Failure::Usage`], exit 2) saying `msg`.
 pub fn usage(msg: impl Into<String>) -> anyhow::Error {
@@ -158,18 +159,18 @@ pub fn signature_failure(err: impl std::error::Error + Send + Sync + 'static) ->
 
 /// The cluster to apply the signature to could not be used; found before anything was
 /// copied ([`Failure::Cluster`]).
-pub fn cluster_unusable(err: impl std::error::Error + Send + Sync + 'static) -> anyhow::Error {
+pub(crate) fn cluster_unusable(err: impl std::error::Error + Send + Sync + 'static) -> anyhow::Error {
     Failure::Cluster.mark(err)
 }
 
 /// The mirror completed, the signature ConfigMap was not applied (the reason was warned about).
 #[derive(Debug, thiserror::Error)]
 #[error("the release is mirrored, but {object} was not applied to cluster {cluster} (see the warning above)")]
-pub struct NotApplied {
+pub(crate) struct NotApplied {
     /// The object, `configmap/sha256-…`.
-    pub object: String,
+    pub(crate) object: String,
     /// The cluster's server URL.
-    pub cluster: String,
+    pub(crate) cluster: String,
 }
 
 /// The run was interrupted by a signal; `cancelled_uploads` registry upload sessions that
@@ -179,14 +180,14 @@ pub struct NotApplied {
     "interrupted: stopped before finishing; temporary files were removed{}, run the same command again to resume",
     match cancelled_uploads { 0 => String::new(), n => format!(" and {n} open registry upload(s) cancelled") }
 )]
-pub struct Interrupted {
+pub(crate) struct Interrupted {
     /// Open registry upload sessions cancelled on the way out.
-    pub cancelled_uploads: usize,
+    pub(crate) cancelled_uploads: usize,
 }
 
 /// An error and its causes on one line (`outer: inner: innermost`), each text once: for
 /// warnings and for the reasons listed inside a bigger message.
-pub fn one_line(err: &dyn std::error::Error) -> String {
+pub(crate) fn one_line(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
     let mut cause = err.source();
     while let Some(c) = cause {

@@ -15,12 +15,12 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, FileFailurePersistence};
 
 /// The runner configuration: `PROPTEST_CASES` cases, failures persisted to `regressions`.
-pub fn config(regressions: &'static str) -> Config {
+pub(crate) fn config(regressions: &'static str) -> Config {
     Config { failure_persistence: Some(Box::new(FileFailurePersistence::Direct(regressions))), ..Config::default() }
 }
 
 /// Every file of `tests/data/corpus/<dir>`, sorted by name.
-pub fn corpus_files(dir: &str) -> Vec<Vec<u8>> {
+pub(crate) fn corpus_files(dir: &str) -> Vec<Vec<u8>> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/corpus").join(dir);
     let mut paths: Vec<_> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
@@ -32,7 +32,7 @@ pub fn corpus_files(dir: &str) -> Vec<Vec<u8>> {
 
 /// One mutation of a byte string; positions wrap around its length.
 #[derive(Debug, Clone)]
-pub enum Edit {
+pub(crate) enum Edit {
     Flip(usize, u8),
     Insert(usize, &'static [u8]),
     Delete(usize, usize),
@@ -85,7 +85,7 @@ fn edit() -> impl Strategy<Value = Edit> {
 }
 
 /// Apply `edits` to `input`.
-pub fn apply(input: &[u8], edits: &[Edit]) -> Vec<u8> {
+pub(crate) fn apply(input: &[u8], edits: &[Edit]) -> Vec<u8> {
     let mut out = input.to_vec();
     for e in edits {
         let at = |i: usize| if out.is_empty() { 0 } else { i % (out.len() + 1) };
@@ -120,13 +120,13 @@ pub fn apply(input: &[u8], edits: &[Edit]) -> Vec<u8> {
 }
 
 /// A corpus entry with up to 8 mutations.
-pub fn mutated(corpus: Vec<Vec<u8>>) -> impl Strategy<Value = Vec<u8>> {
+pub(crate) fn mutated(corpus: Vec<Vec<u8>>) -> impl Strategy<Value = Vec<u8>> {
     assert!(!corpus.is_empty(), "an empty corpus");
     (0..corpus.len(), prop::collection::vec(edit(), 0..8)).prop_map(move |(i, edits)| apply(&corpus[i], &edits))
 }
 
 /// JSON trees whose keys are those the parsers look for, and whose leaves are anything.
-pub fn json_tree(keys: &'static [&'static str]) -> impl Strategy<Value = serde_json::Value> {
+pub(crate) fn json_tree(keys: &'static [&'static str]) -> impl Strategy<Value = serde_json::Value> {
     use serde_json::Value;
     let leaf = prop_oneof![
         Just(Value::Null),

@@ -81,11 +81,13 @@ pub enum ReleaseSource {
 /// Releases chosen from an update graph.
 #[derive(Debug, Clone)]
 pub struct GraphSelection {
+    /// The update service, or a graph file saved earlier.
     pub source: GraphSource,
     /// `None` only for a bare version: then `fast-X.Y`, `stable-X.Y`, `candidate-X.Y`.
     pub channel: Option<String>,
     /// The graph's architecture name (`amd64`, `arm64`, `ppc64le`, `s390x`, `multi`).
     pub arch: String,
+    /// Which of its releases.
     pub choose: Choose,
 }
 
@@ -93,9 +95,21 @@ pub struct GraphSelection {
 #[derive(Debug, Clone)]
 pub enum Choose {
     /// Every release of the channel between the bounds, both included.
-    Range { min: Version, max: Version },
+    Range {
+        /// The lowest release.
+        min: Version,
+        /// The highest release.
+        max: Version,
+    },
     /// The fewest-hop path from `from` to `to`.
-    ShortestPath { from: Version, to: Version, kinds: EdgeKinds },
+    ShortestPath {
+        /// The cluster's current release.
+        from: Version,
+        /// The target release.
+        to: Version,
+        /// Whether conditional updates may be used.
+        kinds: EdgeKinds,
+    },
     /// One release by version.
     Version(Version),
 }
@@ -139,6 +153,8 @@ impl Default for SignatureCheck {
 /// `--apply-release-image-signature`: where, and whether an existing ConfigMap is updated.
 #[derive(Debug, Clone, Default)]
 pub struct ApplySignature {
+    /// The cluster (`--kubeconfig`, `--context`).
     pub cluster: ClusterTarget,
+    /// `--overwrite`: update an existing ConfigMap instead of failing.
     pub overwrite: bool,
 }

@@ -44,6 +44,8 @@
 //! The TLS stack is rustls with the `ring` provider: a program using this crate installs it
 //! once (`rustls::crypto::ring::default_provider().install_default()`) before the first run.
 
+#![warn(missing_docs)]
+
 pub mod cluster;
 pub mod digest;
 pub mod disk;

@@ -7,27 +7,27 @@ use serde::Deserialize;
 
 use crate::digest::Digest;
 
-pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
-pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
-pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+pub(crate) const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+pub(crate) const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+pub(crate) const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub(crate) const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 
 /// Every manifest media type we accept, for `Accept` headers.
-pub const ACCEPTED: [&str; 4] = [DOCKER_MANIFEST, DOCKER_LIST, OCI_MANIFEST, OCI_INDEX];
+pub(crate) const ACCEPTED: [&str; 4] = [DOCKER_MANIFEST, DOCKER_LIST, OCI_MANIFEST, OCI_INDEX];
 
 /// A blob or manifest a manifest points at.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Descriptor {
-    pub digest: Digest,
-    pub size: u64,
-    pub media_type: String,
+pub(crate) struct Descriptor {
+    pub(crate) digest: Digest,
+    pub(crate) size: u64,
+    pub(crate) media_type: String,
     /// `os/architecture[/variant]` for the entries of a list.
-    pub platform: Option<String>,
+    pub(crate) platform: Option<String>,
 }
 
 /// What a manifest refers to.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Parsed {
+pub(crate) enum Parsed {
     /// An image: its config then its layers, in manifest order.
     Image { config: Descriptor, layers: Vec<Descriptor> },
     /// A manifest list / image index: its platform manifests.
@@ -36,7 +36,7 @@ pub enum Parsed {
 
 /// Why a manifest could not be understood.
 #[derive(Debug, thiserror::Error)]
-pub enum ManifestError {
+pub(crate) enum ManifestError {
     #[error("manifest is not valid JSON: {0}")]
     Json(#[from] serde_json::Error),
     #[error("unsupported manifest media type {0:?} (schema 1 and unknown types are not mirrored)")]
@@ -53,9 +53,9 @@ pub enum ManifestError {
 
 /// The most entries accepted in a manifest list or index: real ones have a handful of
 /// platforms (OpenShift's have four), and every entry is a manifest held in memory.
-pub const MAX_LIST_ENTRIES: usize = 128;
+pub(crate) const MAX_LIST_ENTRIES: usize = 128;
 /// The most bytes of platform manifests read for one list (each is a few KiB in practice).
-pub const MAX_LIST_CHILD_BYTES: usize = 16 * 1024 * 1024;
+pub(crate) const MAX_LIST_CHILD_BYTES: usize = 16 * 1024 * 1024;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -100,7 +100,7 @@ impl RawDesc {
 
 /// Parse `bytes` given the media type the store reported (the body's own `mediaType`
 /// is used when the store gave none or a generic one).
-pub fn parse(bytes: &[u8], media_type: &str) -> Result<Parsed, ManifestError> {
+pub(crate) fn parse(bytes: &[u8], media_type: &str) -> Result<Parsed, ManifestError> {
     let doc: RawDoc = serde_json::from_slice(bytes)?;
     if let Some(v) = doc.schema_version {
         if v != 2 {
@@ -128,7 +128,7 @@ pub fn parse(bytes: &[u8], media_type: &str) -> Result<Parsed, ManifestError> {
 
 /// The media type to treat a manifest as: the store's header when specific, else the body's,
 /// else OCI by shape (OCI allows omitting `mediaType`).
-pub fn effective_media_type(header: &str, body: Option<&str>, has_manifests: bool) -> String {
+pub(crate) fn effective_media_type(header: &str, body: Option<&str>, has_manifests: bool) -> String {
     let header = header.split(';').next().unwrap_or("").trim();
     if ACCEPTED.contains(&header) {
         return header.to_string();
@@ -141,7 +141,7 @@ pub fn effective_media_type(header: &str, body: Option<&str>, has_manifests: boo
 }
 
 /// The media type written in a manifest body, used when a store has no headers (disk).
-pub fn sniff_media_type(bytes: &[u8]) -> String {
+pub(crate) fn sniff_media_type(bytes: &[u8]) -> String {
     match serde_json::from_slice::<RawDoc>(bytes) {
         Ok(doc) => effective_media_type("", doc.media_type.as_deref(), doc.manifests.is_some()),
         Err(_) => String::new(),
@@ -150,7 +150,7 @@ pub fn sniff_media_type(bytes: &[u8]) -> String {
 
 impl Parsed {
     /// The blobs an image needs (config first), or nothing for a list.
-    pub fn blobs(&self) -> Vec<Descriptor> {
+    pub(crate) fn blobs(&self) -> Vec<Descriptor> {
         match self {
             Parsed::Image { config, layers } => std::iter::once(config.clone()).chain(layers.iter().cloned()).collect(),
             Parsed::List { .. } => Vec::new(),

@@ -10,14 +10,14 @@ use crate::events::{Event, EventSink};
 
 /// Sends a run's events to its sink. Cheap to clone: clones share the sink and the blob ids.
 #[derive(Clone)]
-pub struct Progress {
+pub(crate) struct Progress {
     sink: Arc<dyn EventSink>,
     next_blob: Arc<AtomicU64>,
 }
 
 /// One blob transfer: its progress, and its end ([`BlobProgress::finish`] when stored; a
 /// transfer dropped unfinished ends as failed).
-pub struct BlobProgress {
+pub(crate) struct BlobProgress {
     sink: Arc<dyn EventSink>,
     id: u64,
     stored: bool,
@@ -25,61 +25,61 @@ pub struct BlobProgress {
 
 impl Progress {
     /// Send the events to `sink`.
-    pub fn new(sink: Arc<dyn EventSink>) -> Progress {
+    pub(crate) fn new(sink: Arc<dyn EventSink>) -> Progress {
         Progress { sink, next_blob: Arc::default() }
     }
 
     /// The copy begins: `blobs` blobs, `bytes` bytes.
-    pub fn start_transfer(&self, blobs: usize, bytes: u64) {
+    pub(crate) fn start_transfer(&self, blobs: usize, bytes: u64) {
         self.sink.emit(Event::TransferStarted { blobs, bytes });
     }
 
     /// What the run is doing.
-    pub fn info(&self, message: &str) {
+    pub(crate) fn info(&self, message: &str) {
         self.sink.emit(Event::Info(message.to_string()));
     }
 
     /// Detail for `-v`.
-    pub fn debug(&self, message: &str) {
+    pub(crate) fn debug(&self, message: &str) {
         self.sink.emit(Event::Debug(message.to_string()));
     }
 
     /// Something the user should know even with `-q`.
-    pub fn warn(&self, message: &str) {
+    pub(crate) fn warn(&self, message: &str) {
         self.sink.emit(Event::Warning(message.to_string()));
     }
 
     /// A request to `host` failed (`why`) and is tried again after `wait`.
-    pub fn retry(&self, host: &str, why: &str, wait: Duration) {
+    pub(crate) fn retry(&self, host: &str, why: &str, wait: Duration) {
         self.sink.emit(Event::Retry { host: host.to_string(), why: why.to_string(), wait });
     }
 
     /// The download `what` broke off after `after` bytes and goes on from there.
-    pub fn resumed(&self, what: String, after: u64, why: String, stalled: bool) {
+    pub(crate) fn resumed(&self, what: String, after: u64, why: String, stalled: bool) {
         self.sink.emit(Event::Resumed { what, after, why, stalled });
     }
 
     /// Track one blob transfer of `size` bytes, shown as `label`.
-    pub fn blob(&self, label: &str, size: u64) -> BlobProgress {
+    pub(crate) fn blob(&self, label: &str, size: u64) -> BlobProgress {
         let id = self.next_blob.fetch_add(1, Ordering::Relaxed);
         self.sink.emit(Event::BlobStarted { id, label: label.to_string(), size });
         BlobProgress { sink: self.sink.clone(), id, stored: false }
     }
 
     /// Every transfer has ended.
-    pub fn finish(&self) {
+    pub(crate) fn finish(&self) {
         self.sink.emit(Event::TransferFinished);
     }
 }
 
 impl BlobProgress {
     /// `n` more bytes moved.
-    pub fn inc(&self, n: u64) {
+    pub(crate) fn inc(&self, n: u64) {
         self.sink.emit(Event::BlobProgress { id: self.id, bytes: n });
     }
 
     /// The blob is stored.
-    pub fn finish(mut self) {
+    pub(crate) fn finish(mut self) {
         self.stored = true;
     }
 }

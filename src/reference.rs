@@ -19,18 +19,21 @@ pub enum Location {
 /// A parsed image reference.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ImageRef {
+    /// A registry host, or a disk tree (`file://`).
     pub location: Location,
+    /// The repository path (`openshift-release-dev/ocp-release`).
     pub repository: String,
+    /// The tag, when given.
     pub tag: Option<String>,
-    pub digest: Option<Digest>,
+    pub(crate) digest: Option<Digest>,
 }
 
 /// Why a reference was refused; the message carries the offending text.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid image reference {text:?}: {reason}")]
 pub struct ReferenceError {
-    pub text: String,
-    pub reason: String,
+    pub(crate) text: String,
+    pub(crate) reason: String,
 }
 
 const DOCKER_HUB: &str = "docker.io";
@@ -81,7 +84,7 @@ impl ImageRef {
     }
 
     /// The registry host, or `None` for a `file://` reference.
-    pub fn registry(&self) -> Option<&str> {
+    pub(crate) fn registry(&self) -> Option<&str> {
         match &self.location {
             Location::Registry(h) => Some(h),
             Location::Disk => None,
@@ -89,7 +92,7 @@ impl ImageRef {
     }
 
     /// `host/repo` (or `file://repo`) without tag or digest.
-    pub fn name(&self) -> String {
+    pub(crate) fn name(&self) -> String {
         match &self.location {
             Location::Registry(h) => format!("{h}/{}", self.repository),
             Location::Disk => format!("file://{}", self.repository),
@@ -97,22 +100,22 @@ impl ImageRef {
     }
 
     /// The same repository with another tag and no digest.
-    pub fn with_tag(&self, tag: &str) -> ImageRef {
+    pub(crate) fn with_tag(&self, tag: &str) -> ImageRef {
         ImageRef { tag: Some(tag.to_string()), digest: None, ..self.clone() }
     }
 
     /// The same repository pinned to a digest (no tag).
-    pub fn with_digest(&self, digest: &Digest) -> ImageRef {
+    pub(crate) fn with_digest(&self, digest: &Digest) -> ImageRef {
         ImageRef { tag: None, digest: Some(digest.clone()), ..self.clone() }
     }
 
     /// The repository alone, without tag or digest.
-    pub fn repo_only(&self) -> ImageRef {
+    pub(crate) fn repo_only(&self) -> ImageRef {
         ImageRef { tag: None, digest: None, ..self.clone() }
     }
 
     /// The tag or digest to ask a store for: the digest wins, then the tag, then `latest`.
-    pub fn reference(&self) -> String {
+    pub(crate) fn reference(&self) -> String {
         match (&self.digest, &self.tag) {
             (Some(d), _) => d.to_string(),
             (None, Some(t)) => t.clone(),
@@ -152,7 +155,7 @@ fn split_registry(text: &str) -> Result<(Location, &str), String> {
 /// A registry host: a DNS name or IPv4 address, or a bracketed IPv6 address, with an
 /// optional `:port`. Anything else (`user:pass@`, `#`, `?`, `\`, a second `:`) would send
 /// requests elsewhere than the text seems to say.
-pub fn check_host(host: &str) -> Result<(), String> {
+pub(crate) fn check_host(host: &str) -> Result<(), String> {
     let bad = |why: String| {
         Err(format!("registry host {host:?} {why}; expected a hostname or IP address with an optional :port"))
     };
@@ -203,7 +206,7 @@ fn split_tag(name: &str) -> (String, Option<String>) {
 }
 
 /// A tag: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}` (so never `..`, `/` or empty).
-pub fn check_tag(tag: &str) -> Result<(), String> {
+pub(crate) fn check_tag(tag: &str) -> Result<(), String> {
     let mut chars = tag.chars();
     let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
     let rest_ok = chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
@@ -215,7 +218,7 @@ pub fn check_tag(tag: &str) -> Result<(), String> {
 }
 
 /// Repository path components: lowercase alphanumerics joined by `.`, `_`, `__` or dashes.
-pub fn check_repository(repo: &str) -> Result<(), String> {
+pub(crate) fn check_repository(repo: &str) -> Result<(), String> {
     if repo.is_empty() {
         return Err("the repository name is empty".to_string());
     }

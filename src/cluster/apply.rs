@@ -13,20 +13,20 @@ use super::kubeconfig::Cluster;
 use crate::signature::{ConfigMap, NAMESPACE};
 
 /// The field manager of every write.
-pub const FIELD_MANAGER: &str = "kubectl-release_mirror";
+pub(crate) const FIELD_MANAGER: &str = "kubectl-release_mirror";
 /// How many times an update is tried when the object keeps changing under it.
-pub const CONFLICT_TRIES: u32 = 5;
+pub(crate) const CONFLICT_TRIES: u32 = 5;
 
 /// What the apply did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Applied {
+pub(crate) enum Applied {
     Created,
     Configured,
 }
 
 impl Applied {
     /// kubectl's word for it.
-    pub fn verb(self) -> &'static str {
+    pub(crate) fn verb(self) -> &'static str {
         match self {
             Applied::Created => "created",
             Applied::Configured => "configured",
@@ -35,19 +35,19 @@ impl Applied {
 }
 
 /// The API's ConfigMap for ours: the same name, namespace, label and binaryData.
-pub fn to_api(config_map: &ConfigMap) -> Result<ApiConfigMap, ClusterError> {
+pub(crate) fn to_api(config_map: &ConfigMap) -> Result<ApiConfigMap, ClusterError> {
     let convert = |source| ClusterError::Convert { name: config_map.metadata.name.clone(), source };
     let value = serde_json::to_value(config_map).map_err(convert)?;
     serde_json::from_value(value).map_err(convert)
 }
 
 /// `configmap/<name>`.
-pub fn object_name(config_map: &ConfigMap) -> String {
+pub(crate) fn object_name(config_map: &ConfigMap) -> String {
     format!("configmap/{}", config_map.metadata.name)
 }
 
 /// Creates `config_map`, or with `overwrite` creates or updates it.
-pub async fn apply(
+pub(crate) async fn apply(
     cluster: &Cluster,
     config_map: &ConfigMap,
     overwrite: bool,
@@ -121,7 +121,7 @@ impl Writer<'_> {
 
 /// `existing` with the signatures of `ours`: its resourceVersion (so that a concurrent change
 /// is a conflict, not lost), its other labels and annotations, our label and binaryData.
-pub fn updated(existing: ApiConfigMap, ours: &ApiConfigMap) -> ApiConfigMap {
+pub(crate) fn updated(existing: ApiConfigMap, ours: &ApiConfigMap) -> ApiConfigMap {
     let mut metadata = existing.metadata;
     let mut labels: BTreeMap<String, String> = metadata.labels.take().unwrap_or_default();
     labels.extend(ours.metadata.labels.clone().unwrap_or_default());

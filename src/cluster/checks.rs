@@ -14,13 +14,13 @@ use crate::digest::Digest;
 use crate::signature::{self, Accepted, Keyring, KEY_PREFIX, NAMESPACE};
 
 /// The cluster-version operator reads signature ConfigMaps from OpenShift 4.3 on.
-pub const MIN_VERSION: (u64, u64) = (4, 3);
+pub(crate) const MIN_VERSION: (u64, u64) = (4, 3);
 /// The cluster's own verification ConfigMap (keys and stores of its running release).
-pub const VERIFICATION_CONFIG_MAP: &str = "release-verification";
+pub(crate) const VERIFICATION_CONFIG_MAP: &str = "release-verification";
 
 /// What `clusterversions/version` said.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ClusterVersion {
+pub(crate) enum ClusterVersion {
     /// 404: the API has no ClusterVersion, so this is not an OpenShift cluster.
     Missing,
     /// Could not be read (forbidden, …): the reason.
@@ -30,7 +30,7 @@ pub enum ClusterVersion {
 }
 
 /// Reads `config.openshift.io/v1` ClusterVersion `version`.
-pub async fn cluster_version(cluster: &Cluster) -> ClusterVersion {
+pub(crate) async fn cluster_version(cluster: &Cluster) -> ClusterVersion {
     let gvk = GroupVersionKind::gvk("config.openshift.io", "v1", "ClusterVersion");
     let resource = ApiResource::from_gvk_with_plural(&gvk, "clusterversions");
     let api: Api<DynamicObject> = Api::all_with(cluster.client.clone(), &resource);
@@ -42,7 +42,7 @@ pub async fn cluster_version(cluster: &Cluster) -> ClusterVersion {
 }
 
 /// `status.desired.version`, else the newest `status.history[].version`.
-pub fn version_of(data: &Value) -> Option<String> {
+pub(crate) fn version_of(data: &Value) -> Option<String> {
     let status = &data["status"];
     let desired = status["desired"]["version"].as_str();
     let history = status["history"][0]["version"].as_str();
@@ -50,7 +50,7 @@ pub fn version_of(data: &Value) -> Option<String> {
 }
 
 /// Whether `version` (`4.2.36`, `4.14.0-rc.1`) is older than [`MIN_VERSION`]; unknown when unparsable.
-pub fn too_old(version: &str) -> Option<bool> {
+pub(crate) fn too_old(version: &str) -> Option<bool> {
     let mut parts = version.split(['.', '-']);
     let major: u64 = parts.next()?.parse().ok()?;
     let minor: u64 = parts.next()?.parse().ok()?;
@@ -58,7 +58,7 @@ pub fn too_old(version: &str) -> Option<bool> {
 }
 
 /// The warning the ClusterVersion deserves, if any.
-pub fn version_warning(version: &ClusterVersion, cluster: &ClusterName) -> Option<String> {
+pub(crate) fn version_warning(version: &ClusterVersion, cluster: &ClusterName) -> Option<String> {
     let (major, minor) = MIN_VERSION;
     match version {
         ClusterVersion::Missing => Some(format!(
@@ -77,7 +77,7 @@ pub fn version_warning(version: &ClusterVersion, cluster: &ClusterName) -> Optio
 }
 
 /// What the cluster's `release-verification` ConfigMap gave.
-pub enum ClusterKeys {
+pub(crate) enum ClusterKeys {
     /// No such ConfigMap (404).
     Absent,
     /// Could not be read: the reason.
@@ -87,7 +87,7 @@ pub enum ClusterKeys {
 }
 
 /// Reads `openshift-config-managed/release-verification` and parses its `verifier-public-key-*`.
-pub async fn cluster_keys(cluster: &Cluster) -> ClusterKeys {
+pub(crate) async fn cluster_keys(cluster: &Cluster) -> ClusterKeys {
     let api: Api<ConfigMap> = Api::namespaced(cluster.client.clone(), NAMESPACE);
     let config_map = match api.get(VERIFICATION_CONFIG_MAP).await {
         Ok(cm) => cm,
@@ -121,16 +121,16 @@ pub async fn cluster_keys(cluster: &Cluster) -> ClusterKeys {
     "cluster {cluster} would reject the release signature: no signature to apply is valid for keyring {keyring} \
      of its configmap {NAMESPACE}/{VERIFICATION_CONFIG_MAP} (key {fingerprints}): {reasons}"
 )]
-pub struct RejectedByCluster {
-    pub cluster: ClusterName,
-    pub keyring: String,
-    pub fingerprints: String,
-    pub reasons: String,
+pub(crate) struct RejectedByCluster {
+    pub(crate) cluster: ClusterName,
+    pub(crate) keyring: String,
+    pub(crate) fingerprints: String,
+    pub(crate) reasons: String,
 }
 
 /// Checks the signatures to apply against every keyring of the cluster (the CVO's rule:
 /// each keyring needs one valid signature). The keyrings and the key that verified each.
-pub fn verify_with_cluster_keys(
+pub(crate) fn verify_with_cluster_keys(
     keyrings: &[Keyring],
     accepted: &[Accepted],
     digest: &Digest,
@@ -165,7 +165,7 @@ pub fn verify_with_cluster_keys(
 }
 
 /// The signature ConfigMap as the cluster has it, if it does.
-pub async fn existing_config_map(cluster: &Cluster, name: &str) -> Result<Option<ConfigMap>, ClusterError> {
+pub(crate) async fn existing_config_map(cluster: &Cluster, name: &str) -> Result<Option<ConfigMap>, ClusterError> {
     let api: Api<ConfigMap> = Api::namespaced(cluster.client.clone(), NAMESPACE);
     api.get_opt(name).await.map_err(|err| ClusterError::Api {
         action: "read",

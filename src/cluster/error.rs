@@ -5,9 +5,9 @@ use std::path::PathBuf;
 
 /// Which cluster: `https://api.example:6443 (context admin)`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClusterName {
-    pub server: String,
-    pub context: String,
+pub(crate) struct ClusterName {
+    pub(crate) server: String,
+    pub(crate) context: String,
 }
 
 impl std::fmt::Display for ClusterName {
@@ -18,7 +18,7 @@ impl std::fmt::Display for ClusterName {
 
 /// An error at the cluster edge.
 #[derive(Debug, thiserror::Error)]
-pub enum ClusterError {
+pub(crate) enum ClusterError {
     #[error("no kubeconfig found (looked at {looked}): give --kubeconfig=FILE, set KUBECONFIG, or create {}", default.display())]
     NoKubeconfig { looked: String, default: PathBuf },
     #[error("cannot read kubeconfig {}", path.display())]
@@ -75,7 +75,7 @@ pub enum ClusterError {
 
 /// The reason an API call failed, as the user should read it: the server's own message and
 /// HTTP status for an API error, the transport error chain otherwise.
-pub fn reason(err: &kube::Error) -> String {
+pub(crate) fn reason(err: &kube::Error) -> String {
     match err {
         kube::Error::Api(status) => {
             let what = match status.code {
@@ -97,7 +97,7 @@ pub fn reason(err: &kube::Error) -> String {
 }
 
 /// The HTTP status of an API error, if it is one.
-pub fn status_code(err: &kube::Error) -> Option<u16> {
+pub(crate) fn status_code(err: &kube::Error) -> Option<u16> {
     match err {
         kube::Error::Api(status) => Some(status.code),
         _ => None,
@@ -105,7 +105,7 @@ pub fn status_code(err: &kube::Error) -> Option<u16> {
 }
 
 /// The machine-readable reason of an API error (`AlreadyExists`, `Conflict`, …).
-pub fn status_reason(err: &kube::Error) -> Option<&str> {
+pub(crate) fn status_reason(err: &kube::Error) -> Option<&str> {
     match err {
         kube::Error::Api(status) => Some(status.reason.as_str()),
         _ => None,

@@ -21,7 +21,7 @@ use crate::progress::Progress;
 use crate::signature::{self, Accepted, NAMESPACE};
 
 /// Step 1: connect to the cluster to apply to and read its version.
-pub async fn connect(target: &ClusterTarget, progress: &Progress) -> anyhow::Result<Cluster> {
+pub(crate) async fn connect(target: &ClusterTarget, progress: &Progress) -> anyhow::Result<Cluster> {
     let cluster = Cluster::load(target).await.map_err(cluster_unusable)?;
     let version = cluster.ping().await.map_err(cluster_unusable)?;
     progress.info(&format!("cluster {} answers (Kubernetes {version})", cluster.name));
@@ -36,7 +36,7 @@ pub async fn connect(target: &ClusterTarget, progress: &Progress) -> anyhow::Res
 }
 
 /// Step 2: would the cluster accept the signatures, and may the ConfigMap be written?
-pub async fn preflight(
+pub(crate) async fn preflight(
     cluster: &Cluster,
     digest: &Digest,
     accepted: &[Accepted],
@@ -82,17 +82,17 @@ pub async fn preflight(
 #[serde(rename_all = "camelCase")]
 pub struct ApplyReport {
     /// The API server URL.
-    pub cluster: String,
-    pub context: String,
-    pub namespace: String,
+    pub(crate) cluster: String,
+    pub(crate) context: String,
+    pub(crate) namespace: String,
     /// `configmap/<name>`.
-    pub object: String,
+    pub(crate) object: String,
     /// `created`, `configured`, or `failed`.
-    pub result: String,
+    pub(crate) result: String,
     /// Sent with `dryRun=All`: validated by the API server, not persisted.
-    pub dry_run: bool,
+    pub(crate) dry_run: bool,
     /// Why it failed.
-    pub error: Option<String>,
+    pub(crate) error: Option<String>,
 }
 
 impl ApplyReport {
@@ -112,7 +112,7 @@ impl ApplyReport {
     }
 
     /// `Err(NotApplied)` (exit 4) when the apply failed.
-    pub fn into_result(self) -> anyhow::Result<()> {
+    pub(crate) fn into_result(self) -> anyhow::Result<()> {
         match self.error {
             None => Ok(()),
             Some(_) => Err(crate::exit::Failure::NotApplied.mark(NotApplied {
@@ -124,7 +124,7 @@ impl ApplyReport {
 }
 
 /// Step 3: applies the ConfigMap of `accepted`; a failure is a warning and a failed report.
-pub async fn apply_signature(
+pub(crate) async fn apply_signature(
     cluster: &Cluster,
     digest: &Digest,
     accepted: &[Accepted],

@@ -20,19 +20,21 @@ const READ_TIMEOUT: Duration = Duration::from_secs(60);
 /// (`None`: kubectl's defaults, `KUBECONFIG` then `~/.kube/config`, the current context).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ClusterTarget {
+    /// `--kubeconfig`: this file instead of `KUBECONFIG` or `~/.kube/config`.
     pub kubeconfig: Option<PathBuf>,
+    /// `--context`: this context instead of the current one.
     pub context: Option<String>,
 }
 
 /// A client for the chosen cluster, and its name for messages.
 #[derive(Clone)]
 pub struct Cluster {
-    pub client: kube::Client,
-    pub name: ClusterName,
+    pub(crate) client: kube::Client,
+    pub(crate) name: ClusterName,
 }
 
 /// The kubeconfig files to read, in kubectl's order.
-pub fn kubeconfig_files(
+pub(crate) fn kubeconfig_files(
     explicit: Option<&Path>,
     env: Option<&OsStr>,
     home: Option<&Path>,
@@ -53,7 +55,7 @@ pub fn kubeconfig_files(
 }
 
 /// Reads and merges `files`; the first file to name a cluster, user or context wins.
-pub fn read_merged(files: &[PathBuf]) -> Result<Kubeconfig, ClusterError> {
+pub(crate) fn read_merged(files: &[PathBuf]) -> Result<Kubeconfig, ClusterError> {
     let mut merged = Kubeconfig::default();
     for path in files {
         let next = Kubeconfig::read_from(path).map_err(|source| ClusterError::Read { path: path.clone(), source })?;
@@ -63,7 +65,7 @@ pub fn read_merged(files: &[PathBuf]) -> Result<Kubeconfig, ClusterError> {
 }
 
 /// The context to use: `--context`, else the merged `current-context`; it must exist.
-pub fn choose_context(config: &Kubeconfig, flag: Option<&str>, files: &str) -> Result<String, ClusterError> {
+pub(crate) fn choose_context(config: &Kubeconfig, flag: Option<&str>, files: &str) -> Result<String, ClusterError> {
     let current = config.current_context.as_deref().filter(|c| !c.is_empty());
     let context = flag.or(current).ok_or_else(|| ClusterError::NoContext { files: files.to_string() })?;
     if !config.contexts.iter().any(|c| c.name == context) {
@@ -76,7 +78,7 @@ pub fn choose_context(config: &Kubeconfig, flag: Option<&str>, files: &str) -> R
 
 impl Cluster {
     /// Loads the kubeconfig as kubectl would and builds a client (no request yet).
-    pub async fn load(args: &ClusterTarget) -> Result<Cluster, ClusterError> {
+    pub(crate) async fn load(args: &ClusterTarget) -> Result<Cluster, ClusterError> {
         let env = std::env::var_os("KUBECONFIG");
         let home = dirs::home_dir();
         let files = kubeconfig_files(args.kubeconfig.as_deref(), env.as_deref(), home.as_deref())?;
@@ -97,7 +99,7 @@ impl Cluster {
     }
 
     /// Asks the API server for its version: proves the server answers and takes the credentials.
-    pub async fn ping(&self) -> Result<String, ClusterError> {
+    pub(crate) async fn ping(&self) -> Result<String, ClusterError> {
         match self.client.apiserver_version().await {
             Ok(info) => Ok(info.git_version),
             Err(err @ kube::Error::Api(_)) => Err(ClusterError::Api {

@@ -7,5 +7,6 @@ mod error;
 mod flow;
 mod kubeconfig;
 
-pub use flow::{apply_signature, connect, preflight, ApplyReport};
+pub use flow::ApplyReport;
+pub(crate) use flow::{apply_signature, connect, preflight};
 pub use kubeconfig::{Cluster, ClusterTarget};

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 /// A disk-tree failure; every message names the path.
 #[derive(Debug, thiserror::Error)]
-pub enum DiskError {
+pub(crate) enum DiskError {
     #[error("failed to {action} {path}")]
     Io {
         action: &'static str,
@@ -50,7 +50,7 @@ pub enum DiskError {
 impl DiskError {
     /// Everything but an I/O failure is permanent: a missing file, a bad name, an unsafe
     /// path or wrong content does not change on another try.
-    pub fn is_permanent(&self) -> bool {
+    pub(crate) fn is_permanent(&self) -> bool {
         !matches!(self, DiskError::Io { .. } | DiskError::Write { .. } | DiskError::Source { .. })
     }
 }

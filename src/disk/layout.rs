@@ -13,43 +13,43 @@ use crate::digest::Digest;
 use crate::reference::{check_repository, check_tag};
 
 /// Prefix of every temporary file we create; a rerun sweeps leftovers with this prefix.
-pub const TEMP_PREFIX: &str = ".release-mirror-tmp-";
+pub(crate) const TEMP_PREFIX: &str = ".release-mirror-tmp-";
 
 /// Paths of one tree.
 #[derive(Debug, Clone)]
-pub struct Layout {
+pub(crate) struct Layout {
     root: PathBuf,
 }
 
 impl Layout {
-    pub fn new(root: impl Into<PathBuf>) -> Layout {
+    pub(crate) fn new(root: impl Into<PathBuf>) -> Layout {
         Layout { root: root.into() }
     }
 
-    pub fn root(&self) -> &Path {
+    pub(crate) fn root(&self) -> &Path {
         &self.root
     }
 
     /// `DIR/v2/<repo>`; the repository name is validated so it cannot leave the tree.
-    pub fn repo_dir(&self, repo: &str) -> Result<PathBuf, String> {
+    pub(crate) fn repo_dir(&self, repo: &str) -> Result<PathBuf, String> {
         check_repository(repo)?;
         Ok(self.root.join("v2").join(repo))
     }
 
-    pub fn blobs_dir(&self, repo: &str) -> Result<PathBuf, String> {
+    pub(crate) fn blobs_dir(&self, repo: &str) -> Result<PathBuf, String> {
         Ok(self.repo_dir(repo)?.join("blobs"))
     }
 
-    pub fn manifests_dir(&self, repo: &str) -> Result<PathBuf, String> {
+    pub(crate) fn manifests_dir(&self, repo: &str) -> Result<PathBuf, String> {
         Ok(self.repo_dir(repo)?.join("manifests"))
     }
 
-    pub fn blob(&self, repo: &str, digest: &Digest) -> Result<PathBuf, String> {
+    pub(crate) fn blob(&self, repo: &str, digest: &Digest) -> Result<PathBuf, String> {
         Ok(self.blobs_dir(repo)?.join(digest.as_str()))
     }
 
     /// `manifests/<digest>` or `manifests/<tag>`; anything else is refused.
-    pub fn manifest(&self, repo: &str, reference: &str) -> Result<PathBuf, String> {
+    pub(crate) fn manifest(&self, repo: &str, reference: &str) -> Result<PathBuf, String> {
         match Reference::parse(reference)? {
             Reference::Digest(d) => Ok(self.manifests_dir(repo)?.join(d.as_str())),
             Reference::Tag(t) => Ok(self.manifests_dir(repo)?.join(t)),
@@ -59,7 +59,7 @@ impl Layout {
 
 /// A manifest reference: a digest or a tag.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Reference {
+pub(crate) enum Reference {
     Digest(Digest),
     Tag(String),
 }
@@ -75,19 +75,19 @@ impl Reference {
 }
 
 /// What a tag symlink must contain: the digest's text, naming a file in the same folder.
-pub fn tag_link_target(digest: &Digest) -> String {
+pub(crate) fn tag_link_target(digest: &Digest) -> String {
     digest.to_string()
 }
 
 /// Read a tag symlink's target; only `sha256:<hex>` (a sibling file) is accepted.
-pub fn parse_tag_link(target: &Path) -> Result<Digest, String> {
+pub(crate) fn parse_tag_link(target: &Path) -> Result<Digest, String> {
     let text = target.to_str().ok_or("the target is not UTF-8")?;
     text.parse::<Digest>()
         .map_err(|_| format!("it points to {text:?}; a tag must point at a sha256:<hex> manifest in its own folder"))
 }
 
 /// The file name of the signature ConfigMap: `signature-sha256-<first 16 hex>.yaml`.
-pub fn signature_file_name(digest: &Digest) -> String {
+pub(crate) fn signature_file_name(digest: &Digest) -> String {
     format!("signature-{}-{}.yaml", digest.algorithm(), &digest.hex()[..16])
 }
 

@@ -17,23 +17,23 @@ use crate::store::{verified, BlobCheck, BlobReader, ImageStore, RawManifest, Sto
 
 /// A `--to-dir` or `--from-dir` tree.
 #[derive(Debug, Clone)]
-pub struct DiskStore {
+pub(crate) struct DiskStore {
     layout: Layout,
     check: BlobCheck,
 }
 
 impl DiskStore {
-    pub fn new(root: impl Into<PathBuf>) -> DiskStore {
+    pub(crate) fn new(root: impl Into<PathBuf>) -> DiskStore {
         DiskStore { layout: Layout::new(root), check: BlobCheck::Digest }
     }
 
     /// How blobs written here are checked (default: length and digest).
-    pub fn with_blob_check(mut self, check: BlobCheck) -> DiskStore {
+    pub(crate) fn with_blob_check(mut self, check: BlobCheck) -> DiskStore {
         self.check = check;
         self
     }
 
-    pub fn root(&self) -> &Path {
+    pub(crate) fn root(&self) -> &Path {
         self.layout.root()
     }
 
@@ -42,19 +42,19 @@ impl DiskStore {
     }
 
     /// Remove temp files an interrupted run left in `repo`'s folders.
-    pub fn sweep(&self, repo: &str) -> usize {
+    pub(crate) fn sweep(&self, repo: &str) -> usize {
         let dirs = [self.layout.blobs_dir(repo), self.layout.manifests_dir(repo)];
         dirs.into_iter().flatten().map(|d| sweep_temp_files(&d)).sum()
     }
 
     /// Where a blob of `repo` is (or would be) in the tree.
-    pub fn blob_path(&self, repo: &str, digest: &Digest) -> Option<PathBuf> {
+    pub(crate) fn blob_path(&self, repo: &str, digest: &Digest) -> Option<PathBuf> {
         self.layout.blob(repo, digest).ok()
     }
 
     /// The size of a blob whose bytes hash to its digest; `None` when it is absent or its
     /// content is wrong (`--verify`: reads the whole file).
-    pub async fn intact_blob_size(&self, repo: &str, digest: &Digest) -> Result<Option<u64>, DiskError> {
+    pub(crate) async fn intact_blob_size(&self, repo: &str, digest: &Digest) -> Result<Option<u64>, DiskError> {
         use tokio::io::AsyncReadExt as _;
         let path = self.layout.blob(repo, digest).map_err(|r| self.name_err(r))?;
         if regular_file(&path)?.is_none() {

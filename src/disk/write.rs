@@ -13,8 +13,8 @@ use super::layout::TEMP_PREFIX;
 use super::DiskError;
 use crate::store::ByteStream;
 
-pub const DIR_MODE: u32 = 0o755;
-pub const FILE_MODE: u32 = 0o644;
+pub(crate) const DIR_MODE: u32 = 0o755;
+pub(crate) const FILE_MODE: u32 = 0o644;
 
 fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> DiskError + 'a {
     move |source| DiskError::Io { action, path: path.to_path_buf(), source }
@@ -22,7 +22,7 @@ fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -
 
 /// Create `dir` and its missing parents below `root`, each 0755, refusing any existing
 /// component that is a symbolic link (it could lead outside the tree).
-pub fn ensure_dir(root: &Path, dir: &Path) -> Result<(), DiskError> {
+pub(crate) fn ensure_dir(root: &Path, dir: &Path) -> Result<(), DiskError> {
     let rel = dir.strip_prefix(root).map_err(|_| DiskError::Unsafe {
         path: dir.to_path_buf(),
         reason: format!("it is outside {}", root.display()),
@@ -66,7 +66,7 @@ fn commit(tmp: tempfile::NamedTempFile, path: &Path) -> Result<(), DiskError> {
 }
 
 /// Write `bytes` to `path` atomically; the folder must exist.
-pub fn write_file_atomic(path: &Path, bytes: &[u8]) -> Result<(), DiskError> {
+pub(crate) fn write_file_atomic(path: &Path, bytes: &[u8]) -> Result<(), DiskError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut tmp = temp_in(dir)?;
     tmp.write_all(bytes).map_err(|source| DiskError::Write { path: path.to_path_buf(), source })?;
@@ -76,7 +76,7 @@ pub fn write_file_atomic(path: &Path, bytes: &[u8]) -> Result<(), DiskError> {
 
 /// Stream into `path` atomically. The stream is expected to end in an error when its
 /// content is wrong (see `digest::verified`): then nothing is committed.
-pub async fn write_stream_atomic(path: &Path, mut stream: ByteStream) -> Result<u64, DiskError> {
+pub(crate) async fn write_stream_atomic(path: &Path, mut stream: ByteStream) -> Result<u64, DiskError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let tmp = temp_in(dir)?;
     let std_file = tmp.as_file().try_clone().map_err(io("open", tmp.path()))?;
@@ -97,7 +97,7 @@ pub async fn write_stream_atomic(path: &Path, mut stream: ByteStream) -> Result<
 }
 
 /// Point the tag symlink `path` at `target` atomically (a temp link renamed over it).
-pub fn replace_symlink(path: &Path, target: &str) -> Result<(), DiskError> {
+pub(crate) fn replace_symlink(path: &Path, target: &str) -> Result<(), DiskError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let tmp: PathBuf = dir.join(format!("{}link", temp_prefix()));
     let _ = fs::remove_file(&tmp);
@@ -109,7 +109,7 @@ pub fn replace_symlink(path: &Path, target: &str) -> Result<(), DiskError> {
 }
 
 /// Hard-link `existing` as `link` (replacing nothing); copy when the file system cannot link.
-pub fn link_or_copy(existing: &Path, link: &Path) -> Result<(), DiskError> {
+pub(crate) fn link_or_copy(existing: &Path, link: &Path) -> Result<(), DiskError> {
     if link.exists() {
         return Ok(());
     }
@@ -126,7 +126,7 @@ pub fn link_or_copy(existing: &Path, link: &Path) -> Result<(), DiskError> {
 /// Remove temp files that a run which is no longer alive left in `dir` (not recursive);
 /// those of a live process (another run writing to the same tree) are left alone.
 /// Returns how many were removed.
-pub fn sweep_temp_files(dir: &Path) -> usize {
+pub(crate) fn sweep_temp_files(dir: &Path) -> usize {
     let Ok(entries) = fs::read_dir(dir) else { return 0 };
     entries
         .flatten()

@@ -10,19 +10,19 @@ use serde::{Deserialize, Deserializer, Serialize};
 use super::GraphError;
 
 /// Node metadata key holding the comma-separated channels a release belongs to.
-pub const CHANNELS_KEY: &str = "io.openshift.upgrades.graph.release.channels";
+pub(crate) const CHANNELS_KEY: &str = "io.openshift.upgrades.graph.release.channels";
 
 /// The whole graph body: `{version, nodes, edges, conditionalEdges}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct GraphBody {
+pub(crate) struct GraphBody {
     /// Format version of the body (1 today); not checked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub version: Option<u64>,
+    pub(crate) version: Option<u64>,
     /// Releases, in no particular order.
-    pub nodes: Vec<NodeBody>,
+    pub(crate) nodes: Vec<NodeBody>,
     /// Plain updates as `[from_index, to_index]` into `nodes`.
     #[serde(default, deserialize_with = "null_as_default")]
-    pub edges: Vec<[usize; 2]>,
+    pub(crate) edges: Vec<[usize; 2]>,
     /// Conditional updates, grouped by the risks they share; absent in older bodies.
     #[serde(
         rename = "conditionalEdges",
@@ -30,54 +30,54 @@ pub struct GraphBody {
         deserialize_with = "null_as_default",
         skip_serializing_if = "Vec::is_empty"
     )]
-    pub conditional_edges: Vec<ConditionalGroupBody>,
+    pub(crate) conditional_edges: Vec<ConditionalGroupBody>,
 }
 
 /// One release node.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct NodeBody {
+pub(crate) struct NodeBody {
     /// The release version, e.g. `4.15.3`.
-    pub version: String,
+    pub(crate) version: String,
     /// The release image pullspec, normally by digest.
-    pub payload: String,
+    pub(crate) payload: String,
     /// Free-form string metadata (channels, errata URL, ...); may be absent.
     #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "BTreeMap::is_empty")]
-    pub metadata: BTreeMap<String, String>,
+    pub(crate) metadata: BTreeMap<String, String>,
 }
 
 /// A set of conditional updates that share the same risks.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ConditionalGroupBody {
+pub(crate) struct ConditionalGroupBody {
     /// The updates, by version.
-    pub edges: Vec<ConditionalEdgeBody>,
+    pub(crate) edges: Vec<ConditionalEdgeBody>,
     /// The risks every update of the group carries.
     #[serde(default, deserialize_with = "null_as_default")]
-    pub risks: Vec<RiskBody>,
+    pub(crate) risks: Vec<RiskBody>,
 }
 
 /// One conditional update, naming versions rather than node indices.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ConditionalEdgeBody {
+pub(crate) struct ConditionalEdgeBody {
     /// Version updated from.
-    pub from: String,
+    pub(crate) from: String,
     /// Version updated to.
-    pub to: String,
+    pub(crate) to: String,
 }
 
 /// A known risk of a conditional update.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RiskBody {
+pub(crate) struct RiskBody {
     /// Link to the issue describing the risk.
     #[serde(default)]
-    pub url: String,
+    pub(crate) url: String,
     /// Short CamelCase name, e.g. `OVNIPsecPausedMCPConnectivity`.
-    pub name: String,
+    pub(crate) name: String,
     /// One-paragraph description.
     #[serde(default)]
-    pub message: String,
+    pub(crate) message: String,
     /// Cluster-side rules deciding whether the risk applies; kept as raw JSON.
     #[serde(rename = "matchingRules", default, deserialize_with = "null_as_default")]
-    pub matching_rules: Vec<serde_json::Value>,
+    pub(crate) matching_rules: Vec<serde_json::Value>,
 }
 
 impl GraphBody {
@@ -89,7 +89,7 @@ impl GraphBody {
 
 impl NodeBody {
     /// The channels listed in the node's metadata, in listed order (empty if none).
-    pub fn channels(&self) -> Vec<String> {
+    pub(crate) fn channels(&self) -> Vec<String> {
         self.metadata
             .get(CHANNELS_KEY)
             .map(|list| list.split(',').map(str::trim).filter(|c| !c.is_empty()).map(String::from).collect())

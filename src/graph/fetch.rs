@@ -9,7 +9,7 @@ use reqwest::header::ACCEPT;
 use serde::Deserialize;
 
 /// The largest update-service answer accepted: the real graph is about 1 MB per channel.
-pub const MAX_GRAPH_BYTES: u64 = 64 << 20;
+pub(crate) const MAX_GRAPH_BYTES: u64 = 64 << 20;
 /// Time allowed for the whole update-service exchange.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -28,29 +28,59 @@ pub enum GraphSource {
 /// Why a graph could not be had.
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
+    /// The service could not be reached, or its answer not read.
     #[error("failed to reach the update service {url}")]
     Connect {
+        /// The service's URL, credentials hidden.
         url: String,
+        /// What the HTTP client said.
         #[source]
         source: reqwest::Error,
     },
+    /// The service answered with an error status.
     #[error("the update service {url} refused the request for channel {channel:?}, arch {arch:?} ({status}{detail})")]
-    Status { url: String, channel: String, arch: String, status: u16, detail: String },
+    Status {
+        /// The service's URL, credentials hidden.
+        url: String,
+        /// The channel asked for.
+        channel: String,
+        /// The architecture asked for.
+        arch: String,
+        /// The HTTP status.
+        status: u16,
+        /// `: kind: value` from the service's error body, when it sent one.
+        detail: String,
+    },
+    /// The answer was larger than any update graph.
     #[error("the update service {url} sent more than {limit} bytes: not an update graph")]
-    TooLarge { url: String, limit: u64 },
+    TooLarge {
+        /// The service's URL, credentials hidden.
+        url: String,
+        /// The limit, in bytes.
+        limit: u64,
+    },
+    /// The HTTP setup could not be built (a CA bundle that does not load).
     #[error(transparent)]
     Http(#[from] crate::http::HttpError),
+    /// The graph file could not be read.
     #[error("failed to read graph file {}", path.display())]
     File {
+        /// The file.
         path: PathBuf,
+        /// Why.
         #[source]
         source: std::io::Error,
     },
+    /// The graph's bytes are not a valid update graph.
     #[error("the update graph for channel {channel} (arch {arch}) from {from} is invalid")]
     Invalid {
+        /// The service's URL or the file's path.
         from: String,
+        /// The channel asked for.
         channel: String,
+        /// The architecture asked for.
         arch: String,
+        /// What is wrong with it.
         #[source]
         source: Box<super::GraphError>,
     },

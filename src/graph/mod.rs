@@ -4,7 +4,7 @@
 //! Everything but `fetch.rs` (the graph's bytes from the update service or a file) is pure:
 //! it is handed the bytes of a graph and never touches registries or disks.
 
-pub mod body;
+pub(crate) mod body;
 mod fetch;
 mod model;
 mod path;
@@ -14,11 +14,12 @@ mod version;
 #[cfg(test)]
 mod real_graph;
 
-pub use body::{GraphBody, CHANNELS_KEY};
+#[cfg(test)]
+use body::{GraphBody, CHANNELS_KEY};
 pub use fetch::{fetch, FetchError, GraphSource, ARCHES, DEFAULT_UPDATE_SERVICE};
 pub use model::{Edge, Graph, Release, Risk};
 pub use path::{EdgeKinds, Hop, Unreachable, UpgradePath};
-pub use select::{default_channels, NotFound};
+pub(crate) use select::{default_channels, NotFound};
 pub use version::{Version, VersionError};
 
 /// Why a graph could not be read, or a selection or path could not be made in it.

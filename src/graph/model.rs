@@ -21,11 +21,11 @@ pub struct Graph {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Release {
     /// Its version.
-    pub version: Version,
+    pub(crate) version: Version,
     /// Its release image pullspec.
-    pub payload: String,
+    pub(crate) payload: String,
     /// The channels it belongs to, as listed in its metadata.
-    pub channels: Vec<String>,
+    pub(crate) channels: Vec<String>,
 }
 
 /// A known risk of a conditional update.
@@ -43,13 +43,13 @@ pub struct Risk {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Edge<'a> {
     /// Release updated from.
-    pub from: &'a Release,
+    pub(crate) from: &'a Release,
     /// Release updated to.
-    pub to: &'a Release,
+    pub(crate) to: &'a Release,
     /// True when the update is only recommended if its risks do not apply.
-    pub conditional: bool,
+    pub(crate) conditional: bool,
     /// Risks of a conditional update, sorted by name; empty for a plain one.
-    pub risks: &'a [Risk],
+    pub(crate) risks: &'a [Risk],
 }
 
 /// An update as stored: plain, or conditional with its risks (one per name, first group's
@@ -69,7 +69,7 @@ impl Graph {
     /// Validates a parsed body: node versions parse and are unique, edge indices are in range,
     /// conditional edges name versions of the graph. A conditional edge that repeats a plain
     /// one is kept as plain and reported by [`Graph::plain_and_conditional`].
-    pub fn from_body(body: &GraphBody) -> Result<Self, GraphError> {
+    pub(crate) fn from_body(body: &GraphBody) -> Result<Self, GraphError> {
         let mut order = Vec::with_capacity(body.nodes.len());
         for (index, node) in body.nodes.iter().enumerate() {
             let version: Version = node.version.parse().map_err(|source| GraphError::NodeVersion { index, source })?;
@@ -142,22 +142,22 @@ impl Graph {
     }
 
     /// The channel this graph was narrowed to by [`Graph::channel_filter`], if any.
-    pub fn channel(&self) -> Option<&str> {
+    pub(crate) fn channel(&self) -> Option<&str> {
         self.channel.as_deref()
     }
 
     /// All releases, ascending by version.
-    pub fn releases(&self) -> &[Release] {
+    pub(crate) fn releases(&self) -> &[Release] {
         &self.releases
     }
 
     /// The release with exactly this version, if the graph has it.
-    pub fn release(&self, version: &Version) -> Option<&Release> {
+    pub(crate) fn release(&self, version: &Version) -> Option<&Release> {
         self.position(version).map(|i| &self.releases[i])
     }
 
     /// The payload pullspec of this version, if the graph has it.
-    pub fn payload_of(&self, version: &Version) -> Option<&str> {
+    pub(crate) fn payload_of(&self, version: &Version) -> Option<&str> {
         self.release(version).map(|r| r.payload.as_str())
     }
 
@@ -186,7 +186,7 @@ impl Graph {
 
     /// The part of the graph in `channel`: its releases and the updates between them.
     /// An unknown channel gives an empty graph, as the update service does.
-    pub fn channel_filter(&self, channel: &str) -> Graph {
+    pub(crate) fn channel_filter(&self, channel: &str) -> Graph {
         let mut renumber = vec![None; self.releases.len()];
         let mut releases = Vec::new();
         for (old, release) in self.releases.iter().enumerate() {

@@ -36,9 +36,9 @@ impl EdgeKinds {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UpgradePath {
     /// Releases from the start to the target, both included.
-    pub releases: Vec<Release>,
+    pub(crate) releases: Vec<Release>,
     /// One hop per consecutive pair of releases.
-    pub hops: Vec<Hop>,
+    pub(crate) hops: Vec<Hop>,
 }
 
 /// One update on a path.
@@ -66,17 +66,17 @@ impl UpgradePath {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unreachable {
     /// The start.
-    pub from: Version,
+    pub(crate) from: Version,
     /// The target.
-    pub to: Version,
+    pub(crate) to: Version,
     /// "channel stable-4.15" or "the graph".
-    pub scope: String,
+    pub(crate) scope: String,
     /// The updates the search was allowed to use.
-    pub kinds: EdgeKinds,
+    pub(crate) kinds: EdgeKinds,
     /// Every release reachable from the start with those updates, ascending.
-    pub reachable: Vec<Version>,
+    pub(crate) reachable: Vec<Version>,
     /// True when the search used plain updates only and a path exists with conditional ones.
-    pub conditional_path_exists: bool,
+    pub(crate) conditional_path_exists: bool,
 }
 
 /// Show at most this many reachable versions in a message.
@@ -113,7 +113,12 @@ impl Graph {
     /// using the updates `kinds` allows. Both must be releases of the graph; narrow it with
     /// [`Graph::channel_filter`] first to stay within a channel. No path gives
     /// [`GraphError::Unreachable`].
-    pub fn shortest_path(&self, from: &Version, to: &Version, kinds: EdgeKinds) -> Result<UpgradePath, GraphError> {
+    pub(crate) fn shortest_path(
+        &self,
+        from: &Version,
+        to: &Version,
+        kinds: EdgeKinds,
+    ) -> Result<UpgradePath, GraphError> {
         let (start, goal) = (self.locate(from)?, self.locate(to)?);
         let cost = self.costs_to(goal, kinds);
         match self.walk(start, goal, &cost, kinds) {

@@ -36,13 +36,13 @@ impl fmt::Display for NotFound {
 
 impl Graph {
     /// The release with this version, or an error naming the nearest releases there are.
-    pub fn find(&self, version: &Version) -> Result<&Release, GraphError> {
+    pub(crate) fn find(&self, version: &Version) -> Result<&Release, GraphError> {
         self.locate(version).map(|at| &self.releases()[at])
     }
 
     /// Every release with `min <= version <= max`, ascending. Both bounds must be releases of
     /// the graph; narrow it with [`Graph::channel_filter`] first to select within a channel.
-    pub fn select_range(&self, min: &Version, max: &Version) -> Result<&[Release], GraphError> {
+    pub(crate) fn select_range(&self, min: &Version, max: &Version) -> Result<&[Release], GraphError> {
         if min > max {
             return Err(GraphError::RangeReversed { min: min.to_string(), max: max.to_string() });
         }
@@ -67,7 +67,7 @@ impl Graph {
 
 /// The channels `oc adm release mirror X.Y.Z` searches for a bare version, in order:
 /// `fast-X.Y`, `stable-X.Y`, `candidate-X.Y`.
-pub fn default_channels(version: &Version) -> Vec<String> {
+pub(crate) fn default_channels(version: &Version) -> Vec<String> {
     let line = format!("{}.{}", version.major(), version.minor());
     ["fast", "stable", "candidate"].iter().map(|kind| format!("{kind}-{line}")).collect()
 }

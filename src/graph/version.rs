@@ -31,24 +31,24 @@ enum Identifier {
 #[error("invalid version {text:?}: {reason}")]
 pub struct VersionError {
     /// The rejected text.
-    pub text: String,
+    pub(crate) text: String,
     /// What is wrong with it.
-    pub reason: String,
+    pub(crate) reason: String,
 }
 
 impl Version {
     /// Builds a plain release version `major.minor.patch`.
-    pub fn new(major: u64, minor: u64, patch: u64) -> Self {
+    pub(crate) fn new(major: u64, minor: u64, patch: u64) -> Self {
         Version { major, minor, patch, pre: Vec::new(), build: String::new() }
     }
 
     /// The major number (`4` in `4.15.3`).
-    pub fn major(&self) -> u64 {
+    pub(crate) fn major(&self) -> u64 {
         self.major
     }
 
     /// The minor number (`15` in `4.15.3`).
-    pub fn minor(&self) -> u64 {
+    pub(crate) fn minor(&self) -> u64 {
         self.minor
     }
 

@@ -26,35 +26,41 @@ pub struct Settings {
 }
 
 /// Time allowed to open a connection (TCP and TLS), for every client.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Redirects followed for one request at most.
-pub const MAX_REDIRECTS: usize = 10;
+pub(crate) const MAX_REDIRECTS: usize = 10;
 /// What every client says it is.
-pub const USER_AGENT: &str = concat!("kubectl-release_mirror/", env!("CARGO_PKG_VERSION"));
+pub(crate) const USER_AGENT: &str = concat!("kubectl-release_mirror/", env!("CARGO_PKG_VERSION"));
 
 /// Why an HTTP client could not be set up.
+/// Why the HTTP setup could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
     /// The `--certificate-authority` file is missing, unreadable or holds no certificate.
     #[error("failed to read certificate authority {}: {reason}", path.display())]
-    CaFile { path: PathBuf, reason: String },
+    CaFile {
+        /// The file given.
+        path: PathBuf,
+        /// What went wrong reading it.
+        reason: String,
+    },
 }
 
 /// An `https` URL redirected to plain `http`: refused, because whoever sits on the plain
 /// hop could then answer in the server's place.
 #[derive(Debug, thiserror::Error)]
 #[error("refusing the redirect from {from} to {to}: it leaves https for plain http")]
-pub struct DowngradeRefused {
+pub(crate) struct DowngradeRefused {
     /// The URL that answered with the redirect.
-    pub from: String,
+    pub(crate) from: String,
     /// Where it pointed.
-    pub to: String,
+    pub(crate) to: String,
 }
 
 impl Settings {
     /// A client builder with this setup (TLS, proxy environment, connect timeout,
     /// redirects); the caller adds its timeouts and builds it.
-    pub fn builder(&self) -> Result<reqwest::ClientBuilder, HttpError> {
+    pub(crate) fn builder(&self) -> Result<reqwest::ClientBuilder, HttpError> {
         let builder = reqwest::Client::builder()
             .user_agent(USER_AGENT)
             .connect_timeout(CONNECT_TIMEOUT)
@@ -114,7 +120,7 @@ fn downgrades(from: &str, to: &str) -> bool {
 
 /// `url` without the credentials of its userinfo (`https://user:pass@host/…` →
 /// `https://***@host/…`): what may be printed, logged or put in a report.
-pub fn redact(url: &str) -> String {
+pub(crate) fn redact(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
     let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     match rest[..authority_end].rfind('@') {

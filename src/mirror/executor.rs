@@ -19,11 +19,11 @@ use crate::store::{BlobReader, ImageStore, StoreError};
 /// What a run moved.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Totals {
-    pub blobs_copied: u64,
-    pub bytes_copied: u64,
-    pub blobs_mounted: u64,
-    pub manifests_pushed: u64,
+pub(crate) struct Totals {
+    pub(crate) blobs_copied: u64,
+    pub(crate) bytes_copied: u64,
+    pub(crate) blobs_mounted: u64,
+    pub(crate) manifests_pushed: u64,
 }
 
 #[derive(Default)]
@@ -37,7 +37,7 @@ struct Counters {
 }
 
 /// Run the plan against the stores.
-pub async fn execute(
+pub(crate) async fn execute(
     plan: &Plan,
     sources: &Stores,
     dests: &Stores,

@@ -26,7 +26,7 @@ pub fn images_to_read<'a>(
 /// Read the manifest (and the platform manifests of a list) of each image `wanted`, `limit`
 /// at a time: from the destination when it has the manifest already (a rerun: no round trip
 /// to a distant source), else, or when that copy cannot be read, from the source.
-pub async fn read_images(
+pub(crate) async fn read_images(
     sources: &Stores,
     dests: &Stores,
     wanted: &[&Mapping],
@@ -119,7 +119,7 @@ pub enum TreeCheck {
 }
 
 /// Ask the destination which tags and manifests of the mappings it has, `limit` at a time.
-pub async fn read_destination(dests: &Stores, mappings: &[Mapping], limit: usize) -> Result<DestState> {
+pub(crate) async fn read_destination(dests: &Stores, mappings: &[Mapping], limit: usize) -> Result<DestState> {
     let mut state = DestState::default();
     let probes: Vec<(String, String, Option<Digest>, Option<Digest>)> = stream::iter(mappings)
         .map(|m| async move {
@@ -151,7 +151,7 @@ pub async fn read_destination(dests: &Stores, mappings: &[Mapping], limit: usize
 /// Ask the destination which blobs of the images it lacks it has. In a disk tree the blobs
 /// of complete images are checked too (sizes, or contents with [`TreeCheck::Contents`]): an
 /// image with a missing, truncated or corrupt blob counts as absent, so the rerun repairs it.
-pub async fn read_destination_blobs(
+pub(crate) async fn read_destination_blobs(
     dests: &Stores,
     mappings: &[Mapping],
     images: &BTreeMap<Digest, SourceImage>,

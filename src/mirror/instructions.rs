@@ -21,12 +21,12 @@ pub enum Instructions {
 /// One source repository and the mirrors that serve it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct MirrorSource {
-    pub source: String,
-    pub mirrors: Vec<String>,
+    pub(crate) source: String,
+    pub(crate) mirrors: Vec<String>,
 }
 
 /// Group the mappings by the repository the payload names, in first-seen order.
-pub fn mirror_sources(mappings: &[Mapping]) -> Vec<MirrorSource> {
+pub(crate) fn mirror_sources(mappings: &[Mapping]) -> Vec<MirrorSource> {
     let mut order: Vec<String> = Vec::new();
     let mut by_source: BTreeMap<String, Vec<String>> = BTreeMap::new();
     // A file:// origin (a release uploaded from disk) names no registry a cluster pulls from.

@@ -14,11 +14,12 @@ mod sigstore;
 mod stores;
 mod streams;
 
-pub use executor::{execute, Totals};
-pub use inspect::{images_to_read, read_destination, read_destination_blobs, read_images, TreeCheck};
+pub(crate) use executor::{execute, Totals};
+pub use inspect::TreeCheck;
+pub(crate) use inspect::{images_to_read, read_destination, read_destination_blobs, read_images};
 pub use instructions::{render as render_instructions, Instructions, MirrorSource};
 pub use plan::{mappings, plan, DestState, Mapping, Plan, SourceImage, Target};
 pub use report::{MappingSummary, ReleaseSummary, Summary, TransferSummary, SCHEMA_VERSION};
-pub use sigstore::signature_mappings;
-pub use stores::{AnyStore, Stores};
+pub(crate) use sigstore::signature_mappings;
+pub(crate) use stores::Stores;
 pub use streams::{Concurrency, Sample, Streams};

@@ -23,7 +23,7 @@ pub struct Target {
 impl Target {
     /// oc's `Mirror prefix:` lines: the repository of a registry destination, then the
     /// `--to-release-image` reference when given.
-    pub fn mirror_prefixes(&self) -> Vec<String> {
+    pub(crate) fn mirror_prefixes(&self) -> Vec<String> {
         let repo = self.to.registry().map(|_| self.to.name());
         repo.into_iter().chain(self.release_image.as_ref().map(ToString::to_string)).collect()
     }
@@ -34,18 +34,18 @@ impl Target {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mapping {
     /// The component name, or empty for the release image itself.
-    pub name: String,
+    pub(crate) name: String,
     /// The reference the payload (or the user) gave: what mirror configuration covers.
-    pub origin: ImageRef,
+    pub(crate) origin: ImageRef,
     /// Where the bytes are read: `origin`, or the `--from-dir` repository.
-    pub source: ImageRef,
+    pub(crate) source: ImageRef,
     /// Destination repository and tag.
-    pub destination: ImageRef,
-    pub digest: Digest,
+    pub(crate) destination: ImageRef,
+    pub(crate) digest: Digest,
 }
 
 impl Mapping {
-    pub fn is_release(&self) -> bool {
+    pub(crate) fn is_release(&self) -> bool {
         self.name.is_empty()
     }
 }
@@ -87,32 +87,32 @@ pub fn mappings(release: &Release, target: &Target) -> Vec<Mapping> {
 /// A source image as read: its manifest and, for a list, its platform images.
 #[derive(Debug, Clone)]
 pub struct SourceImage {
-    pub manifest: RawManifest,
+    pub(crate) manifest: RawManifest,
     /// Config and layers (empty for a list).
-    pub blobs: Vec<Descriptor>,
+    pub(crate) blobs: Vec<Descriptor>,
     /// The platform images of a manifest list, all of them.
-    pub children: Vec<SourceImage>,
+    pub(crate) children: Vec<SourceImage>,
 }
 
 /// What the destination already has.
 #[derive(Debug, Clone, Default)]
 pub struct DestState {
     /// (repository, digest) of manifests present.
-    pub manifests: HashSet<(String, Digest)>,
+    pub(crate) manifests: HashSet<(String, Digest)>,
     /// (repository, tag) → the digest the tag points at now.
-    pub tags: BTreeMap<(String, String), Digest>,
+    pub(crate) tags: BTreeMap<(String, String), Digest>,
     /// (repository, digest) → size of blobs present.
-    pub blobs: BTreeMap<(String, Digest), u64>,
+    pub(crate) blobs: BTreeMap<(String, Digest), u64>,
 }
 
 impl DestState {
     /// Whether the destination has the mapping's manifest (in its repository).
-    pub fn has_manifest(&self, m: &Mapping) -> bool {
+    pub(crate) fn has_manifest(&self, m: &Mapping) -> bool {
         self.manifests.contains(&(m.destination.repository.clone(), m.digest.clone()))
     }
 
     /// Whether the mapping's tag at the destination points at the mapping's digest.
-    pub fn has_tag(&self, m: &Mapping) -> bool {
+    pub(crate) fn has_tag(&self, m: &Mapping) -> bool {
         let key = (m.destination.repository.clone(), m.destination.tag.clone().unwrap_or_default());
         self.tags.get(&key) == Some(&m.digest)
     }
@@ -121,7 +121,7 @@ impl DestState {
 /// How a blob gets to its destination.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum BlobAction {
+pub(crate) enum BlobAction {
     Copy,
     /// Cross-repository mount: same registry, no bytes move.
     Mount,
@@ -129,44 +129,44 @@ pub enum BlobAction {
 
 /// One blob to transfer.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BlobTask {
-    pub digest: Digest,
-    pub size: u64,
-    pub from: ImageRef,
-    pub to: ImageRef,
-    pub action: BlobAction,
+pub(crate) struct BlobTask {
+    pub(crate) digest: Digest,
+    pub(crate) size: u64,
+    pub(crate) from: ImageRef,
+    pub(crate) to: ImageRef,
+    pub(crate) action: BlobAction,
 }
 
 /// One manifest to store, under its digest (list children) or a tag.
 #[derive(Debug, Clone)]
-pub struct ManifestTask {
-    pub to: ImageRef,
-    pub reference: String,
-    pub manifest: RawManifest,
+pub(crate) struct ManifestTask {
+    pub(crate) to: ImageRef,
+    pub(crate) reference: String,
+    pub(crate) manifest: RawManifest,
 }
 
 /// Everything the executor will do, and what it can skip.
 #[derive(Debug, Clone, Default)]
 pub struct Plan {
-    pub mappings: Vec<Mapping>,
+    pub(crate) mappings: Vec<Mapping>,
     /// Blobs to transfer, largest first.
-    pub blobs: Vec<BlobTask>,
-    pub skipped_blobs: usize,
-    pub skipped_bytes: u64,
+    pub(crate) blobs: Vec<BlobTask>,
+    pub(crate) skipped_blobs: usize,
+    pub(crate) skipped_bytes: u64,
     /// Platform manifests of lists, stored by digest before anything refers to them.
-    pub children: Vec<ManifestTask>,
+    pub(crate) children: Vec<ManifestTask>,
     /// Tagged manifests, stored last.
-    pub tagged: Vec<ManifestTask>,
+    pub(crate) tagged: Vec<ManifestTask>,
     /// Mappings already complete at the destination.
-    pub complete: usize,
+    pub(crate) complete: usize,
 }
 
 impl Plan {
-    pub fn bytes_to_copy(&self) -> u64 {
+    pub(crate) fn bytes_to_copy(&self) -> u64 {
         self.blobs.iter().filter(|b| b.action == BlobAction::Copy).map(|b| b.size).sum()
     }
 
-    pub fn is_noop(&self) -> bool {
+    pub(crate) fn is_noop(&self) -> bool {
         self.blobs.is_empty() && self.children.is_empty() && self.tagged.is_empty()
     }
 }

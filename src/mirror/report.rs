@@ -32,12 +32,17 @@ pub struct Summary {
     pub sigstore_signatures: Vec<String>,
 }
 
+/// What one release is, and where it went.
 #[derive(Debug, Clone, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ReleaseSummary {
+    /// Where it was read from.
     pub source: String,
+    /// Its manifest digest.
     pub digest: String,
+    /// Its version, from its metadata.
     pub version: String,
+    /// Its architecture (`x86_64`, `aarch64`, `multi`, …).
     pub architecture: String,
     /// Where the release image now is (absent with --skip-release-image).
     pub destination: Option<String>,
@@ -47,7 +52,7 @@ pub struct ReleaseSummary {
 
 impl ReleaseSummary {
     /// What `release` is and where `mappings` put it.
-    pub fn new(release: &Release, mappings: &[Mapping]) -> ReleaseSummary {
+    pub(crate) fn new(release: &Release, mappings: &[Mapping]) -> ReleaseSummary {
         let mapping = mappings.iter().find(|m| m.is_release() && m.digest == release.digest);
         let upgrade_command = mapping.filter(|m| m.destination.registry().is_some()).map(|m| {
             format!(
@@ -66,33 +71,44 @@ impl ReleaseSummary {
     }
 }
 
+/// One image: where it came from and where it went.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MappingSummary {
     /// Component name; empty for the release image.
     pub name: String,
+    /// Its original reference (what the cluster's mirror configuration names).
     pub source: String,
+    /// Where it is now.
     pub destination: String,
+    /// Its manifest digest.
     pub digest: String,
 }
 
+/// What was (or would be) copied, and what was there already.
 #[derive(Debug, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TransferSummary {
+    /// Images of the run.
     pub images: usize,
+    /// Of those, complete at the destination before the run.
     pub images_complete_before: usize,
+    /// Blobs the plan copies.
     pub blobs_to_copy: usize,
+    /// Their bytes.
     pub bytes_to_copy: u64,
+    /// Blobs the destination had.
     pub blobs_skipped: usize,
+    /// Their bytes.
     pub bytes_skipped: u64,
     #[serde(flatten)]
-    pub done: Totals,
+    pub(crate) done: Totals,
 }
 
 impl Summary {
     /// The summary of carrying out `plan` (`totals`: what was done; none in a dry run).
     /// `mirror_prefixes` and `upload_commands` are what the target says to print.
-    pub fn new(
+    pub(crate) fn new(
         plan: &Plan,
         totals: Totals,
         dry_run: bool,

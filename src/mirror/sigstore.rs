@@ -13,13 +13,13 @@ use crate::release::Release;
 use crate::store::ImageStore;
 
 /// `sha256-<hex>.sig`: cosign's tag for the signature of `digest`.
-pub fn signature_tag(digest: &Digest) -> String {
+pub(crate) fn signature_tag(digest: &Digest) -> String {
     format!("{}-{}.sig", digest.algorithm(), digest.hex())
 }
 
 /// The digests whose cosign signatures to look for: the release and, for a manifest list,
 /// each of its platform images.
-pub fn signed_digests(release: &Release) -> Vec<Digest> {
+pub(crate) fn signed_digests(release: &Release) -> Vec<Digest> {
     let mut out = vec![release.digest.clone()];
     if let Ok(Parsed::List { manifests }) = manifest::parse(&release.manifest.bytes, &release.manifest.media_type) {
         out.extend(manifests.into_iter().map(|m| m.digest));
@@ -28,7 +28,11 @@ pub fn signed_digests(release: &Release) -> Vec<Digest> {
 }
 
 /// Mappings for the cosign signatures the source has, next to the release mapping.
-pub async fn signature_mappings(sources: &Stores, release: &Release, mappings: &[Mapping]) -> Result<Vec<Mapping>> {
+pub(crate) async fn signature_mappings(
+    sources: &Stores,
+    release: &Release,
+    mappings: &[Mapping],
+) -> Result<Vec<Mapping>> {
     let Some(release_mapping) = mappings.iter().find(|m| m.is_release()) else { return Ok(Vec::new()) };
     let source = &release_mapping.source;
     let store = sources.get(source)?;

@@ -16,7 +16,7 @@ use crate::store::{BlobCheck, BlobReader, ImageStore, RawManifest, Retries, Stor
 /// One store per registry host, and the disk tree for `file://` references, sharing the
 /// run's retry budget.
 #[derive(Clone)]
-pub struct Stores {
+pub(crate) struct Stores {
     transport: Transport,
     retries: Retries,
     check: BlobCheck,
@@ -29,14 +29,14 @@ pub struct Stores {
 impl Stores {
     /// `dir` serves `file://` references (`--from-dir` for sources, `--to-dir` for destinations);
     /// `check` is how blobs written to these stores are checked.
-    pub fn new(transport: Transport, dir: Option<PathBuf>, check: BlobCheck) -> Stores {
+    pub(crate) fn new(transport: Transport, dir: Option<PathBuf>, check: BlobCheck) -> Stores {
         let disk = dir.map(|d| Arc::new(AnyStore::Disk(DiskStore::new(d).with_blob_check(check))));
         let retries = transport.retries().clone();
         Stores { transport, retries, check, disk, registries: Arc::default(), read: Arc::default() }
     }
 
     /// The store that holds `r`.
-    pub fn get(&self, r: &ImageRef) -> Result<Arc<AnyStore>> {
+    pub(crate) fn get(&self, r: &ImageRef) -> Result<Arc<AnyStore>> {
         match &r.location {
             Location::Disk => self.disk.clone().ok_or_else(|| {
                 anyhow!("{r} is a file:// reference, but no directory was given (--from-dir or --to-dir)")
@@ -53,36 +53,31 @@ impl Stores {
     }
 
     /// Keep blobs already read whole (digest-checked), so they are not fetched again.
-    pub fn remember(&self, blobs: &[(Digest, bytes::Bytes)]) {
+    pub(crate) fn remember(&self, blobs: &[(Digest, bytes::Bytes)]) {
         let mut read = self.read.lock().unwrap_or_else(|p| p.into_inner());
         read.extend(blobs.iter().cloned());
     }
 
     /// A blob kept by [`Stores::remember`].
-    pub fn remembered(&self, digest: &Digest) -> Option<bytes::Bytes> {
+    pub(crate) fn remembered(&self, digest: &Digest) -> Option<bytes::Bytes> {
         self.read.lock().unwrap_or_else(|p| p.into_inner()).get(digest).cloned()
-    }
-
-    /// How blobs are checked as they stream (`--skip-verification`: length only).
-    pub fn blob_check(&self) -> BlobCheck {
-        self.check
     }
 
     /// Whether the store holding `r` guarantees a manifest's blobs (a registry), or its
     /// images must be checked blob by blob (a disk tree). A reference no store of this side
     /// can hold is not trusted.
-    pub fn manifest_implies_blobs(&self, r: &ImageRef) -> bool {
+    pub(crate) fn manifest_implies_blobs(&self, r: &ImageRef) -> bool {
         self.get(r).is_ok_and(|s| s.manifest_implies_blobs())
     }
 
     /// The run's retry budget, which these stores spend too.
-    pub fn retries(&self) -> &Retries {
+    pub(crate) fn retries(&self) -> &Retries {
         &self.retries
     }
 }
 
 /// A registry or a disk tree, chosen at run time.
-pub enum AnyStore {
+pub(crate) enum AnyStore {
     Registry(RegistryStore),
     Disk(DiskStore),
 }

@@ -7,12 +7,12 @@
 use std::time::Duration;
 
 /// Transfers at once when nothing else is known: oc's default.
-pub const START: usize = 6;
+pub(crate) const START: usize = 6;
 /// The most transfers at once the adaptive rule goes to (each holds a connection and at
 /// most one chunk in memory).
-pub const MOST: usize = 32;
+pub(crate) const MOST: usize = 32;
 /// Manifest reads and existence checks at once when adapting: a round trip each, no bulk.
-pub const METADATA: usize = 32;
+pub(crate) const METADATA: usize = 32;
 /// A step up must bring this much more throughput to be kept.
 const GAIN: f64 = 1.08;
 /// Samples a new number of transfers runs before it is judged.
@@ -41,7 +41,7 @@ impl Concurrency {
     }
 
     /// Blob transfers at once: (at the start, at most).
-    pub fn transfers(self) -> (usize, usize) {
+    pub(crate) fn transfers(self) -> (usize, usize) {
         match self {
             Concurrency::Fixed(n) => (n.max(1), n.max(1)),
             Concurrency::Adaptive => (START, MOST),
@@ -53,12 +53,12 @@ impl Concurrency {
 #[derive(Debug, Clone, Copy)]
 pub struct Sample {
     /// Blob bytes moved during it.
-    pub bytes: u64,
-    pub elapsed: Duration,
+    pub(crate) bytes: u64,
+    pub(crate) elapsed: Duration,
     /// Whether transfers were waiting to start (more would have run if allowed).
-    pub backlog: bool,
+    pub(crate) backlog: bool,
     /// Requests retried during it: the registry or the link pushed back.
-    pub retries: u64,
+    pub(crate) retries: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -108,7 +108,7 @@ pub struct Streams {
 }
 
 impl Streams {
-    pub fn new(concurrency: Concurrency) -> Streams {
+    pub(crate) fn new(concurrency: Concurrency) -> Streams {
         let (start, most) = concurrency.transfers();
         Streams {
             adaptive: concurrency == Concurrency::Adaptive,
@@ -121,12 +121,12 @@ impl Streams {
     }
 
     /// Transfers allowed now.
-    pub fn limit(&self) -> usize {
+    pub(crate) fn limit(&self) -> usize {
         self.limit
     }
 
     /// Take one sample; returns the transfers allowed from now on.
-    pub fn observe(&mut self, s: Sample) -> usize {
+    pub(crate) fn observe(&mut self, s: Sample) -> usize {
         if !self.adaptive || s.elapsed.is_zero() {
             return self.limit;
         }

@@ -15,7 +15,7 @@ use super::RegistryError;
 
 /// A user name and password (or an identity token). `Debug` never shows the secret.
 #[derive(Clone, PartialEq, Eq)]
-pub enum Credential {
+pub(crate) enum Credential {
     Basic { username: String, password: String },
     IdentityToken(String),
 }
@@ -31,7 +31,7 @@ impl fmt::Debug for Credential {
 
 /// Every credential from the files that were read, and the helpers they name.
 #[derive(Debug, Default, Clone)]
-pub struct Credentials {
+pub(crate) struct Credentials {
     /// In priority order: the first file that has a match wins.
     files: Vec<AuthSource>,
     /// What each helper answered for each registry: asked once a run, when first needed.
@@ -93,7 +93,7 @@ impl Credentials {
     /// skipped): `REGISTRY_AUTH_FILE`, `$XDG_RUNTIME_DIR/containers/auth.json`,
     /// `$XDG_CONFIG_HOME/containers/auth.json` (`~/.config`), `$DOCKER_CONFIG/config.json`
     /// (`~/.docker`), `~/.dockercfg`.
-    pub fn load(explicit: Option<&Path>) -> Result<Credentials, RegistryError> {
+    pub(crate) fn load(explicit: Option<&Path>) -> Result<Credentials, RegistryError> {
         let mut creds = Credentials::default();
         if let Some(path) = explicit {
             creds.add_file(path, Layout::Current)?;
@@ -161,7 +161,7 @@ impl Credentials {
     /// has none passes to the next). Helpers run here, when a registry first asks, once
     /// per helper and registry in a run. A helper that fails or is missing is an error
     /// naming the file, the helper and the registry; its output is never shown.
-    pub async fn lookup(&self, host: &str, repo: &str) -> Result<Option<Credential>, RegistryError> {
+    pub(crate) async fn lookup(&self, host: &str, repo: &str) -> Result<Option<Credential>, RegistryError> {
         for source in self.sources(host, repo) {
             let (name, file) = match source {
                 Source::Stored(cred) => return Ok(Some(cred.clone())),

@@ -2,36 +2,36 @@
 
 /// What a registry asked for in its 401 answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Challenge {
+pub(crate) enum Challenge {
     Basic,
     Bearer { realm: String, service: Option<String> },
 }
 
 /// Access to one repository, as a token scope.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Scope {
-    pub repo: String,
-    pub push: bool,
+pub(crate) struct Scope {
+    pub(crate) repo: String,
+    pub(crate) push: bool,
 }
 
 impl Scope {
-    pub fn pull(repo: &str) -> Scope {
+    pub(crate) fn pull(repo: &str) -> Scope {
         Scope { repo: repo.to_string(), push: false }
     }
 
-    pub fn push(repo: &str) -> Scope {
+    pub(crate) fn push(repo: &str) -> Scope {
         Scope { repo: repo.to_string(), push: true }
     }
 
     /// `repository:<repo>:pull` or `repository:<repo>:pull,push`.
-    pub fn to_param(&self) -> String {
+    pub(crate) fn to_param(&self) -> String {
         let actions = if self.push { "pull,push" } else { "pull" };
         format!("repository:{}:{actions}", self.repo)
     }
 }
 
 /// A cache key for a set of scopes.
-pub fn scopes_key(scopes: &[Scope]) -> String {
+pub(crate) fn scopes_key(scopes: &[Scope]) -> String {
     scopes.iter().map(Scope::to_param).collect::<Vec<_>>().join(" ")
 }
 

@@ -3,17 +3,17 @@
 
 /// Chunk size when a registry wants chunks but names no minimum (it refused a monolithic
 /// upload): large enough to keep requests few, small enough to hold in memory per upload.
-pub const DEFAULT_CHUNK: u64 = 8 << 20;
+pub(crate) const DEFAULT_CHUNK: u64 = 8 << 20;
 /// Smallest chunk sent when a registry's `OCI-Chunk-Min-Length` is smaller: fewer requests.
-pub const MIN_CHUNK: u64 = 1 << 20;
+pub(crate) const MIN_CHUNK: u64 = 1 << 20;
 /// Chunks are halved after a "too large" answer (413) down to this, and no further.
-pub const SMALLEST_CHUNK: u64 = 64 << 10;
+pub(crate) const SMALLEST_CHUNK: u64 = 64 << 10;
 
 /// The absolute URL a `Location` header names, resolved against the URL of the request it
 /// answered (RFC 9110 §10.2.2: absolute, path-absolute `/v2/…`, or relative `uuid?…`).
 /// `None` when it is not a URL, or leaves HTTP(S). An absolute one is kept verbatim: its
 /// query may be signed.
-pub fn resolve_location(request_url: &str, location: &str) -> Option<String> {
+pub(crate) fn resolve_location(request_url: &str, location: &str) -> Option<String> {
     let location = location.trim();
     let web = |url: &reqwest::Url| matches!(url.scheme(), "http" | "https");
     if let Ok(url) = reqwest::Url::parse(location) {
@@ -26,7 +26,7 @@ pub fn resolve_location(request_url: &str, location: &str) -> Option<String> {
 /// Bytes per `PATCH`: the registry's minimum (at least [`MIN_CHUNK`]) when it names one,
 /// else [`DEFAULT_CHUNK`]; never over `limit` (the largest chunk it took after refusing a
 /// larger one; 0 for none) unless its minimum demands it.
-pub fn chunk_size(min: Option<u64>, limit: u64) -> u64 {
+pub(crate) fn chunk_size(min: Option<u64>, limit: u64) -> u64 {
     let want = min.map_or(DEFAULT_CHUNK, |m| m.max(MIN_CHUNK));
     if limit == 0 {
         return want;
@@ -38,7 +38,7 @@ pub fn chunk_size(min: Option<u64>, limit: u64) -> u64 {
 /// `Range: 0-<last byte>` it answered with (`bytes=0-<last>` accepted too). Without a Range,
 /// all of it. An error when the registry claims fewer bytes than it acknowledged before, or
 /// more than were sent.
-pub fn kept(offset: u64, sent: u64, range: Option<&str>) -> Result<u64, String> {
+pub(crate) fn kept(offset: u64, sent: u64, range: Option<&str>) -> Result<u64, String> {
     let Some(range) = range else { return Ok(sent) };
     let text = range.trim();
     let text = text.strip_prefix("bytes=").unwrap_or(text);

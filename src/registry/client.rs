@@ -27,7 +27,7 @@ fn api_host(host: &str) -> &str {
 
 /// A client for one registry host; cheap to clone (shared caches).
 #[derive(Clone)]
-pub struct RegistryClient {
+pub(crate) struct RegistryClient {
     transport: Transport,
     host: String,
     api_host: String,
@@ -41,11 +41,11 @@ pub struct RegistryClient {
 #[derive(Default)]
 pub(super) struct Learned {
     /// It refused a monolithic upload: upload in chunks from now on.
-    pub chunked: AtomicBool,
+    pub(crate) chunked: AtomicBool,
     /// The largest chunk it took after refusing a larger one as too large (0: none refused).
-    pub chunk_limit: AtomicU64,
+    pub(crate) chunk_limit: AtomicU64,
     /// It refused `HEAD` on manifests: ask with `GET`.
-    pub no_manifest_head: AtomicBool,
+    pub(crate) no_manifest_head: AtomicBool,
 }
 
 impl RegistryClient {
@@ -61,17 +61,17 @@ impl RegistryClient {
         }
     }
 
-    pub fn host(&self) -> &str {
+    pub(crate) fn host(&self) -> &str {
         &self.host
     }
 
-    pub fn http(&self) -> &reqwest::Client {
+    pub(crate) fn http(&self) -> &reqwest::Client {
         &self.transport.http
     }
 
     /// The client for a request whose body streams from a source: no answer timeout (the
     /// caller times the answer from the body's last byte).
-    pub fn streaming_http(&self) -> &reqwest::Client {
+    pub(crate) fn streaming_http(&self) -> &reqwest::Client {
         &self.transport.streaming
     }
 
@@ -85,7 +85,7 @@ impl RegistryClient {
     /// there tells how to authenticate, for registries that challenge only there. Any other
     /// answer, a 404 from a registry behind a path prefix included, is fine; the ping never
     /// fails a run (the requests that follow report an unreachable registry, with retries).
-    pub async fn base(&self) -> Result<&str, RegistryError> {
+    pub(crate) async fn base(&self) -> Result<&str, RegistryError> {
         let base = self
             .base
             .get_or_try_init(|| async {
@@ -122,7 +122,7 @@ impl RegistryClient {
     }
 
     /// `<base>/v2/<path>`.
-    pub async fn url(&self, path: &str) -> Result<String, RegistryError> {
+    pub(crate) async fn url(&self, path: &str) -> Result<String, RegistryError> {
         Ok(format!("{}/v2/{path}", self.base().await?))
     }
 
@@ -130,7 +130,7 @@ impl RegistryClient {
     /// challenge, or a token that expired or was revoked meanwhile) the challenge is
     /// answered once more and the request sent again. Connection errors, 408, 429 and 5xx
     /// are retried with backoff (`--retries`), waiting out a `Retry-After`.
-    pub async fn send<F>(&self, scopes: &[Scope], make: F) -> Result<Response, RegistryError>
+    pub(crate) async fn send<F>(&self, scopes: &[Scope], make: F) -> Result<Response, RegistryError>
     where
         F: Fn(&reqwest::Client) -> RequestBuilder,
     {
@@ -204,7 +204,7 @@ impl RegistryClient {
     /// authorization cached for `scopes`. A 401 here means the token expired or was revoked
     /// since it was earned: it is forgotten and the failure is transient, so the copy is
     /// made again with a fresh one.
-    pub async fn send_once(&self, scopes: &[Scope], req: RequestBuilder) -> Result<Response, RegistryError> {
+    pub(crate) async fn send_once(&self, scopes: &[Scope], req: RequestBuilder) -> Result<Response, RegistryError> {
         let req = match self.cached_auth(scopes).await? {
             Some(h) => req.header(AUTHORIZATION, h),
             None => req,

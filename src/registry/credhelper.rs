@@ -17,9 +17,9 @@ use serde::Deserialize;
 use super::auth::Credential;
 
 /// Every helper program is this prefix plus the name the configuration gives.
-pub const PREFIX: &str = "docker-credential-";
+pub(crate) const PREFIX: &str = "docker-credential-";
 /// How long a helper may take to answer (it may be unlocking a keychain).
-pub const TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const TIMEOUT: Duration = Duration::from_secs(30);
 /// The answer a helper gives (exit status 1) when it holds nothing for the server.
 const NOT_FOUND: &str = "credentials not found in native keychain";
 /// The protocol's other fixed complaints: safe to repeat, they hold no secret.
@@ -33,7 +33,7 @@ const POLL: Duration = Duration::from_millis(5);
 
 /// Why a helper gave no credential. Holds nothing the helper wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum HelperError {
+pub(crate) enum HelperError {
     /// The name cannot be a program name (empty, or a path).
     BadName,
     /// No such program on `PATH`.
@@ -63,7 +63,7 @@ impl fmt::Display for HelperError {
 
 /// The server URL a helper is asked about for registry `host`: the host itself, except
 /// Docker Hub, which `docker login` stores under its historical index URL.
-pub fn server_url(host: &str) -> String {
+pub(crate) fn server_url(host: &str) -> String {
     if host == "docker.io" {
         "https://index.docker.io/v1/".to_string()
     } else {
@@ -73,7 +73,7 @@ pub fn server_url(host: &str) -> String {
 
 /// Ask helper `name` (the part after `docker-credential-`) for the credential of
 /// `server`. `Ok(None)` when it has none. Blocks: call it from a blocking task.
-pub fn get(name: &str, server: &str, timeout: Duration) -> Result<Option<Credential>, HelperError> {
+pub(crate) fn get(name: &str, server: &str, timeout: Duration) -> Result<Option<Credential>, HelperError> {
     if name.is_empty() || name.contains(['/', '\\', '\0']) {
         return Err(HelperError::BadName);
     }

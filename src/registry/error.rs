@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 /// A registry failure. Messages name the registry and the object; credentials never appear.
 #[derive(Debug, thiserror::Error)]
-pub enum RegistryError {
+pub(crate) enum RegistryError {
     #[error("failed to read registry credentials {path}: {reason}")]
     AuthFile { path: PathBuf, reason: String },
 
@@ -77,7 +77,7 @@ pub enum RegistryError {
 impl RegistryError {
     /// Failures another try cannot fix: access, absence, bad local files, unsafe or
     /// oversized input, a redirect refused.
-    pub fn is_permanent(&self) -> bool {
+    pub(crate) fn is_permanent(&self) -> bool {
         if let RegistryError::Connect { source, .. } = self {
             return source.is_redirect();
         }

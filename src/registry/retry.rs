@@ -9,7 +9,7 @@ use reqwest::StatusCode;
 use super::httpdate;
 
 /// 408, 429 and 5xx (but not 501 Not Implemented) are worth another try.
-pub fn retryable_status(status: StatusCode) -> bool {
+pub(crate) fn retryable_status(status: StatusCode) -> bool {
     status == StatusCode::REQUEST_TIMEOUT
         || status == StatusCode::TOO_MANY_REQUESTS
         || (status.is_server_error() && status != StatusCode::NOT_IMPLEMENTED)
@@ -19,7 +19,7 @@ pub fn retryable_status(status: StatusCode) -> bool {
 /// measured against the response's own `Date` (so a skewed local clock does not matter;
 /// the local clock when it has none). `None` when absent, unreadable or already past: the
 /// ordinary backoff applies then.
-pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let value = headers.get(RETRY_AFTER)?.to_str().ok()?;
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let date = headers.get(DATE).and_then(|v| v.to_str().ok()).and_then(httpdate::parse);
@@ -28,7 +28,7 @@ pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 
 /// `Retry-After` (RFC 9110 §10.2.3) as a wait, an HTTP date counted from `now` (seconds
 /// since the epoch).
-pub fn parse_retry_after(value: &str, now: u64) -> Option<Duration> {
+pub(crate) fn parse_retry_after(value: &str, now: u64) -> Option<Duration> {
     let value = value.trim();
     if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
         return Some(Duration::from_secs(value.parse().unwrap_or(u64::MAX)));

@@ -21,7 +21,7 @@ use crate::store::{verified, BlobCheck, BlobReader, ImageStore, RawManifest, Sto
 
 /// A registry as an image store.
 #[derive(Clone)]
-pub struct RegistryStore {
+pub(crate) struct RegistryStore {
     client: RegistryClient,
     check: BlobCheck,
     /// Upload sessions a mount opened instead of mounting (202), by repository and digest:
@@ -35,17 +35,17 @@ type Parked = HashMap<(String, Digest), (Session, u64)>;
 const DOCKER_CONTENT_DIGEST: &str = "docker-content-digest";
 
 impl RegistryStore {
-    pub fn new(client: RegistryClient) -> RegistryStore {
+    pub(crate) fn new(client: RegistryClient) -> RegistryStore {
         RegistryStore { client, check: BlobCheck::Digest, parked: Arc::default() }
     }
 
     /// How blobs pushed here are checked (default: length and digest).
-    pub fn with_blob_check(mut self, check: BlobCheck) -> RegistryStore {
+    pub(crate) fn with_blob_check(mut self, check: BlobCheck) -> RegistryStore {
         self.check = check;
         self
     }
 
-    pub fn host(&self) -> &str {
+    pub(crate) fn host(&self) -> &str {
         self.client.host()
     }
 

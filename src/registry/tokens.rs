@@ -17,11 +17,11 @@ use super::challenge::Scope;
 use super::RegistryError;
 
 /// How long a token lasts when the token service does not say (the token spec's default).
-pub const DEFAULT_LIFETIME: Duration = Duration::from_secs(60);
+pub(crate) const DEFAULT_LIFETIME: Duration = Duration::from_secs(60);
 
 /// Cached `Authorization` headers by scope key ([`super::challenge::scopes_key`]).
 #[derive(Default)]
-pub struct TokenCache {
+pub(crate) struct TokenCache {
     entries: Mutex<HashMap<String, Entry>>,
 }
 
@@ -33,7 +33,7 @@ struct Entry {
 
 impl TokenCache {
     /// The header for `key`, unless it is missing or about to expire.
-    pub fn get(&self, key: &str) -> Option<HeaderValue> {
+    pub(crate) fn get(&self, key: &str) -> Option<HeaderValue> {
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         let entry = entries.get(key)?;
         if entry.stale_at.is_some_and(|at| Instant::now() >= at) {
@@ -44,27 +44,27 @@ impl TokenCache {
     }
 
     /// Remember `header` for `key`; a token earned at `earned` that lives `lifetime`.
-    pub fn insert(&self, key: String, header: HeaderValue, lifetime: Option<(Instant, Duration)>) {
+    pub(crate) fn insert(&self, key: String, header: HeaderValue, lifetime: Option<(Instant, Duration)>) {
         let stale_at = lifetime.map(|(earned, life)| earned + usable_for(life));
         self.entries.lock().unwrap_or_else(|p| p.into_inner()).insert(key, Entry { header, stale_at });
     }
 
     /// Forget the header for `key` (the registry refused it).
-    pub fn remove(&self, key: &str) {
+    pub(crate) fn remove(&self, key: &str) {
         self.entries.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
     }
 }
 
 /// How long to use a token that lives `lifetime`: all but a tenth of it (at most 10 s), so a
 /// request is not sent with a token that expires on its way.
-pub fn usable_for(lifetime: Duration) -> Duration {
+pub(crate) fn usable_for(lifetime: Duration) -> Duration {
     lifetime - (lifetime / 10).min(Duration::from_secs(10))
 }
 
 /// A bearer token and how long the service said it lasts.
-pub struct Token {
-    pub value: String,
-    pub lifetime: Duration,
+pub(crate) struct Token {
+    pub(crate) value: String,
+    pub(crate) lifetime: Duration,
 }
 
 #[derive(Deserialize)]
@@ -75,10 +75,10 @@ struct TokenReply {
 }
 
 /// Where to ask for a token, for which registry.
-pub struct Realm<'a> {
-    pub host: &'a str,
-    pub realm: &'a str,
-    pub service: Option<&'a str>,
+pub(crate) struct Realm<'a> {
+    pub(crate) host: &'a str,
+    pub(crate) realm: &'a str,
+    pub(crate) service: Option<&'a str>,
 }
 
 /// Ask the token service of `at` for a token granting `scopes` (all in one request, as a
@@ -123,13 +123,13 @@ pub async fn fetch(
     Ok(Token { value, lifetime })
 }
 
-pub fn basic_header(user: &str, password: &str) -> HeaderValue {
+pub(crate) fn basic_header(user: &str, password: &str) -> HeaderValue {
     let enc = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
     sensitive(&format!("Basic {enc}"))
 }
 
 /// A header value marked sensitive, so no debug output of the request shows it.
-pub fn sensitive(text: &str) -> HeaderValue {
+pub(crate) fn sensitive(text: &str) -> HeaderValue {
     let mut v = HeaderValue::from_str(text).unwrap_or_else(|_| HeaderValue::from_static(""));
     v.set_sensitive(true);
     v

@@ -61,7 +61,11 @@ pub(super) struct OpenUploads {
 impl Transport {
     /// Build the HTTP clients from the run's HTTP setup and the registry settings; retries
     /// are reported to `progress`.
-    pub fn new(http: &crate::http::Settings, args: &Settings, progress: Progress) -> Result<Transport, RegistryError> {
+    pub(crate) fn new(
+        http: &crate::http::Settings,
+        args: &Settings,
+        progress: Progress,
+    ) -> Result<Transport, RegistryError> {
         let stall = if args.stall_timeout.is_zero() { DEFAULT_STALL_TIMEOUT } else { args.stall_timeout };
         let builder = || Ok::<_, RegistryError>(http.builder()?.pool_max_idle_per_host(32));
         let streaming = builder()?.build().map_err(RegistryError::Client)?;
@@ -80,14 +84,14 @@ impl Transport {
     }
 
     /// How long a transfer may send nothing before it counts as stalled.
-    pub fn stall_timeout(&self) -> Duration {
+    pub(crate) fn stall_timeout(&self) -> Duration {
         self.stall
     }
 
     /// Cancel (DELETE) every upload session still open, as on an interrupt, so the registry
     /// does not keep them until they expire; a few seconds at most. Returns how many were
     /// cancelled.
-    pub async fn cancel_open_uploads(&self) -> usize {
+    pub(crate) async fn cancel_open_uploads(&self) -> usize {
         let open: Vec<_> =
             self.uploads.lock().unwrap_or_else(|p| p.into_inner()).open.drain().map(|(_, u)| u).collect();
         let cancels = open.iter().map(|(client, repo, location)| async move {
@@ -102,12 +106,12 @@ impl Transport {
     }
 
     /// The run's retry budget: tries per request, one budget per blob, the retry count.
-    pub fn retries(&self) -> &Retries {
+    pub(crate) fn retries(&self) -> &Retries {
         &self.retries
     }
 
     /// A client for one registry host.
-    pub fn client(&self, host: &str) -> RegistryClient {
+    pub(crate) fn client(&self, host: &str) -> RegistryClient {
         RegistryClient::new(self.clone(), host)
     }
 }

@@ -27,16 +27,16 @@ const MAX_IDLE_CHUNKS: u32 = 3;
 
 /// An upload session the registry opened (a `POST` answered 202).
 #[derive(Debug, Clone)]
-pub struct Session {
+pub(crate) struct Session {
     /// Where to send the blob: the `Location`, made absolute.
-    pub url: String,
+    pub(crate) url: String,
     /// The registry's `OCI-Chunk-Min-Length`: it wants chunks of at least this size.
-    pub min_chunk: Option<u64>,
+    pub(crate) min_chunk: Option<u64>,
 }
 
 impl Session {
     /// The session opened by `resp`, the answer to a request to `request_url`.
-    pub fn opened(resp: &Response, request_url: &str) -> Option<Session> {
+    pub(crate) fn opened(resp: &Response, request_url: &str) -> Option<Session> {
         let location = resp.headers().get(LOCATION)?.to_str().ok()?;
         let url = chunking::resolve_location(request_url, location)?;
         let min_chunk = resp
@@ -49,16 +49,16 @@ impl Session {
     }
 
     /// Whether to upload in chunks: the registry named a minimum, or refused a whole blob.
-    pub fn chunked(&self, client: &RegistryClient) -> bool {
+    pub(crate) fn chunked(&self, client: &RegistryClient) -> bool {
         self.min_chunk.is_some() || client.learned().chunked.load(Ordering::Relaxed)
     }
 }
 
 /// One blob going into one repository.
-pub struct Upload<'a> {
-    pub client: &'a RegistryClient,
-    pub repo: &'a str,
-    pub digest: &'a Digest,
+pub(crate) struct Upload<'a> {
+    pub(crate) client: &'a RegistryClient,
+    pub(crate) repo: &'a str,
+    pub(crate) digest: &'a Digest,
 }
 
 /// What a registry made of one chunk.
@@ -85,7 +85,12 @@ impl Upload<'_> {
     /// `PUT <url>?digest=…` with the whole blob, `size` bytes of `stream`. A registry that
     /// takes it all and never answers is found in `--stall-timeout`. A refusal of a whole
     /// blob (see [`refuses_monolithic`]) switches this registry to chunked uploads.
-    pub async fn monolithic(&self, session: &Session, stream: ByteStream, size: u64) -> Result<(), RegistryError> {
+    pub(crate) async fn monolithic(
+        &self,
+        session: &Session,
+        stream: ByteStream,
+        size: u64,
+    ) -> Result<(), RegistryError> {
         let what = self.what();
         // Told when the last byte of the body has been handed over.
         let (sent, all_sent) = tokio::sync::oneshot::channel::<()>();
@@ -139,7 +144,7 @@ impl Upload<'_> {
     /// `Range` reports (resending what it did not keep), halving the size after a 413;
     /// then close the session with an empty `PUT`. A chunk whose token expired meanwhile is
     /// sent again after authenticating anew (each chunk is held in memory until kept).
-    pub async fn chunked(&self, session: &Session, stream: ByteStream) -> Result<(), RegistryError> {
+    pub(crate) async fn chunked(&self, session: &Session, stream: ByteStream) -> Result<(), RegistryError> {
         let learned = self.client.learned();
         let mut size = chunking::chunk_size(session.min_chunk, learned.chunk_limit.load(Ordering::Relaxed));
         let floor = session.min_chunk.unwrap_or(0).max(SMALLEST_CHUNK);
@@ -235,7 +240,7 @@ impl Upload<'_> {
 
     /// Cancel the session (best effort, a few seconds at most): a failed chunked upload
     /// leaves data the registry would otherwise keep until the session expires.
-    pub async fn cancel(&self, session: &Session) {
+    pub(crate) async fn cancel(&self, session: &Session) {
         let req = self.client.http().delete(session.url.as_str());
         let scopes = self.scopes();
         let _ = tokio::time::timeout(Duration::from_secs(5), self.client.send_once(&scopes, req)).await;

@@ -12,11 +12,11 @@ use crate::reference::{check_tag, ImageRef};
 
 /// One component image of the payload.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Component {
+pub(crate) struct Component {
     /// The ImageStream tag name, e.g. `cluster-version-operator`.
-    pub name: String,
+    pub(crate) name: String,
     /// Where it lives, always pinned by digest.
-    pub source: ImageRef,
+    pub(crate) source: ImageRef,
 }
 
 #[derive(Deserialize)]
@@ -54,14 +54,14 @@ struct From {
 
 /// The parsed ImageStream: its name (the release version) and components.
 #[derive(Debug, Clone)]
-pub struct ImageReferences {
-    pub version: String,
-    pub components: Vec<Component>,
+pub(crate) struct ImageReferences {
+    pub(crate) version: String,
+    pub(crate) components: Vec<Component>,
 }
 
 /// Parse and validate `image-references`: every component by digest, unique, and with a
 /// name that can become part of a tag.
-pub fn parse_image_references(bytes: &[u8]) -> Result<ImageReferences, ReleaseError> {
+pub(crate) fn parse_image_references(bytes: &[u8]) -> Result<ImageReferences, ReleaseError> {
     let bad = |reason: String| ReleaseError::ImageReferences { reason };
     let is: ImageStream = serde_json::from_slice(bytes).map_err(|e| bad(format!("not valid JSON ({e})")))?;
     if is.kind.as_deref() != Some("ImageStream") {
@@ -111,7 +111,7 @@ struct ReleaseMetadata {
 }
 
 /// The `version` of `release-metadata` (`cincinnati-metadata-v0`).
-pub fn parse_release_metadata(bytes: &[u8]) -> Result<String, ReleaseError> {
+pub(crate) fn parse_release_metadata(bytes: &[u8]) -> Result<String, ReleaseError> {
     let bad = |reason: String| ReleaseError::Metadata { reason };
     let m: ReleaseMetadata = serde_json::from_slice(bytes).map_err(|e| bad(format!("not valid JSON ({e})")))?;
     if m.kind.as_deref() != Some("cincinnati-metadata-v0") {

@@ -7,8 +7,8 @@ mod verification;
 
 use serde::Deserialize;
 
-pub use image_references::{parse_image_references, parse_release_metadata, Component};
-pub use verification::VerificationConfig;
+pub(crate) use image_references::{parse_image_references, parse_release_metadata, Component};
+pub(crate) use verification::VerificationConfig;
 
 use crate::digest::Digest;
 use crate::manifest::{self, Descriptor, Parsed};
@@ -17,7 +17,7 @@ use crate::store::{BlobCheck, ImageStore, RawManifest, StoreError};
 
 /// A release failure.
 #[derive(Debug, thiserror::Error)]
-pub enum ReleaseError {
+pub(crate) enum ReleaseError {
     #[error("failed to read the release image {image}")]
     Read {
         image: String,
@@ -53,33 +53,37 @@ pub enum ReleaseError {
 /// A release image and what its payload says.
 #[derive(Debug, Clone)]
 pub struct Release {
-    pub source: ImageRef,
+    pub(crate) source: ImageRef,
     /// Where the release came from when `source` is a copy (a `file://` tree that recorded
     /// it): what the cluster's mirror configuration must name. `None`: `source` itself.
-    pub origin: Option<ImageRef>,
+    pub(crate) origin: Option<ImageRef>,
     /// The digest of the release manifest as stored (a manifest list's own digest).
-    pub digest: Digest,
-    pub manifest: RawManifest,
-    pub version: String,
+    pub(crate) digest: Digest,
+    pub(crate) manifest: RawManifest,
+    pub(crate) version: String,
     /// `x86_64`, `aarch64`, … or `multi` for a manifest list.
-    pub arch: String,
-    pub components: Vec<Component>,
-    pub verification: Option<VerificationConfig>,
+    pub(crate) arch: String,
+    pub(crate) components: Vec<Component>,
+    pub(crate) verification: Option<VerificationConfig>,
     /// Blobs of the release image read whole while loading it (config, small payload layers):
     /// the mirror copies these without fetching them again.
-    pub blobs: Vec<(Digest, bytes::Bytes)>,
+    pub(crate) blobs: Vec<(Digest, bytes::Bytes)>,
 }
 
 impl Release {
     /// `<version>-<arch>`, the release's tag in the mirror.
-    pub fn tag(&self) -> String {
+    pub(crate) fn tag(&self) -> String {
         format!("{}-{}", self.version, self.arch)
     }
 }
 
 /// Read the release image at `source` from `store`.
 /// `check` is the blob-check policy of the run (`--skip-verification`: length only).
-pub async fn load<S: ImageStore>(store: &S, source: &ImageRef, check: BlobCheck) -> Result<Release, ReleaseError> {
+pub(crate) async fn load<S: ImageStore>(
+    store: &S,
+    source: &ImageRef,
+    check: BlobCheck,
+) -> Result<Release, ReleaseError> {
     let image = source.to_string();
     let read_err = |e: StoreError| ReleaseError::Read { image: image.clone(), source: Box::new(e) };
     let repo = &source.repository;
@@ -174,7 +178,7 @@ async fn read_arch<S: ImageStore>(
 }
 
 /// `amd64` → `x86_64`, `arm64` → `aarch64`, others as they are.
-pub fn openshift_arch(arch: &str) -> String {
+pub(crate) fn openshift_arch(arch: &str) -> String {
     match arch {
         "amd64" => "x86_64".to_string(),
         "arm64" => "aarch64".to_string(),

@@ -20,16 +20,16 @@ use crate::store::{verified, BlobCheck, ImageStore};
 
 const MANIFESTS_DIR: &str = "release-manifests";
 /// The largest payload file we read into memory.
-pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
+pub(crate) const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
 
 /// The payload files the mirror needs.
 #[derive(Debug, Default)]
-pub struct PayloadFiles {
-    pub image_references: Option<Vec<u8>>,
-    pub release_metadata: Option<Vec<u8>>,
-    pub verification: Option<VerificationConfig>,
+pub(crate) struct PayloadFiles {
+    pub(crate) image_references: Option<Vec<u8>>,
+    pub(crate) release_metadata: Option<Vec<u8>>,
+    pub(crate) verification: Option<VerificationConfig>,
     /// Small layers read whole, kept so the mirror need not fetch them again.
-    pub blobs: Vec<(Digest, Bytes)>,
+    pub(crate) blobs: Vec<(Digest, Bytes)>,
 }
 
 /// What one layer held (a later layer overrides an earlier one).
@@ -45,7 +45,7 @@ struct LayerFiles {
 /// the last to the first, and reading stops as soon as every file we need is decided (found,
 /// or deleted by a whiteout) by a later layer: a release's payload is in its top layer, and
 /// the base layers under it (tens of MiB) need not be streamed on every run.
-pub async fn read_payload<S: ImageStore>(
+pub(crate) async fn read_payload<S: ImageStore>(
     store: &S,
     repo: &str,
     layers: &[Descriptor],
@@ -94,7 +94,7 @@ async fn read_layer<S: ImageStore>(
 
 /// Release layers up to this size are kept in memory once read, so the mirror copies them
 /// without fetching them again.
-pub const KEEP_BYTES: u64 = 64 * 1024 * 1024;
+pub(crate) const KEEP_BYTES: u64 = 64 * 1024 * 1024;
 
 /// The payload files seen so far, reading from the top layer down: the first layer (from the
 /// top) to mention a file decides it.

@@ -5,15 +5,15 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 /// The annotation that marks the ConfigMap.
-pub const ANNOTATION: &str = "release.openshift.io/verification-config-map";
+pub(crate) const ANNOTATION: &str = "release.openshift.io/verification-config-map";
 
 /// Keys and stores named in the payload.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct VerificationConfig {
+pub(crate) struct VerificationConfig {
     /// `verifier-public-key-<name>` → keyring text (armored or binary).
-    pub keys: BTreeMap<String, Vec<u8>>,
+    pub(crate) keys: BTreeMap<String, Vec<u8>>,
     /// `store-<name>` → URL.
-    pub stores: BTreeMap<String, String>,
+    pub(crate) stores: BTreeMap<String, String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -34,12 +34,12 @@ struct DocMeta {
 }
 
 /// Whether a manifest file is worth parsing for the ConfigMap (cheap text check).
-pub fn mentions_annotation(text: &[u8]) -> bool {
+pub(crate) fn mentions_annotation(text: &[u8]) -> bool {
     text.windows(ANNOTATION.len()).any(|w| w == ANNOTATION.as_bytes())
 }
 
 /// Find the annotated ConfigMap among the documents of one YAML file.
-pub fn parse_verification(yaml: &[u8]) -> Result<Option<VerificationConfig>, String> {
+pub(crate) fn parse_verification(yaml: &[u8]) -> Result<Option<VerificationConfig>, String> {
     // Real payloads repeat keys (cluster-update-keys has `namespace` twice); Go's YAML
     // keeps the last one, and so do we.
     let mut options = serde_saphyr::Options::default();

@@ -59,7 +59,7 @@ struct Json<'a> {
 
 impl Report {
     /// The last release of the run: the only one, or the target of an upgrade path.
-    pub fn last(&self) -> Option<&ReleaseReport> {
+    pub(crate) fn last(&self) -> Option<&ReleaseReport> {
         self.releases.last()
     }
 
@@ -98,7 +98,7 @@ pub struct SignatureReport {
     /// The ConfigMap file written (in a dry run: that would be written); absent when none.
     pub file: Option<String>,
     /// The ConfigMap's name: `sha256-<hex>`.
-    pub config_map_name: String,
+    pub(crate) config_map_name: String,
     /// The first valid signature of each keyring.
     pub signatures: Vec<SignatureInfo>,
     /// The file was there already with the same content and was left alone.
@@ -120,14 +120,14 @@ pub struct SignatureInfo {
     /// The signing key's fingerprint.
     pub key_fingerprint: String,
     /// Signature creation time, ISO 8601 UTC.
-    pub created: Option<String>,
+    pub(crate) created: Option<String>,
     /// Where it was fetched from.
-    pub url: String,
+    pub(crate) url: String,
 }
 
 impl SignatureReport {
     /// The report of `accepted` signatures, whose ConfigMap is `config_map_name` in `file`.
-    pub fn new(accepted: &[Accepted], config_map_name: String, file: Option<String>) -> Self {
+    pub(crate) fn new(accepted: &[Accepted], config_map_name: String, file: Option<String>) -> Self {
         let signatures = accepted
             .iter()
             .map(|a| SignatureInfo {

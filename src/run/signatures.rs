@@ -14,7 +14,7 @@ use crate::release::Release;
 use crate::signature::{self, Accepted, GateOptions};
 
 /// `--skip-release-image-signature`: say what that costs.
-pub fn warn_skipped(progress: &Progress) {
+pub(crate) fn warn_skipped(progress: &Progress) {
     progress.warn(
         "--skip-release-image-signature: the release signature is not verified and no signature \
          ConfigMap is written; a cluster refuses to update to a release it cannot verify",
@@ -22,7 +22,7 @@ pub fn warn_skipped(progress: &Progress) {
 }
 
 /// Fetches and verifies the release signatures; exit code 3 when none is valid.
-pub async fn verify(
+pub(crate) async fn verify(
     check: &SignatureCheck,
     from_dir: Option<&Path>,
     release: &Release,
@@ -70,18 +70,18 @@ fn local_store(from_dir: &Path, release: &Release, progress: &Progress) -> Optio
 
 /// A signature ConfigMap file, prepared before the copy and written after it.
 #[derive(Debug, Clone)]
-pub struct ConfigMapFile {
-    pub path: PathBuf,
+pub(crate) struct ConfigMapFile {
+    pub(crate) path: PathBuf,
     yaml: String,
     /// The file is there already with exactly this content: it is left alone (a complete
     /// tree on read-only media can be run again).
-    pub unchanged: bool,
+    pub(crate) unchanged: bool,
 }
 
 /// Before anything is copied: the release's ConfigMap file, its folder made (inside the
 /// `--to-dir` tree no component may be a symbolic link) and proven writable, so a bad
 /// location fails the run before the first byte moves. Nothing is touched in a dry run.
-pub fn prepare_config_map(
+pub(crate) fn prepare_config_map(
     dir: Option<&Path>,
     to_dir: Option<&Path>,
     release: &Release,
@@ -110,7 +110,7 @@ pub fn prepare_config_map(
 }
 
 /// After the copy: write the prepared file (unless unchanged, or in a dry run) and describe it.
-pub fn write_config_map(
+pub(crate) fn write_config_map(
     file: Option<&ConfigMapFile>,
     release: &Release,
     accepted: &[Accepted],

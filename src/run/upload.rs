@@ -7,7 +7,7 @@ use crate::reference::ImageRef;
 use crate::release::Release;
 
 /// Upload commands for the releases `loaded` written to `dir` under `repo`.
-pub fn commands(dir: &Path, repo: &ImageRef, loaded: &[&Release]) -> Vec<String> {
+pub(crate) fn commands(dir: &Path, repo: &ImageRef, loaded: &[&Release]) -> Vec<String> {
     let from_dir = quote(&format!("--from-dir={}", dir.display()));
     let repo = repo.name();
     if let [release] = loaded {
@@ -35,7 +35,7 @@ pub fn commands(dir: &Path, repo: &ImageRef, loaded: &[&Release]) -> Vec<String>
 
 /// `text` as one shell word: unchanged when every character is safe, else in single quotes
 /// (a `'` inside written as `'\''`).
-pub fn quote(text: &str) -> String {
+pub(crate) fn quote(text: &str) -> String {
     let safe = |c: char| c.is_ascii_alphanumeric() || "_-./:=@%+,".contains(c);
     if !text.is_empty() && text.chars().all(safe) {
         return text.to_string();

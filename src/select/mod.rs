@@ -18,7 +18,7 @@ use crate::http::Settings as HttpSettings;
 use crate::job::ReleaseSource;
 use crate::reference::ImageRef;
 
-pub use tree::{RecordedPath, RecordedRelease, TreeRecord, GRAPH_FILE, RECORD_DIR, RECORD_FILE, RECORD_VERSION};
+pub(crate) use tree::{RecordedPath, RecordedRelease, TreeRecord, GRAPH_FILE, RECORD_DIR, RECORD_VERSION};
 
 /// The releases of a run and how they were chosen.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -66,13 +66,13 @@ impl Route {
 
 impl Selection {
     /// Releases listed by pullspec, in the order given.
-    pub fn listed(images: &[ImageRef]) -> Selection {
+    pub(crate) fn listed(images: &[ImageRef]) -> Selection {
         let releases = images.iter().map(|image| Selected { version: None, image: image.clone() }).collect();
         Selection { releases, ..Selection::default() }
     }
 
     /// The hops of the path; none for a range or a list.
-    pub fn hops(&self) -> &[Hop] {
+    pub(crate) fn hops(&self) -> &[Hop] {
         self.path.as_ref().map(|p| p.hops.as_slice()).unwrap_or_default()
     }
 
@@ -88,7 +88,7 @@ impl Selection {
 }
 
 /// Resolve `source`; `from_dir` is the tree a [`ReleaseSource::Tree`] reads.
-pub async fn resolve(source: &ReleaseSource, from_dir: Option<&Path>, http: &HttpSettings) -> Result<Selection> {
+pub(crate) async fn resolve(source: &ReleaseSource, from_dir: Option<&Path>, http: &HttpSettings) -> Result<Selection> {
     match source {
         ReleaseSource::Listed(list) => Ok(Selection::listed(list)),
         ReleaseSource::Graph(selection) => graph::select(selection, http).await,
@@ -106,12 +106,12 @@ pub async fn from_graph(selection: &crate::job::GraphSelection, http: &HttpSetti
 }
 
 /// The tree's record, or `None` for a tree written by oc.
-pub fn read_record(root: &Path) -> Result<Option<TreeRecord>> {
+pub(crate) fn read_record(root: &Path) -> Result<Option<TreeRecord>> {
     tree::read(root)
 }
 
 /// Merge `new` into the tree's record and write it (with the graph beside it).
-pub fn write_record(root: &Path, new: TreeRecord, graph: Option<&[u8]>) -> Result<std::path::PathBuf> {
+pub(crate) fn write_record(root: &Path, new: TreeRecord, graph: Option<&[u8]>) -> Result<std::path::PathBuf> {
     tree::write(root, new, graph)
 }
 

@@ -13,48 +13,48 @@ use crate::disk;
 use crate::reference::ImageRef;
 
 /// Folder of the record inside the tree.
-pub const RECORD_DIR: &str = "release-mirror";
+pub(crate) const RECORD_DIR: &str = "release-mirror";
 /// The record file.
-pub const RECORD_FILE: &str = "releases.json";
+pub(crate) const RECORD_FILE: &str = "releases.json";
 /// The update graph the releases were chosen from, as the service sent it.
-pub const GRAPH_FILE: &str = "graph.json";
+pub(crate) const GRAPH_FILE: &str = "graph.json";
 /// Version of the record's format.
-pub const RECORD_VERSION: u32 = 1;
+pub(crate) const RECORD_VERSION: u32 = 1;
 
 /// The record of a tree.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct TreeRecord {
-    pub schema_version: u32,
+pub(crate) struct TreeRecord {
+    pub(crate) schema_version: u32,
     /// In upgrade order.
-    pub releases: Vec<RecordedRelease>,
+    pub(crate) releases: Vec<RecordedRelease>,
     /// The path the releases were chosen on; absent for a range or a list.
-    pub upgrade_path: Option<RecordedPath>,
+    pub(crate) upgrade_path: Option<RecordedPath>,
 }
 
 /// One release of the tree.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct RecordedRelease {
-    pub version: String,
-    pub architecture: String,
+pub(crate) struct RecordedRelease {
+    pub(crate) version: String,
+    pub(crate) architecture: String,
     /// The tree's repository and tag: `file://openshift/release:4.15.3-x86_64`.
-    pub image: String,
-    pub digest: String,
+    pub(crate) image: String,
+    pub(crate) digest: String,
     /// Where it came from (`quay.io/openshift-release-dev/ocp-release@sha256:…`): what the
     /// cluster's mirror configuration must name.
-    pub source: String,
+    pub(crate) source: String,
 }
 
 /// The upgrade path of the tree's releases.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct RecordedPath {
+pub(crate) struct RecordedPath {
     /// The channel, architecture and hops.
     #[serde(flatten)]
-    pub route: Route,
+    pub(crate) route: Route,
     /// The graph file beside the record, when the graph was saved.
-    pub graph: Option<String>,
+    pub(crate) graph: Option<String>,
 }
 
 /// Every release the tree at `dir` records, as `file://` references, with the recorded path.
@@ -84,7 +84,7 @@ fn record_path(root: &Path) -> PathBuf {
 }
 
 /// The record of the tree at `root`, or `None` for a tree without one (written by oc).
-pub fn read(root: &Path) -> Result<Option<TreeRecord>> {
+pub(crate) fn read(root: &Path) -> Result<Option<TreeRecord>> {
     let path = record_path(root);
     let bytes = match std::fs::read(&path) {
         Ok(b) => b,
@@ -99,7 +99,7 @@ pub fn read(root: &Path) -> Result<Option<TreeRecord>> {
 /// Merge `new` into the tree's record (releases already there keep their place unless
 /// listed again) and write it. A run that chose from a graph replaces the path and the
 /// graph together, so the recorded path always belongs to the recorded graph.
-pub fn write(root: &Path, new: TreeRecord, graph: Option<&[u8]>) -> Result<PathBuf> {
+pub(crate) fn write(root: &Path, new: TreeRecord, graph: Option<&[u8]>) -> Result<PathBuf> {
     let mut merged = read(root)?.unwrap_or_default();
     merged.releases.retain(|r| !new.releases.iter().any(|n| n.digest == r.digest && n.image == r.image));
     merged.releases.extend(new.releases);

@@ -8,13 +8,13 @@ use serde::{Serialize, Serializer};
 use crate::digest::Digest;
 
 /// Namespace the CVO reads signature ConfigMaps from.
-pub const NAMESPACE: &str = "openshift-config-managed";
+pub(crate) const NAMESPACE: &str = "openshift-config-managed";
 /// The label that marks a signature ConfigMap.
-pub const LABEL: &str = "release.openshift.io/verification-signatures";
+pub(crate) const LABEL: &str = "release.openshift.io/verification-signatures";
 
 /// Why the ConfigMap could not be serialised.
 #[derive(Debug, thiserror::Error)]
-pub enum ConfigMapError {
+pub(crate) enum ConfigMapError {
     #[error("cannot serialise signature configmap {name} as yaml")]
     Yaml {
         name: String,
@@ -26,28 +26,28 @@ pub enum ConfigMapError {
 /// A `v1` ConfigMap with `binaryData` in signature order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ConfigMap {
-    pub api_version: String,
-    pub kind: String,
-    pub metadata: Metadata,
+pub(crate) struct ConfigMap {
+    pub(crate) api_version: String,
+    pub(crate) kind: String,
+    pub(crate) metadata: Metadata,
     #[serde(serialize_with = "ordered")]
-    pub binary_data: Vec<(String, String)>,
+    pub(crate) binary_data: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Metadata {
-    pub name: String,
-    pub namespace: String,
-    pub labels: std::collections::BTreeMap<String, String>,
+pub(crate) struct Metadata {
+    pub(crate) name: String,
+    pub(crate) namespace: String,
+    pub(crate) labels: std::collections::BTreeMap<String, String>,
 }
 
 /// `sha256-<hex>`: the ConfigMap's name for a release digest.
-pub fn config_map_name(digest: &Digest) -> String {
+pub(crate) fn config_map_name(digest: &Digest) -> String {
     format!("{}-{}", digest.algorithm(), digest.hex())
 }
 
 /// The ConfigMap for `digest` carrying `signatures` as `<name>-1`, `<name>-2`, …
-pub fn build(digest: &Digest, signatures: &[&[u8]]) -> ConfigMap {
+pub(crate) fn build(digest: &Digest, signatures: &[&[u8]]) -> ConfigMap {
     let name = config_map_name(digest);
     let b64 = base64::engine::general_purpose::STANDARD;
     let binary_data =
@@ -62,7 +62,7 @@ pub fn build(digest: &Digest, signatures: &[&[u8]]) -> ConfigMap {
 
 impl ConfigMap {
     /// The YAML document.
-    pub fn to_yaml(&self) -> Result<String, ConfigMapError> {
+    pub(crate) fn to_yaml(&self) -> Result<String, ConfigMapError> {
         serde_saphyr::to_string(self)
             .map_err(|source| ConfigMapError::Yaml { name: self.metadata.name.clone(), source })
     }
@@ -79,7 +79,7 @@ fn ordered<S: Serializer>(pairs: &[(String, String)], serializer: S) -> Result<S
 
 /// Signature `n` of `digest` from a signature ConfigMap file (ours or oc's, YAML or JSON):
 /// the base64 of `binaryData["sha256-<hex>-<n>"]`, or `None` when it has no such entry.
-pub fn read_signature(text: &[u8], digest: &Digest, n: u32) -> Result<Option<Vec<u8>>, String> {
+pub(crate) fn read_signature(text: &[u8], digest: &Digest, n: u32) -> Result<Option<Vec<u8>>, String> {
     #[derive(serde::Deserialize)]
     struct Doc {
         #[serde(default, rename = "binaryData")]

@@ -13,24 +13,24 @@ use crate::digest::Digest;
 use crate::release::VerificationConfig;
 
 /// Prefix of the keyring entries of the payload's `release-verification` ConfigMap.
-pub const KEY_PREFIX: &str = "verifier-public-key-";
+pub(crate) const KEY_PREFIX: &str = "verifier-public-key-";
 
 /// Where the keys and stores come from.
 #[derive(Debug, Clone)]
-pub struct GateOptions {
+pub(crate) struct GateOptions {
     /// `--release-image-signature-key` files; when given, the payload's keys are ignored.
-    pub key_files: Vec<PathBuf>,
+    pub(crate) key_files: Vec<PathBuf>,
     /// `--release-image-signature-store` URLs; when given, the payload's stores are ignored.
-    pub stores: Vec<String>,
+    pub(crate) stores: Vec<String>,
     /// Per-request store timeout.
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
     /// How stores over HTTPS are trusted (the run's CA bundle, `--insecure`).
-    pub http: crate::http::Settings,
+    pub(crate) http: crate::http::Settings,
 }
 
 /// Why the release's signatures could not be established.
 #[derive(Debug, thiserror::Error)]
-pub enum GateError {
+pub(crate) enum GateError {
     #[error(
         "the release payload names no signature keys (no {KEY_PREFIX}* in its release-verification \
          configmap): give --release-image-signature-key=FILE, or --skip-release-image-signature \
@@ -52,7 +52,7 @@ pub enum GateError {
 }
 
 /// The keyrings to satisfy: the key files when given, else the payload's.
-pub fn keyrings(key_files: &[PathBuf], payload: Option<&VerificationConfig>) -> Result<Vec<Keyring>, GateError> {
+pub(crate) fn keyrings(key_files: &[PathBuf], payload: Option<&VerificationConfig>) -> Result<Vec<Keyring>, GateError> {
     if !key_files.is_empty() {
         return key_files.iter().map(|path| Keyring::from_file(path).map_err(GateError::from)).collect();
     }
@@ -64,7 +64,7 @@ pub fn keyrings(key_files: &[PathBuf], payload: Option<&VerificationConfig>) -> 
 }
 
 /// The stores to search, in order: the flags' when given, else the payload's.
-pub fn stores(flags: &[String], payload: Option<&VerificationConfig>) -> Result<Vec<String>, GateError> {
+pub(crate) fn stores(flags: &[String], payload: Option<&VerificationConfig>) -> Result<Vec<String>, GateError> {
     if !flags.is_empty() {
         return Ok(flags.to_vec());
     }
@@ -76,7 +76,7 @@ pub fn stores(flags: &[String], payload: Option<&VerificationConfig>) -> Result<
 }
 
 /// Finds a valid signature of `digest` for every keyring.
-pub async fn check_release(
+pub(crate) async fn check_release(
     options: &GateOptions,
     payload: Option<&VerificationConfig>,
     digest: &Digest,
@@ -88,7 +88,7 @@ pub async fn check_release(
 }
 
 /// The distinct signatures of `accepted`, in the order they were found.
-pub fn distinct_signatures(accepted: &[Accepted]) -> Vec<&[u8]> {
+pub(crate) fn distinct_signatures(accepted: &[Accepted]) -> Vec<&[u8]> {
     let mut out: Vec<&[u8]> = Vec::new();
     for a in accepted {
         if !out.contains(&a.bytes.as_slice()) {

@@ -154,7 +154,7 @@ pub(crate) fn now_secs() -> u64 {
 }
 
 /// Formats unix seconds as an ISO 8601 UTC timestamp.
-pub fn format_date(secs: u64) -> String {
+pub(crate) fn format_date(secs: u64) -> String {
     let days = i64::try_from(secs / 86_400).unwrap_or(i64::MAX / 2);
     let rem = secs % 86_400;
     // Howard Hinnant's civil_from_days.

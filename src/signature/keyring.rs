@@ -15,14 +15,14 @@ const ARMOR_END: &str = "-----END PGP PUBLIC KEY BLOCK-----";
 
 /// A keyring: a name (such as `redhat-release`) and its parsed public keys.
 #[derive(Debug, Clone)]
-pub struct Keyring {
+pub(crate) struct Keyring {
     name: String,
     entries: Vec<KeyEntry>,
 }
 
 impl Keyring {
     /// Parses an armored (one or more key blocks, any preamble) or binary keyring.
-    pub fn from_bytes(name: &str, data: &[u8]) -> Result<Keyring, SignatureError> {
+    pub(crate) fn from_bytes(name: &str, data: &[u8]) -> Result<Keyring, SignatureError> {
         let malformed =
             |source: pgp::errors::Error| SignatureError::MalformedKey { name: name.to_string(), source: source.into() };
         let mut keys = Vec::new();
@@ -48,7 +48,7 @@ impl Keyring {
     }
 
     /// Reads a keyring file; the keyring is named after the file.
-    pub fn from_file(path: impl AsRef<Path>) -> Result<Keyring, SignatureError> {
+    pub(crate) fn from_file(path: impl AsRef<Path>) -> Result<Keyring, SignatureError> {
         let path = path.as_ref();
         let data =
             std::fs::read(path).map_err(|source| SignatureError::KeyringRead { path: path.to_path_buf(), source })?;
@@ -57,12 +57,12 @@ impl Keyring {
     }
 
     /// The keyring's name.
-    pub fn name(&self) -> &str {
+    pub(crate) fn name(&self) -> &str {
         &self.name
     }
 
     /// Uppercase hex fingerprints of the primary keys.
-    pub fn fingerprints(&self) -> Vec<String> {
+    pub(crate) fn fingerprints(&self) -> Vec<String> {
         self.entries.iter().filter(|e| e.primary_fingerprint.is_none()).map(|e| e.fingerprint.clone()).collect()
     }
 

@@ -15,9 +15,9 @@ mod store;
 pub(crate) mod vectors;
 mod verify;
 
-pub use configmap::{build as build_config_map, config_map_name, ConfigMap, NAMESPACE};
-pub use gate::{check_release, distinct_signatures, GateOptions, KEY_PREFIX};
-pub use key::format_date;
-pub use keyring::Keyring;
-pub use search::Accepted;
-pub use verify::verify;
+pub(crate) use configmap::{build as build_config_map, config_map_name, ConfigMap, NAMESPACE};
+pub(crate) use gate::{check_release, distinct_signatures, GateOptions, KEY_PREFIX};
+pub(crate) use key::format_date;
+pub(crate) use keyring::Keyring;
+pub(crate) use search::Accepted;
+pub(crate) use verify::verify;

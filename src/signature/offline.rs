@@ -15,18 +15,26 @@ use crate::digest::Digest;
 /// Why `verify-signature` failed.
 #[derive(Debug, thiserror::Error)]
 pub enum OfflineError {
+    /// The signature file could not be read.
     #[error("cannot read signature file {}", path.display())]
     Read {
+        /// The file.
         path: PathBuf,
+        /// Why.
         #[source]
         source: std::io::Error,
     },
+    /// The key file is not a usable keyring.
     #[error(transparent)]
     Keyring(Box<SignatureError>),
+    /// The signature does not verify, or does not say what the CVO requires.
     #[error("signature {} is not valid for release {digest}", path.display())]
     Invalid {
+        /// The signature file.
         path: PathBuf,
+        /// The release digest it was checked against.
         digest: Digest,
+        /// The rule it broke.
         #[source]
         source: Box<SignatureError>,
     },
@@ -36,14 +44,15 @@ pub enum OfflineError {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Report {
-    pub valid: bool,
-    pub identity: String,
-    pub digest: String,
-    pub keyring: String,
-    pub key_fingerprint: String,
-    pub key_id: String,
-    pub created: Option<String>,
-    pub creator: Option<String>,
+    pub(crate) valid: bool,
+    pub(crate) identity: String,
+    pub(crate) digest: String,
+    pub(crate) keyring: String,
+    pub(crate) key_fingerprint: String,
+    pub(crate) key_id: String,
+    pub(crate) created: Option<String>,
+    pub(crate) creator: Option<String>,
+    /// What the caller should say besides the verdict (an expired key, say).
     pub warnings: Vec<String>,
 }
 
@@ -65,7 +74,7 @@ pub fn check(digest: &Digest, signature: &Path, key: &Path) -> Result<Report, Of
 }
 
 /// Verifies the signature in `signature` against the keyring in `key` for `digest`.
-pub fn verify_file(digest: &Digest, signature: &Path, key: &Path) -> Result<(String, Verified), OfflineError> {
+pub(crate) fn verify_file(digest: &Digest, signature: &Path, key: &Path) -> Result<(String, Verified), OfflineError> {
     let keyring = Keyring::from_file(key).map_err(|e| OfflineError::Keyring(Box::new(e)))?;
     let data =
         std::fs::read(signature).map_err(|source| OfflineError::Read { path: signature.to_path_buf(), source })?;

@@ -12,18 +12,18 @@ const STRING: &str = "a string";
 
 /// The checked content of a signature's literal data.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Payload {
-    pub identity: String,
-    pub digest: String,
-    pub creator: Option<String>,
-    pub timestamp: Option<i64>,
+pub(crate) struct Payload {
+    pub(crate) identity: String,
+    pub(crate) digest: String,
+    pub(crate) creator: Option<String>,
+    pub(crate) timestamp: Option<i64>,
 }
 
 /// Checks a signature's literal data as the CVO does: JSON with no unknown field anywhere,
 /// `critical.type` exactly [`SIGNATURE_TYPE`], the signed digest equal to `expected_digest`,
 /// a non-empty identity. `optional` may be absent or null, or hold `creator` (a string)
 /// and `timestamp` (an integer): the CVO decodes it into that struct, unknown fields refused.
-pub fn check_payload(data: &[u8], expected_digest: &str) -> Result<Payload, SignatureError> {
+pub(crate) fn check_payload(data: &[u8], expected_digest: &str) -> Result<Payload, SignatureError> {
     let value: Value = serde_json::from_slice(data).map_err(|source| SignatureError::PayloadNotJson { source })?;
     let root = value.as_object().ok_or(SignatureError::PayloadNotObject)?;
     only_fields(root, "", &["critical", "optional"])?;

@@ -12,28 +12,28 @@ use crate::digest::Digest;
 
 /// A signature accepted for one keyring.
 #[derive(Debug, Clone)]
-pub struct Accepted {
+pub(crate) struct Accepted {
     /// The keyring it satisfies.
-    pub keyring: String,
+    pub(crate) keyring: String,
     /// Where it came from.
-    pub url: String,
+    pub(crate) url: String,
     /// What it says and who signed it.
-    pub verified: Verified,
+    pub(crate) verified: Verified,
     /// The raw signature, as the ConfigMap carries it.
-    pub bytes: Vec<u8>,
+    pub(crate) bytes: Vec<u8>,
 }
 
 /// What happened to one `signature-<N>` of one store.
 #[derive(Debug, Clone)]
-pub struct Attempt {
-    pub store: String,
-    pub n: u32,
-    pub outcome: Outcome,
+pub(crate) struct Attempt {
+    pub(crate) store: String,
+    pub(crate) n: u32,
+    pub(crate) outcome: Outcome,
 }
 
 /// The outcome of one attempt.
 #[derive(Debug, Clone)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// 404 / no such file: the end of that store.
     NotFound,
     /// Could not be fetched; the reason with its causes.
@@ -46,16 +46,16 @@ pub enum Outcome {
 
 /// No store gave a valid signature for some keyring.
 #[derive(Debug, thiserror::Error)]
-pub struct NoValidSignature {
-    pub digest: Digest,
+pub(crate) struct NoValidSignature {
+    pub(crate) digest: Digest,
     /// Keyrings without a valid signature: `name (key FINGERPRINT, …)`.
-    pub unsatisfied: Vec<String>,
-    pub attempts: Vec<Attempt>,
-    pub stores: Vec<String>,
+    pub(crate) unsatisfied: Vec<String>,
+    pub(crate) attempts: Vec<Attempt>,
+    pub(crate) stores: Vec<String>,
 }
 
 /// Searches `stores` for signatures of `digest` until every keyring is satisfied.
-pub async fn find_signatures(
+pub(crate) async fn find_signatures(
     client: &StoreClient,
     stores: &[String],
     keyrings: &[Keyring],

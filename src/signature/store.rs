@@ -16,13 +16,13 @@ use reqwest::StatusCode;
 use crate::digest::Digest;
 
 /// The highest N asked for in a store.
-pub const MAX_SIGNATURES: u32 = 9;
+pub(crate) const MAX_SIGNATURES: u32 = 9;
 /// The largest signature body accepted.
-pub const MAX_BODY: u64 = 1 << 20;
+pub(crate) const MAX_BODY: u64 = 1 << 20;
 
 /// What one `signature-<N>` request gave.
 #[derive(Debug)]
-pub enum Fetched {
+pub(crate) enum Fetched {
     /// The signature bytes.
     Found(Vec<u8>),
     /// 404 or no such file: the store has no more signatures.
@@ -77,7 +77,7 @@ pub enum FetchError {
 
 /// Fetches signatures from stores; cheap to clone.
 #[derive(Debug, Clone)]
-pub struct StoreClient {
+pub(crate) struct StoreClient {
     http: reqwest::Client,
     timeout: Duration,
 }
@@ -85,7 +85,7 @@ pub struct StoreClient {
 impl StoreClient {
     /// A client with the run's `http` setup whose every request must complete within
     /// `timeout`.
-    pub fn new(http: &crate::http::Settings, timeout: Duration) -> Result<StoreClient, FetchError> {
+    pub(crate) fn new(http: &crate::http::Settings, timeout: Duration) -> Result<StoreClient, FetchError> {
         let http = http.builder()?.connect_timeout(timeout).timeout(timeout).build().map_err(FetchError::Client)?;
         Ok(StoreClient { http, timeout })
     }
@@ -143,17 +143,17 @@ impl StoreClient {
 }
 
 /// Where signature `n` came from, for messages: its URL, or `<configmap file>#signature-<n>`.
-pub fn describe(store: &str, digest: &Digest, n: u32) -> String {
+pub(crate) fn describe(store: &str, digest: &Digest, n: u32) -> String {
     match store.strip_prefix("file://").map(std::path::Path::new) {
         Some(path) if path.is_file() => format!("{store}#signature-{n}"),
         _ => redact(&signature_url(store, digest, n)),
     }
 }
 
-pub use crate::http::redact;
+pub(crate) use crate::http::redact;
 
 /// `<store>/<algorithm>=<hex>/signature-<n>`.
-pub fn signature_url(store: &str, digest: &Digest, n: u32) -> String {
+pub(crate) fn signature_url(store: &str, digest: &Digest, n: u32) -> String {
     format!("{}/{}={}/signature-{n}", store.trim_end_matches('/'), digest.algorithm(), digest.hex())
 }
 

@@ -14,28 +14,28 @@ use super::payload::check_payload;
 
 /// A signature that the cluster would accept for a release digest.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Verified {
+pub(crate) struct Verified {
     /// `critical.identity.docker-reference`.
-    pub identity: String,
+    pub(crate) identity: String,
     /// `critical.image.docker-manifest-digest` (equal to the expected digest).
-    pub digest: String,
+    pub(crate) digest: String,
     /// Uppercase hex fingerprint of the primary key that verified, or for a subkey
     /// `"<SUBKEY FINGERPRINT> (subkey of <PRIMARY FINGERPRINT>)"`.
-    pub key_fingerprint: String,
+    pub(crate) key_fingerprint: String,
     /// Uppercase hex key ID of the key or subkey that verified.
-    pub key_id: String,
+    pub(crate) key_id: String,
     /// Creation time of the signature packet, unix seconds.
-    pub created: Option<u64>,
+    pub(crate) created: Option<u64>,
     /// `optional.creator`.
-    pub creator: Option<String>,
+    pub(crate) creator: Option<String>,
     /// `optional.timestamp`.
-    pub timestamp: Option<i64>,
+    pub(crate) timestamp: Option<i64>,
     /// Things worth telling that do not invalidate the signature (such as key expiry).
-    pub warnings: Vec<String>,
+    pub(crate) warnings: Vec<String>,
 }
 
 /// Verifies `signature` (raw OpenPGP message bytes) against `keyring` for `expected_digest`.
-pub fn verify(signature: &[u8], keyring: &Keyring, expected_digest: &str) -> Result<Verified, SignatureError> {
+pub(crate) fn verify(signature: &[u8], keyring: &Keyring, expected_digest: &str) -> Result<Verified, SignatureError> {
     let (literal, signatures) = read_message(signature)?;
     let (entry, sig) = find_signer(&literal, &signatures, keyring)?;
     let now = now_secs();

@@ -19,29 +19,29 @@ pub use retries::{jitter, Retries, RetryPolicy, DEFAULT_TRIES};
 pub use verify::{verified, BlobCheck};
 
 /// A stream of blob bytes. Errors are `io::Error` so it can feed readers directly.
-pub type ByteStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send>>;
+pub(crate) type ByteStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send>>;
 
 /// The largest manifest accepted from any store (as containers/image does).
-pub const MAX_MANIFEST_BYTES: usize = 4 * 1024 * 1024;
+pub(crate) const MAX_MANIFEST_BYTES: usize = 4 * 1024 * 1024;
 
 /// A manifest exactly as stored: its bytes are never re-serialised.
 #[derive(Debug, Clone)]
-pub struct RawManifest {
-    pub bytes: Bytes,
-    pub media_type: String,
-    pub digest: Digest,
+pub(crate) struct RawManifest {
+    pub(crate) bytes: Bytes,
+    pub(crate) media_type: String,
+    pub(crate) digest: Digest,
 }
 
 /// A blob being read: its size and its bytes.
-pub struct BlobReader {
-    pub size: u64,
-    pub stream: ByteStream,
+pub(crate) struct BlobReader {
+    pub(crate) size: u64,
+    pub(crate) stream: ByteStream,
 }
 
 /// A store failure, from whichever kind of store. Displays as the implementation's error
 /// (whose causes follow in the chain) and says whether another try could help.
 #[derive(Debug)]
-pub struct StoreError {
+pub(crate) struct StoreError {
     inner: Box<dyn std::error::Error + Send + Sync + 'static>,
     permanent: bool,
 }
@@ -49,17 +49,17 @@ pub struct StoreError {
 impl StoreError {
     /// Wrap an implementation's error; `permanent` when another try cannot fix it (access,
     /// absence, unsafe or malformed input).
-    pub fn new(err: impl std::error::Error + Send + Sync + 'static, permanent: bool) -> StoreError {
+    pub(crate) fn new(err: impl std::error::Error + Send + Sync + 'static, permanent: bool) -> StoreError {
         StoreError { inner: Box::new(err), permanent }
     }
 
     /// Whether retrying the same operation is pointless.
-    pub fn is_permanent(&self) -> bool {
+    pub(crate) fn is_permanent(&self) -> bool {
         self.permanent
     }
 
     /// The implementation's error, for callers that know the store.
-    pub fn inner(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+    pub(crate) fn inner(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
         self.inner.as_ref()
     }
 }
@@ -78,7 +78,7 @@ impl std::error::Error for StoreError {
 
 /// What the executor needs of a place images live.
 #[allow(async_fn_in_trait)]
-pub trait ImageStore {
+pub(crate) trait ImageStore {
     /// Fetch a manifest by tag or digest; a digest reference is checked against the bytes.
     async fn get_manifest(&self, repo: &str, reference: &str) -> Result<RawManifest, StoreError>;
     /// The digest a tag or digest resolves to, or `None` when absent.

@@ -15,23 +15,23 @@ pub const DEFAULT_TRIES: u32 = 5;
 #[derive(Debug, Clone, Copy)]
 pub struct RetryPolicy {
     /// Total tries per request, the first included (so 1 means no retry).
-    pub tries: u32,
+    pub(crate) tries: u32,
     /// The first wait.
-    pub base: Duration,
+    pub(crate) base: Duration,
     /// The longest wait.
-    pub max: Duration,
+    pub(crate) max: Duration,
 }
 
 impl RetryPolicy {
     /// `tries` tries in all (at least one), waits from 200 ms up to 30 s.
-    pub fn new(tries: u32) -> RetryPolicy {
+    pub(crate) fn new(tries: u32) -> RetryPolicy {
         RetryPolicy { tries: tries.max(1), base: Duration::from_millis(200), max: Duration::from_secs(30) }
     }
 
     /// The wait before try number `attempt + 1` (`attempt` starts at 1). A server's
     /// `Retry-After` wins when given (capped at `max`); otherwise `base * 2^(attempt-1)`
     /// with ±25 % jitter (`jitter` in 0..1), capped at `max`.
-    pub fn delay(&self, attempt: u32, retry_after: Option<Duration>, jitter: f64) -> Duration {
+    pub(crate) fn delay(&self, attempt: u32, retry_after: Option<Duration>, jitter: f64) -> Duration {
         if let Some(wait) = retry_after {
             return wait.min(self.max);
         }
@@ -59,19 +59,19 @@ pub struct Retries {
 
 impl Retries {
     /// A budget of `tries` tries per request and per blob; 0 means [`DEFAULT_TRIES`].
-    pub fn new(tries: u32) -> Retries {
+    pub(crate) fn new(tries: u32) -> Retries {
         let tries = if tries == 0 { DEFAULT_TRIES } else { tries };
         Retries { policy: RetryPolicy::new(tries), retried: Arc::default(), spent: Arc::default() }
     }
 
     /// The backoff of every retry.
-    pub fn policy(&self) -> RetryPolicy {
+    pub(crate) fn policy(&self) -> RetryPolicy {
         self.policy
     }
 
     /// Spend one retry of blob `digest` from its one budget (`--retries` tries in all,
     /// however they are made). `false` when the budget is used up.
-    pub fn take(&self, digest: &str) -> bool {
+    pub(crate) fn take(&self, digest: &str) -> bool {
         let mut spent = self.spent.lock().unwrap_or_else(|p| p.into_inner());
         let used = spent.entry(digest.to_string()).or_insert(0);
         if *used + 1 >= self.policy.tries {
@@ -82,12 +82,12 @@ impl Retries {
     }
 
     /// Count a retry (a request tried again, a blob copied again).
-    pub fn count(&self) {
+    pub(crate) fn count(&self) {
         self.retried.fetch_add(1, Ordering::Relaxed);
     }
 
     /// How many retries were made so far.
-    pub fn retried(&self) -> u64 {
+    pub(crate) fn retried(&self) -> u64 {
         self.retried.load(Ordering::Relaxed)
     }
 }
