@@ -1,0 +1,23 @@
+//! Sigstore (cosign) signatures, the ones CRI-O checks on every node since OpenShift 4.21:
+//! this folder owns the `openshift` ClusterImagePolicy a payload ships (scopes, key,
+//! `signedIdentity`, whether it applies by default), the public keys it names (PEM, RSA and
+//! ECDSA, checked with `ring`), containers/image's rules for a `sha256-<hex>.sig` image, and
+//! looking one up through the [`ImageStore`](crate::store::ImageStore) interface to say
+//! whether it is verified, missing or rejected (and why). It copies nothing and knows no
+//! run: the mirror decides what to do with a [`Verdict`]. The GPG signatures the CVO checks
+//! live beside it, in `signature/`.
+
+mod der;
+mod identity;
+mod key;
+mod lookup;
+mod payload;
+mod policy;
+mod verify;
+
+pub use identity::SignedIdentity;
+pub use key::{KeyError, PublicKey};
+pub use lookup::{check, signature_tag, LookupError, Verdict};
+pub use payload::{Claim, COSIGN_TYPE};
+pub use policy::{mentions_policy, parse_policies, scope_matches, ImagePolicy, PolicyError, RootOfTrust};
+pub use verify::{Accepted, Subject, Trust, MAX_SIGNATURE_BYTES, SIGNATURE_ANNOTATION, SIMPLE_SIGNING};
