@@ -21,3 +21,9 @@ pub use lookup::{check, signature_tag, LookupError, Verdict};
 pub use payload::{Claim, COSIGN_TYPE};
 pub use policy::{mentions_policy, parse_policies, scope_matches, ImagePolicy, PolicyError, RootOfTrust};
 pub use verify::{Accepted, Subject, Trust, MAX_SIGNATURE_BYTES, SIGNATURE_ANNOTATION, SIMPLE_SIGNING};
+
+/// Test material other modules' tests build on (a key made by openssl).
+#[cfg(test)]
+pub(crate) mod tests_support {
+    pub(crate) use super::key::tests::P256_PEM;
+}
