@@ -9,6 +9,7 @@
 // needs no extra crate.
 #[path = "../../../tools/release-gen/src/blobs.rs"]
 pub mod blobs;
+pub mod cosign;
 #[path = "../../../tools/release-gen/src/generator.rs"]
 pub mod generator;
 pub mod gpg;
