@@ -40,6 +40,8 @@ pub struct Job {
     pub concurrency: Concurrency,
     /// Whether and how release signatures are verified, written and applied.
     pub signatures: SignaturePolicy,
+    /// What happens to sigstore (cosign) signatures, the ones the nodes check.
+    pub sigstore: SigstorePolicy,
     /// What is printed, and how.
     pub output: OutputSettings,
 }
@@ -60,6 +62,7 @@ impl Job {
             tree_check: TreeCheck::Sizes,
             concurrency: Concurrency::Adaptive,
             signatures: SignaturePolicy::Verify(SignatureCheck::default()),
+            sigstore: SigstorePolicy::default(),
             output: OutputSettings::default(),
         }
     }
@@ -132,6 +135,28 @@ impl Default for SignatureCheck {
             apply: None,
         }
     }
+}
+
+/// What happens to sigstore (cosign) signatures (`--sigstore`, `--sigstore-key`), apart
+/// from the GPG ones the CVO checks.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SigstorePolicy {
+    pub mode: SigstoreMode,
+    /// PEM public keys that replace the payload policy's key (any one may sign).
+    pub keys: Vec<PathBuf>,
+}
+
+/// Whether sigstore signatures are required, copied, or left alone.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SigstoreMode {
+    /// Verified and copied; where the payload's policy is enforced, a missing or rejected
+    /// signature stops the run before anything is copied.
+    #[default]
+    Require,
+    /// Whatever signatures exist are copied; none is required.
+    Copy,
+    /// Neither looked for nor copied.
+    Skip,
 }
 
 /// `--apply-release-image-signature`: where, and whether an existing ConfigMap is updated.
