@@ -13,6 +13,8 @@ mod key;
 mod lookup;
 mod payload;
 mod policy;
+#[cfg(test)]
+mod proptests;
 mod verify;
 
 pub use identity::SignedIdentity;
