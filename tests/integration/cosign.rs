@@ -6,7 +6,7 @@ use release_mirror::digest::Digest;
 use release_mirror::reference::ImageRef;
 use release_mirror::registry::{RegistryStore, Settings, Transport};
 use release_mirror::release::{self, Release};
-use release_mirror::signature::sigstore::{self, ImagePolicy, RootOfTrust, Subject, Trust, Verdict};
+use release_mirror::signature::sigstore::{self, ImagePolicy, Subject, Verdict};
 use release_mirror::store::BlobCheck;
 
 use crate::mirror::{source_with, Source};
@@ -37,12 +37,11 @@ fn load(src: &Source) -> Release {
 
 /// Judge the signature of the image `reference` (`host/repo@digest`) under `policy`.
 fn judge(src: &Source, policy: &ImagePolicy, reference: &str) -> Verdict {
-    let RootOfTrust::PublicKey(key) = &policy.root else { panic!("a public key policy") };
     let logical = ImageRef::parse(reference).expect("image reference");
     let digest: Digest = logical.digest.clone().expect("a digest reference");
     assert!(policy.scope_of(&logical).is_some(), "{reference} is in a scope of the policy");
     let subject = Subject { digest: &digest, logical: &logical };
-    let trust = Trust { keys: std::slice::from_ref(key), identity: &policy.identity };
+    let trust = policy.trust(&[]).expect("the policy's key");
     block_on(sigstore::check(&store(src), &logical.repository, subject, trust)).expect("the lookup runs")
 }
 

@@ -17,6 +17,23 @@ const EC_PUBLIC_KEY: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
 const P256: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
 const P384: &[u8] = &[0x2b, 0x81, 0x04, 0x00, 0x22];
 
+/// Why a key file (`--sigstore-key`) could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyFileError {
+    #[error("cannot read sigstore key file {}", path.display())]
+    Read {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid sigstore key file {}", path.display())]
+    Invalid {
+        path: std::path::PathBuf,
+        #[source]
+        source: KeyError,
+    },
+}
+
 /// Why a key was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KeyError {
@@ -65,6 +82,17 @@ impl PublicKey {
             "PUBLIC KEY" => PublicKey::from_spki(&der),
             _ => PublicKey::rsa(der.clone(), Digest::of(&der)),
         }
+    }
+
+    /// The key in a PEM file, reading at most one byte past [`MAX_PEM_BYTES`].
+    pub fn from_file(path: &std::path::Path) -> Result<PublicKey, KeyFileError> {
+        use std::io::Read as _;
+        let read = |source| KeyFileError::Read { path: path.to_path_buf(), source };
+        let mut text = Vec::new();
+        std::fs::File::open(path)
+            .and_then(|f| f.take(MAX_PEM_BYTES as u64 + 1).read_to_end(&mut text))
+            .map_err(read)?;
+        PublicKey::from_pem(&text).map_err(|source| KeyFileError::Invalid { path: path.to_path_buf(), source })
     }
 
     /// A SubjectPublicKeyInfo in DER.
@@ -236,6 +264,22 @@ jyJ7KiSdlhHeiF01Z5JAthpM44yYog0IfA1h9Dy9tzZN7ge5421wgHk5Ng==
         let bad = "-----BEGIN PUBLIC KEY-----\n!!!\n-----END PUBLIC KEY-----\n";
         assert_eq!(PublicKey::from_pem(bad.as_bytes()), Err(KeyError::Base64));
         assert_eq!(PublicKey::from_pem(&vec![b' '; MAX_PEM_BYTES + 1]), Err(KeyError::TooLarge(MAX_PEM_BYTES + 1)));
+    }
+
+    #[test]
+    fn a_key_file_error_names_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("key.pub");
+        std::fs::write(&path, RSA_PEM).unwrap();
+        assert_eq!(PublicKey::from_file(&path).unwrap().algorithm(), "RSA-2048");
+        std::fs::write(&path, "junk").unwrap();
+        let err = PublicKey::from_file(&path).unwrap_err();
+        assert_eq!(err.to_string(), format!("invalid sigstore key file {}", path.display()));
+        assert!(matches!(err, KeyFileError::Invalid { source: KeyError::NoPem, .. }));
+        std::fs::write(&path, vec![b' '; MAX_PEM_BYTES * 2]).unwrap();
+        let big = PublicKey::from_file(&path).unwrap_err();
+        assert!(matches!(big, KeyFileError::Invalid { source: KeyError::TooLarge(n), .. } if n == MAX_PEM_BYTES + 1));
+        assert!(matches!(PublicKey::from_file(&dir.path().join("absent")), Err(KeyFileError::Read { .. })));
     }
 
     #[test]

@@ -6,7 +6,7 @@ use futures_util::TryStreamExt as _;
 
 use super::verify::{self, Subject, Trust, MAX_SIGNATURE_BYTES};
 use crate::digest::Digest;
-use crate::store::{verified, BlobCheck, ImageStore, StoreError};
+use crate::store::{verified, BlobCheck, ImageStore, RawManifest, StoreError};
 
 /// `sha256-<hex>.sig`: cosign's tag for the signature of `digest`.
 pub fn signature_tag(digest: &Digest) -> String {
@@ -49,23 +49,36 @@ pub async fn check<S: ImageStore>(
     let fail = |source| LookupError { repo: repo.to_string(), tag: tag.clone(), source };
     let Some(found) = store.manifest_digest(repo, &tag).await.map_err(fail)? else { return Ok(Verdict::Missing) };
     let manifest = store.get_manifest(repo, found.as_str()).await.map_err(fail)?;
+    Ok(judge(store, repo, &manifest, subject, trust).await)
+}
+
+/// Judge a `.sig` manifest already read from `repo` of `store` (its layers are read from
+/// there): for a caller that fetched the tag itself, with no second request for it.
+pub async fn judge<S: ImageStore>(
+    store: &S,
+    repo: &str,
+    manifest: &RawManifest,
+    subject: Subject<'_>,
+    trust: Trust<'_>,
+) -> Verdict {
+    let found = manifest.digest.clone();
     let rejected = |reasons: Vec<String>| Verdict::Rejected { signature: found.clone(), reasons };
-    let layers = match verify::signature_layers(&manifest) {
+    let layers = match verify::signature_layers(manifest) {
         Ok(layers) => layers,
-        Err(why) => return Ok(rejected(vec![why])),
+        Err(why) => return rejected(vec![why]),
     };
     // containers/image reads every layer of the attachment (any media type), each bounded.
     let mut payloads = Vec::with_capacity(layers.len());
     for (i, layer) in layers.iter().enumerate() {
         match read_bounded(store, repo, &layer.digest, layer.size).await {
             Ok(bytes) => payloads.push(bytes),
-            Err(why) => return Ok(rejected(vec![format!("layer {} ({}): {why}", i + 1, layer.digest)])),
+            Err(why) => return rejected(vec![format!("layer {} ({}): {why}", i + 1, layer.digest)]),
         }
     }
-    Ok(match verify::evaluate(&layers, &payloads, subject, trust) {
+    match verify::evaluate(&layers, &payloads, subject, trust) {
         Ok(accepted) => Verdict::Verified { signature: found, accepted },
         Err(reasons) => rejected(reasons),
-    })
+    }
 }
 
 /// A layer read whole, at most [`MAX_SIGNATURE_BYTES`], its digest and size checked.

@@ -18,8 +18,8 @@ mod proptests;
 mod verify;
 
 pub use identity::SignedIdentity;
-pub use key::{KeyError, PublicKey};
-pub use lookup::{check, signature_tag, LookupError, Verdict};
+pub use key::{KeyError, KeyFileError, PublicKey};
+pub use lookup::{check, judge, signature_tag, LookupError, Verdict};
 pub use payload::{Claim, COSIGN_TYPE};
 pub use policy::{mentions_policy, parse_policies, scope_matches, ImagePolicy, PolicyError, RootOfTrust};
 pub use verify::{Accepted, Subject, Trust, MAX_SIGNATURE_BYTES, SIGNATURE_ANNOTATION, SIMPLE_SIGNING};

@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use super::identity::SignedIdentity;
 use super::key::PublicKey;
+use super::verify::Trust;
 use crate::reference::{ImageRef, Location};
 
 /// The policy's kind and the name of the one the release ships.
@@ -50,6 +51,22 @@ impl ImagePolicy {
     /// Whether a cluster of the default feature set enforces it.
     pub fn enforced_by_default(&self) -> bool {
         self.feature_sets.is_empty() || self.feature_sets.iter().any(|s| s == "Default")
+    }
+
+    /// What its signatures are checked against: `own` keys when given (`--sigstore-key`),
+    /// else the policy's key; an error saying why when the policy's root of trust cannot be
+    /// checked offline and no key of one's own is given.
+    pub fn trust<'a>(&'a self, own: &'a [PublicKey]) -> Result<Trust<'a>, String> {
+        if !own.is_empty() {
+            return Ok(Trust { keys: own, identity: &self.identity });
+        }
+        match &self.root {
+            RootOfTrust::PublicKey(key) => Ok(Trust { keys: std::slice::from_ref(key), identity: &self.identity }),
+            RootOfTrust::Unsupported(what) => Err(format!(
+                "ClusterImagePolicy {}: its root of trust ({what}) cannot be checked offline; give a key with --sigstore-key",
+                self.name
+            )),
+        }
     }
 
     /// The scope covering `image` (by its logical, source reference), if any.

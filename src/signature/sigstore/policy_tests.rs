@@ -94,6 +94,18 @@ fn a_root_of_trust_it_cannot_check_offline_is_kept_as_unsupported() {
 }
 
 #[test]
+fn own_keys_replace_the_policy_key_and_stand_in_for_one_that_cannot_be_checked() {
+    let p = one(&manifest("", &[RELEASE], ""));
+    let RootOfTrust::PublicKey(policy_key) = &p.root else { panic!("a key") };
+    assert_eq!(p.trust(&[]).unwrap().keys, std::slice::from_ref(policy_key));
+    let own = [PublicKey::from_pem(crate::signature::sigstore::key::tests::RSA_PEM.as_bytes()).unwrap()];
+    assert_eq!(p.trust(&own).unwrap().keys, own);
+    let fulcio = one(&manifest("", &[RELEASE], "").replace("policyType: PublicKey", "policyType: FulcioCAWithRekor"));
+    assert!(fulcio.trust(&[]).unwrap_err().contains("--sigstore-key"));
+    assert_eq!(fulcio.trust(&own).unwrap().identity, &SignedIdentity::MatchRepoDigestOrExact);
+}
+
+#[test]
 fn only_cluster_image_policies_named_openshift_are_kept() {
     let other = manifest("", &[RELEASE], "").replace("name: openshift", "name: mine");
     let crd = "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nspec:\n  names:\n    kind: ClusterImagePolicy\n";
