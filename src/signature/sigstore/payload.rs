@@ -3,6 +3,10 @@
 //! `{"critical":{"identity":{"docker-reference":…},"image":{"docker-manifest-digest":…},
 //! "type":"cosign container image signature"},"optional":null|{…}}`.
 
+use std::collections::HashSet;
+use std::fmt;
+
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
 
 use crate::digest::Digest;
@@ -21,9 +25,63 @@ pub struct Claim {
 #[serde(deny_unknown_fields)]
 struct Top {
     critical: Critical,
-    // Present, possibly null: a missing key is refused (no serde default for it).
-    #[serde(deserialize_with = "Option::deserialize")]
-    optional: Option<serde_json::Map<String, serde_json::Value>>,
+    // Present, possibly null: with `deserialize_with`, a missing key is refused.
+    #[serde(rename = "optional", deserialize_with = "Optional::deserialize")]
+    _optional: Optional,
+}
+
+/// `optional`: null, or an object whose `creator` is a string and whose `timestamp` is an
+/// integral number (either may be null, a no-op for Go's decoder), each key at most once;
+/// other keys are ignored.
+struct Optional;
+
+impl<'de> Deserialize<'de> for Optional {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Optional, D::Error> {
+        d.deserialize_option(OptionalVisitor)
+    }
+}
+
+struct OptionalVisitor;
+
+impl<'de> Visitor<'de> for OptionalVisitor {
+    type Value = Optional;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("null or an object")
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Optional, E> {
+        Ok(Optional)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Optional, D::Error> {
+        d.deserialize_map(self)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Optional, A::Error> {
+        let mut seen = HashSet::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let wrong = |what: &str| de::Error::custom(format!("optional.{key} is not {what}"));
+            match key.as_str() {
+                "creator" => {
+                    map.next_value::<Option<String>>().map_err(|_| wrong("a string"))?;
+                }
+                "timestamp" => {
+                    let t = map.next_value::<Option<f64>>().map_err(|_| wrong("a number"))?;
+                    if t.is_some_and(|t| t.fract() != 0.0 || t >= i64::MAX as f64 || t < i64::MIN as f64) {
+                        return Err(wrong("an integer"));
+                    }
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+            if !seen.insert(key.clone()) {
+                return Err(de::Error::custom(format!("duplicate key optional.{key}")));
+            }
+        }
+        Ok(Optional)
+    }
 }
 
 #[derive(Deserialize)]
@@ -55,9 +113,6 @@ pub fn parse(payload: &[u8]) -> Result<Claim, String> {
     if top.critical.kind != COSIGN_TYPE {
         return Err(format!("critical.type is {:?}, not {COSIGN_TYPE:?}", top.critical.kind));
     }
-    if let Some(optional) = &top.optional {
-        check_optional(optional)?;
-    }
     let manifest_digest = top
         .critical
         .image
@@ -65,22 +120,6 @@ pub fn parse(payload: &[u8]) -> Result<Claim, String> {
         .parse::<Digest>()
         .map_err(|_| format!("docker-manifest-digest {:?} is not a sha256 digest", top.critical.image.digest))?;
     Ok(Claim { docker_reference: top.critical.identity.reference, manifest_digest })
-}
-
-/// `optional.creator` a string and `optional.timestamp` an integer when present; other keys
-/// are ignored.
-fn check_optional(optional: &serde_json::Map<String, serde_json::Value>) -> Result<(), String> {
-    if let Some(creator) = optional.get("creator") {
-        if !creator.is_string() {
-            return Err("optional.creator is not a string".into());
-        }
-    }
-    if let Some(timestamp) = optional.get("timestamp") {
-        if !timestamp.is_i64() {
-            return Err("optional.timestamp is not an integer".into());
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -128,10 +167,20 @@ mod tests {
         assert!(parse(atomic.as_bytes()).unwrap_err().contains("critical.type"));
         let number = payload("", "null").replace(r#""quay.io/a/b:1""#, "7");
         assert!(parse(number.as_bytes()).is_err());
-        assert!(parse(payload("", r#"{"timestamp":"now"}"#).as_bytes()).unwrap_err().contains("timestamp"));
-        assert!(parse(payload("", r#"{"timestamp":1.5}"#).as_bytes()).is_err());
-        assert!(parse(payload("", r#"{"creator":null}"#).as_bytes()).unwrap_err().contains("creator"));
+        assert!(parse(payload("", r#"{"timestamp":"now"}"#).as_bytes()).unwrap_err().contains("optional.timestamp"));
+        assert!(parse(payload("", r#"{"timestamp":1.5}"#).as_bytes()).unwrap_err().contains("not an integer"));
+        assert!(parse(payload("", r#"{"creator":7}"#).as_bytes()).unwrap_err().contains("optional.creator"));
+        assert!(parse(payload("", r#"{"creator":"a","creator":"b"}"#).as_bytes()).unwrap_err().contains("duplicate"));
         assert!(parse(payload("", "[]").as_bytes()).is_err());
+    }
+
+    #[test]
+    fn takes_optional_values_as_go_decodes_them() {
+        // containers/image reads the timestamp as a float64 that must be integral, and Go's
+        // decoder leaves a field untouched, without error, for a JSON null.
+        for optional in [r#"{"timestamp":1.0}"#, r#"{"timestamp":1e3}"#, r#"{"creator":null,"timestamp":null}"#, "{}"] {
+            assert!(parse(payload("", optional).as_bytes()).is_ok(), "{optional}");
+        }
     }
 
     #[test]
