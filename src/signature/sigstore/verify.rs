@@ -61,8 +61,6 @@ struct RawLayer {
 
 #[derive(Deserialize)]
 struct SigManifest {
-    #[serde(default, rename = "mediaType")]
-    media_type: Option<String>,
     #[serde(default)]
     layers: Vec<RawLayer>,
 }
@@ -81,9 +79,10 @@ pub struct Accepted {
 pub fn signature_layers(manifest: &RawManifest) -> Result<Vec<SigLayer>, String> {
     let doc: SigManifest =
         serde_json::from_slice(&manifest.bytes).map_err(|e| format!("the signature manifest is not valid: {e}"))?;
-    let generic = manifest.media_type.is_empty() || manifest.media_type == "application/json";
-    let media_type = if generic { doc.media_type.as_deref().unwrap_or_default() } else { &manifest.media_type };
-    if media_type != OCI_MANIFEST {
+    // The stores report the registry's Content-Type when it is a manifest type, else the
+    // body's own mediaType (a disk tree has no headers).
+    if manifest.media_type != OCI_MANIFEST {
+        let media_type = &manifest.media_type;
         return Err(format!("the signature tag holds a {media_type:?} manifest, not an OCI image manifest"));
     }
     let layer = |raw: RawLayer| {

@@ -175,6 +175,6 @@ fn a_signature_tag_must_hold_an_oci_image_manifest() {
     assert!(why.contains("not an OCI image manifest"), "{why}");
     let oci = RawManifest { media_type: OCI_MANIFEST.into(), ..docker.clone() };
     assert_eq!(signature_layers(&oci).unwrap(), []);
-    let generic = RawManifest { media_type: String::new(), ..docker };
-    assert!(signature_layers(&generic).is_err(), "the body's own media type decides when the store gave none");
+    let unknown = RawManifest { media_type: String::new(), ..docker };
+    assert!(signature_layers(&unknown).is_err());
 }
