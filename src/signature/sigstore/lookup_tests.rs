@@ -118,6 +118,34 @@ fn a_signature_pushed_beside_the_image_is_verified_and_names_its_manifest() {
     assert_eq!((signature, accepted.layer), (sig, 1));
 }
 
+/// Copy the `.sig` image of `image` from `from` into `to`, byte for byte, as the mirror does.
+async fn copy_signature<T: ImageStore>(from: &MemStore, to: &T, repo: &str, image: &Digest) {
+    let tag = signature_tag(image);
+    let manifest = from.get_manifest(repo, &tag).await.unwrap();
+    let blobs: Vec<(Digest, bytes::Bytes)> = from.blobs.lock().unwrap().clone().into_iter().collect();
+    for (digest, bytes) in blobs {
+        let size = bytes.len() as u64;
+        let stream = Box::pin(futures_util::stream::iter([Ok(bytes)]));
+        to.put_blob(repo, &digest, BlobReader { size, stream }).await.unwrap();
+    }
+    to.put_manifest(repo, &tag, &manifest).await.unwrap();
+}
+
+#[test]
+fn a_signature_copied_into_an_oc_tree_is_verified_there_offline() {
+    let (store, signer, image) = (MemStore::default(), Signer::new(), digest('a'));
+    let layer = signer.layer(&cosign_payload(&format!("{RELEASE}:4.22.0-x86_64"), &image));
+    let sig = store.put_signature(&image, &[layer]);
+    let dir = tempfile::tempdir().unwrap();
+    let tree = crate::disk::DiskStore::new(dir.path());
+    block_on(copy_signature(&store, &tree, "openshift/release", &image));
+    let logical = ImageRef::parse(&format!("{RELEASE}@{image}")).unwrap();
+    let (keys, identity) = ([signer.key], SignedIdentity::MatchRepoDigestOrExact);
+    let subject = Subject { digest: &image, logical: &logical };
+    let verdict = block_on(check(&tree, "openshift/release", subject, Trust { keys: &keys, identity: &identity }));
+    assert!(matches!(verdict, Ok(Verdict::Verified { ref signature, .. }) if *signature == sig), "{verdict:?}");
+}
+
 #[test]
 fn no_signature_tag_is_missing_not_an_error() {
     let logical = format!("{RELEASE}@{}", digest('a'));
