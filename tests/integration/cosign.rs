@@ -10,14 +10,15 @@ use release_mirror::signature::sigstore::{self, ImagePolicy, Subject, Verdict};
 use release_mirror::store::BlobCheck;
 
 use crate::mirror::{source_with, Source};
-use crate::support::cosign::{sign_and_push, signature_image, CosignKey, Signature};
+use crate::support::cosign::{sign_and_push, sign_release, signature_image, CosignKey, Signature};
 use crate::support::spec::{ImagePolicySpec, ReleaseSpec};
 
-/// A release of `components` whose payload's policy trusts `key` (`feature_set` as given).
+/// A release of 3 components (the first a list of 2 platform images) whose payload's policy
+/// trusts `key` (`feature_set` as given).
 fn release_with_policy(key: &CosignKey, feature_set: Option<&str>) -> Source {
     let image_policy =
         Some(ImagePolicySpec { key_pem: key.public_pem.clone(), feature_set: feature_set.map(Into::into) });
-    source_with(ReleaseSpec { components: 3, image_policy, ..ReleaseSpec::default() })
+    source_with(ReleaseSpec { components: 3, multi_arch_components: 1, image_policy, ..ReleaseSpec::default() })
 }
 
 fn block_on<F: std::future::Future>(f: F) -> F::Output {
@@ -45,16 +46,6 @@ fn judge(src: &Source, policy: &ImagePolicy, reference: &str) -> Verdict {
     block_on(sigstore::check(&store(src), &logical.repository, subject, trust)).expect("the lookup runs")
 }
 
-/// The release's own pull spec by digest, and each component's from image-references.
-fn signed_images(src: &Source) -> Vec<(String, String, String)> {
-    let r = &src.release;
-    let mut out = vec![(r.release_repo.clone(), r.release_digest.clone(), r.release_digest_ref())];
-    for image in &r.images {
-        out.push((image.repo.clone(), image.digest.clone(), format!("{}/{}@{}", r.host, image.repo, image.digest)));
-    }
-    out
-}
-
 #[test]
 fn a_release_and_its_components_signed_with_rsa_or_ecdsa_keys_are_verified_from_the_registry() {
     for key in [CosignKey::rsa(), CosignKey::ecdsa_p256()] {
@@ -62,14 +53,13 @@ fn a_release_and_its_components_signed_with_rsa_or_ecdsa_keys_are_verified_from_
         let release = load(&src);
         let policy = release.enforced_image_policy().expect("a 4.22-shaped policy is enforced");
         assert_eq!(policy.scopes.len(), 2, "the release and the component repository");
-        let client = src.registry.client();
-        for (repo, digest, _) in signed_images(&src) {
-            let identity = format!("{}/{repo}:4.99.0", src.release.host);
-            sign_and_push(&client, &repo, &digest, &identity, &key);
-        }
-        for (_, _, reference) in signed_images(&src) {
+        let signed = sign_release(&src.release, &src.registry.client(), &key);
+        assert_eq!(signed.len(), 1 + 3 + 2, "the release, 3 components, the 2 platform images of a list");
+        for s in &signed {
+            let reference = format!("{}/{}@{}", src.release.host, s.repo, s.image);
             let verdict = judge(&src, policy, &reference);
-            assert!(matches!(verdict, Verdict::Verified { .. }), "{reference}: {verdict:?}");
+            let Verdict::Verified { signature, .. } = verdict else { panic!("{reference}: {verdict:?}") };
+            assert_eq!(signature.as_str(), s.signature.digest, "{reference}");
         }
     }
 }
@@ -80,12 +70,13 @@ fn a_component_signed_by_another_key_is_rejected_and_an_unsigned_one_is_missing(
     let src = release_with_policy(&trusted, None);
     let release = load(&src);
     let policy = release.enforced_image_policy().expect("enforced");
-    let images = signed_images(&src);
-    let (repo, digest, reference) = &images[1];
-    sign_and_push(&src.registry.client(), repo, digest, &format!("{}/{repo}:4.99.0", src.release.host), &stranger);
-    let Verdict::Rejected { reasons, .. } = judge(&src, policy, reference) else { panic!("rejected") };
+    let (host, signed, unsigned) = (&src.release.host, &src.release.images[1], &src.release.images[2]);
+    let identity = format!("{host}/{}:4.99.0", signed.repo);
+    sign_and_push(&src.registry.client(), &signed.repo, &signed.digest, &identity, &stranger);
+    let reference = format!("{host}/{}@{}", signed.repo, signed.digest);
+    let Verdict::Rejected { reasons, .. } = judge(&src, policy, &reference) else { panic!("rejected") };
     assert!(reasons[0].contains("does not verify with RSA-2048 key"), "{reasons:?}");
-    assert_eq!(judge(&src, policy, &images[2].2), Verdict::Missing);
+    assert_eq!(judge(&src, policy, &format!("{host}/{}@{}", unsigned.repo, unsigned.digest)), Verdict::Missing);
 }
 
 #[test]

@@ -9,6 +9,7 @@ use std::process::{Command, Stdio};
 use base64::Engine as _;
 use reqwest::blocking::Body;
 
+use super::generator::{GeneratedImage, GeneratedRelease};
 use super::http::Client;
 use super::sha256_digest;
 
@@ -159,4 +160,35 @@ pub fn sign_and_push(client: &Client, repo: &str, digest: &str, reference: &str,
     let image = signature_image(&[Signature::of(key, reference, digest)]);
     image.push(client, repo, digest);
     image
+}
+
+/// One pushed signature: the repository, the image digest it signs, the `.sig` image.
+pub struct Signed {
+    pub repo: String,
+    pub image: String,
+    pub signature: SignatureImage,
+}
+
+/// Sign every image a cluster pulls of `release` (the release image, each component, and
+/// each platform image of a list; lists themselves too, as oc-mirror copies theirs) with
+/// `key`, each claiming `<host>/<repo>:<version>`, and push the signatures with `client`.
+pub fn sign_release(release: &GeneratedRelease, client: &Client, key: &CosignKey) -> Vec<Signed> {
+    fn walk<'a>(image: &'a GeneratedImage, out: &mut Vec<&'a GeneratedImage>) {
+        out.push(image);
+        for child in &image.children {
+            walk(child, out);
+        }
+    }
+    let mut images = Vec::new();
+    for image in release.all_images() {
+        walk(image, &mut images);
+    }
+    images
+        .into_iter()
+        .map(|image| {
+            let identity = format!("{}/{}:{}", release.host, image.repo, release.version);
+            let signature = sign_and_push(client, &image.repo, &image.digest, &identity, key);
+            Signed { repo: image.repo.clone(), image: image.digest.clone(), signature }
+        })
+        .collect()
 }
