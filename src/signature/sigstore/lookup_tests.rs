@@ -101,7 +101,7 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
 }
 
-fn judge(store: &MemStore, image: &Digest, logical: &str, keys: &[PublicKey], identity: SignedIdentity) -> Verdict {
+fn judged(store: &MemStore, image: &Digest, logical: &str, keys: &[PublicKey], identity: SignedIdentity) -> Verdict {
     let logical = ImageRef::parse(logical).unwrap();
     let subject = Subject { digest: image, logical: &logical };
     block_on(check(store, "repo", subject, Trust { keys, identity: &identity })).unwrap()
@@ -113,7 +113,7 @@ fn a_signature_pushed_beside_the_image_is_verified_and_names_its_manifest() {
     let layer = signer.layer(&cosign_payload(&format!("{RELEASE}:4.22.0-x86_64"), &image));
     let sig = store.put_signature(&image, &[layer]);
     let verdict =
-        judge(&store, &image, &format!("{RELEASE}@{image}"), &[signer.key], SignedIdentity::MatchRepoDigestOrExact);
+        judged(&store, &image, &format!("{RELEASE}@{image}"), &[signer.key], SignedIdentity::MatchRepoDigestOrExact);
     let Verdict::Verified { signature, accepted } = verdict else { panic!("{verdict:?}") };
     assert_eq!((signature, accepted.layer), (sig, 1));
 }
@@ -149,7 +149,7 @@ fn a_signature_copied_into_an_oc_tree_is_verified_there_offline() {
 #[test]
 fn no_signature_tag_is_missing_not_an_error() {
     let logical = format!("{RELEASE}@{}", digest('a'));
-    let verdict = judge(&MemStore::default(), &digest('a'), &logical, &[], SignedIdentity::MatchRepoDigestOrExact);
+    let verdict = judged(&MemStore::default(), &digest('a'), &logical, &[], SignedIdentity::MatchRepoDigestOrExact);
     assert_eq!(verdict, Verdict::Missing);
 }
 
@@ -157,7 +157,7 @@ fn no_signature_tag_is_missing_not_an_error() {
 fn a_docker_manifest_at_the_signature_tag_is_rejected() {
     let (store, image) = (MemStore::default(), digest('a'));
     store.put(&signature_tag(&image), crate::manifest::DOCKER_MANIFEST, br#"{"schemaVersion":2,"layers":[]}"#.to_vec());
-    let verdict = judge(&store, &image, &format!("{RELEASE}@{image}"), &[], SignedIdentity::MatchRepoDigestOrExact);
+    let verdict = judged(&store, &image, &format!("{RELEASE}@{image}"), &[], SignedIdentity::MatchRepoDigestOrExact);
     let Verdict::Rejected { reasons, .. } = verdict else { panic!("{verdict:?}") };
     assert!(reasons[0].contains("not an OCI image manifest"), "{reasons:?}");
 }
@@ -169,7 +169,7 @@ fn a_layer_over_4_mib_is_refused_unread() {
     let (mut layer, bytes) = signer.layer(&payload);
     layer.size = MAX_SIGNATURE_BYTES + 1;
     store.put_signature(&image, &[(layer, bytes)]);
-    let verdict = judge(&store, &image, &format!("{RELEASE}@{image}"), &[signer.key], SignedIdentity::MatchRepository);
+    let verdict = judged(&store, &image, &format!("{RELEASE}@{image}"), &[signer.key], SignedIdentity::MatchRepository);
     let Verdict::Rejected { reasons, .. } = verdict else { panic!("{verdict:?}") };
     assert!(reasons[0].contains("over the limit of 4194304"), "{reasons:?}");
 }
@@ -181,8 +181,32 @@ fn a_layer_whose_bytes_do_not_match_its_digest_is_refused() {
     let other = bytes::Bytes::from_static(b"{}");
     store.put_signature(&image, &[(layer.clone(), other.clone())]);
     store.blobs.lock().unwrap().insert(layer.digest.clone(), other);
-    let verdict = judge(&store, &image, &format!("{RELEASE}@{image}"), &[signer.key], SignedIdentity::MatchRepository);
+    let verdict = judged(&store, &image, &format!("{RELEASE}@{image}"), &[signer.key], SignedIdentity::MatchRepository);
     assert!(matches!(verdict, Verdict::Rejected { .. }), "{verdict:?}");
+}
+
+#[test]
+fn signature_images_over_16_mib_in_all_are_refused_unread() {
+    let (store, signer, image) = (MemStore::default(), Signer::new(), digest('a'));
+    let (mut layer, bytes) = signer.layer(&cosign_payload(&format!("{RELEASE}:1"), &image));
+    layer.size = MAX_SIGNATURE_BYTES;
+    store.put_signature(&image, &vec![(layer, bytes); 5]);
+    let verdict = judged(&store, &image, &format!("{RELEASE}@{image}"), &[signer.key], SignedIdentity::MatchRepository);
+    let Verdict::Rejected { reasons, .. } = verdict else { panic!("{verdict:?}") };
+    assert!(reasons[0].contains("over the limit of 16777216"), "{reasons:?}");
+}
+
+#[test]
+fn a_layer_the_store_cannot_give_is_an_error_not_a_rejection() {
+    let (store, signer, image) = (MemStore::default(), Signer::new(), digest('a'));
+    let (layer, bytes) = signer.layer(&cosign_payload(&format!("{RELEASE}:1"), &image));
+    store.put_signature(&image, &[(layer.clone(), bytes)]);
+    store.blobs.lock().unwrap().remove(&layer.digest);
+    let logical = ImageRef::parse(&format!("{RELEASE}@{image}")).unwrap();
+    let (keys, identity) = ([signer.key], SignedIdentity::MatchRepository);
+    let subject = Subject { digest: &image, logical: &logical };
+    let err = block_on(check(&store, "repo", subject, Trust { keys: &keys, identity: &identity })).unwrap_err();
+    assert_eq!(err.to_string(), format!("failed to read the sigstore signature repo:{}", signature_tag(&image)));
 }
 
 #[test]
@@ -221,13 +245,13 @@ fn the_oc_mirror_empty_image_signature_verifies_but_its_bare_identity_fails_repo
     let key = PublicKey::from_pem(&std::fs::read(dir.join("cosign.pub.from-rekor-bundle")).unwrap()).unwrap();
     let logical = format!("quay.io/rh_ee_aguidi/empty-image@{image}");
     let keys = [key];
-    let verdict = judge(&store, &image, &logical, &keys, SignedIdentity::MatchRepository);
+    let verdict = judged(&store, &image, &logical, &keys, SignedIdentity::MatchRepository);
     assert!(
         matches!(&verdict, Verdict::Verified { accepted, .. } if accepted.identity == "quay.io/rh_ee_aguidi/empty-image"),
         "{verdict:?}"
     );
     let Verdict::Rejected { reasons, .. } =
-        judge(&store, &image, &logical, &keys, SignedIdentity::MatchRepoDigestOrExact)
+        judged(&store, &image, &logical, &keys, SignedIdentity::MatchRepoDigestOrExact)
     else {
         panic!("a bare repository identity is refused by matchRepoDigestOrExact")
     };
@@ -255,12 +279,12 @@ fn each_platform_digest_of_the_multi_platform_image_is_checked_against_its_own_s
         let layout = dir.join(format!("multi-platform-container-sha256-{}-sig", image.hex()));
         let store = MemStore::from_oci_layout(&layout, &signature_tag(image));
         let keys = [bundle_key(&store, &signature_tag(image))];
-        let verdict = judge(&store, image, &format!("{repo}@{image}"), &keys, SignedIdentity::MatchRepository);
+        let verdict = judged(&store, image, &format!("{repo}@{image}"), &keys, SignedIdentity::MatchRepository);
         assert!(matches!(verdict, Verdict::Verified { .. }), "{image}: {verdict:?}");
         // Another platform's signature, placed at this digest's tag, is refused.
         let other = &digests[(i + 1) % digests.len()];
         let wrong = MemStore::from_oci_layout(&layout, &signature_tag(other));
-        let verdict = judge(&wrong, other, &format!("{repo}@{other}"), &keys, SignedIdentity::MatchRepository);
+        let verdict = judged(&wrong, other, &format!("{repo}@{other}"), &keys, SignedIdentity::MatchRepository);
         let Verdict::Rejected { reasons, .. } = verdict else { panic!("{other}: {verdict:?}") };
         assert!(reasons[0].contains(&format!("it signs {image}, not the image {other}")), "{reasons:?}");
     }
@@ -274,7 +298,7 @@ fn release_key_3_does_not_verify_a_signature_made_by_another_key() {
     let store = MemStore::from_oci_layout(&dir.join("single-arch-empty-image-sig"), &signature_tag(&image));
     let key3 = PublicKey::from_pem(&std::fs::read(fixtures().join("redhat-release-3.pem")).unwrap()).unwrap();
     let logical = format!("quay.io/rh_ee_aguidi/empty-image@{image}");
-    let verdict = judge(&store, &image, &logical, &[key3], SignedIdentity::MatchRepository);
+    let verdict = judged(&store, &image, &logical, &[key3], SignedIdentity::MatchRepository);
     let Verdict::Rejected { reasons, .. } = verdict else { panic!("{verdict:?}") };
     assert!(reasons[0].contains("does not verify with RSA-4096 key"), "{reasons:?}");
 }
@@ -303,7 +327,7 @@ fn the_containers_image_vectors_verify_with_their_keys() {
         let image = Digest::of(&std::fs::read(dir.join(name).join("manifest.json")).unwrap());
         store.put_signature(&image, &[(layer, payload.into())]);
         let keys = [PublicKey::from_pem(&std::fs::read(dir.join(key)).unwrap()).unwrap()];
-        let verdict = judge(&store, &image, &format!("{identity}@{image}"), &keys, SignedIdentity::MatchRepository);
+        let verdict = judged(&store, &image, &format!("{identity}@{image}"), &keys, SignedIdentity::MatchRepository);
         assert!(matches!(verdict, Verdict::Verified { .. }), "{name}: {verdict:?}");
     }
 }
