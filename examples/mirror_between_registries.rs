@@ -8,8 +8,10 @@
 //! e.g. `… quay.io/openshift-release-dev/ocp-release:4.15.0-x86_64 mirror.internal:5000/ocp/release`.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::{bail, Context as _, Result};
+use release_mirror::events::Event;
 use release_mirror::job::{SignatureCheck, SignaturePolicy};
 use release_mirror::mirror::Target;
 use release_mirror::reference::ImageRef;
@@ -28,16 +30,21 @@ fn main() -> Result<()> {
     let mut check = SignatureCheck::default();
     while let Some(flag) = args.next() {
         match flag.as_str() {
-            "--insecure" => job.registry.insecure = true,
+            "--insecure" => job.http.insecure = true,
             "--key" => check.keys.push(PathBuf::from(args.next().context("--key needs a file")?)),
             "--store" => check.stores.push(args.next().context("--store needs a URL")?),
             other => bail!("unknown argument {other:?}"),
         }
     }
     job.signatures = SignaturePolicy::Verify(check);
-    job.output.quiet = true;
+    // Warnings on stderr; progress and information are dropped.
+    let events = Arc::new(|event: Event| {
+        if let Event::Warning(message) = event {
+            eprintln!("warning: {message}");
+        }
+    });
     let runtime = tokio::runtime::Runtime::new().context("failed to start the async runtime")?;
-    let report = runtime.block_on(release_mirror::run(&job))?;
+    let report = runtime.block_on(release_mirror::run(&job, events))?;
     println!("{}", report.to_json());
     report.into_result()
 }

@@ -111,6 +111,9 @@ pub struct PathArgs {
     #[command(flatten)]
     pub graph: GraphArgs,
 
+    #[command(flatten)]
+    pub http: HttpArgs,
+
     /// Output format on stdout.
     #[arg(short = 'o', long, value_enum, value_name = "FORMAT", default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
@@ -260,10 +263,28 @@ pub struct MirrorArgs {
     pub registry: RegistryArgs,
 
     #[command(flatten)]
+    pub http: HttpArgs,
+
+    #[command(flatten)]
     pub signature: SignatureArgs,
 
     #[command(flatten)]
     pub cluster: ClusterArgs,
+}
+
+/// How every HTTPS connection is trusted: registries, the update service, signature stores.
+#[derive(Debug, Args, Clone)]
+pub struct HttpArgs {
+    /// Allow plain HTTP to registries and unverified TLS to every server (registries, the
+    /// update service, signature stores).
+    #[arg(long, help_heading = "Connection")]
+    pub insecure: bool,
+
+    /// Extra CA bundle (PEM) to trust for every HTTPS server (registries, the update
+    /// service, signature stores); a self-signed server certificate may be given as its
+    /// own CA.
+    #[arg(long, value_name = "FILE", help_heading = "Connection")]
+    pub certificate_authority: Option<PathBuf>,
 }
 
 /// How to reach registries.
@@ -275,14 +296,6 @@ pub struct RegistryArgs {
     /// (credHelpers, credsStore) are run as docker-credential-<name> get.
     #[arg(short = 'a', long, value_name = "FILE", help_heading = "Registry")]
     pub registry_config: Option<PathBuf>,
-
-    /// Allow plain HTTP and unverified TLS to registries.
-    #[arg(long, help_heading = "Registry")]
-    pub insecure: bool,
-
-    /// Extra CA bundle (PEM) to trust for registry TLS.
-    #[arg(long, value_name = "FILE", help_heading = "Registry")]
-    pub certificate_authority: Option<PathBuf>,
 
     /// Tries per registry request (connection errors, 408, 429 and 5xx are retried with
     /// exponential backoff and jitter, honouring Retry-After).

@@ -22,51 +22,153 @@ pub enum Code {
     Interrupted = 130,
 }
 
-/// A command-line misuse found after parsing (clap reports its own with code 2 too).
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct UsageError(pub String);
+/// Why a run failed. Each kind has exactly one exit code, chosen in [`Failure::code`]: a new
+/// kind does not compile until it has one. The kind is attached where the failure is known
+/// ([`Failure::mark`]); [`failure_of`] reads it back, the one place that decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// A registry, disk, payload or update-graph error.
+    Mirror,
+    /// Bad flags or references, found after parsing.
+    Usage,
+    /// No valid release signature; nothing was copied.
+    Signature,
+    /// Mirrored, but the signature ConfigMap was not applied.
+    NotApplied,
+    /// The cluster to apply to could not be used; nothing was copied.
+    Cluster,
+    /// Stopped by a signal.
+    Interrupted,
+}
 
-/// An error that selects its own exit code. Displays as the wrapped error, whose causes
-/// follow in the chain.
+impl Failure {
+    /// The exit code of this kind of failure (docs/exit-codes.md).
+    pub const fn code(self) -> Code {
+        match self {
+            Failure::Mirror => Code::MirrorFailed,
+            Failure::Usage => Code::Usage,
+            Failure::Signature => Code::Signature,
+            Failure::NotApplied => Code::NotApplied,
+            Failure::Cluster => Code::Cluster,
+            Failure::Interrupted => Code::Interrupted,
+        }
+    }
+
+    /// `err`, marked as this kind of failure. It displays as `err`, whose causes follow.
+    pub fn mark(self, err: impl std::error::Error + Send + Sync + 'static) -> anyhow::Error {
+        anyhow::Error::new(Marked { failure: self, inner: Box::new(err) })
+    }
+}
+
+/// An error marked with its kind of failure; displays as the wrapped error.
 #[derive(Debug)]
-pub struct Coded {
-    pub code: Code,
+struct Marked {
+    failure: Failure,
     inner: Box<dyn std::error::Error + Send + Sync + 'static>,
 }
 
-impl std::fmt::Display for Coded {
+impl std::fmt::Display for Marked {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         self.inner.fmt(f)
     }
 }
 
-impl std::error::Error for Coded {
+impl std::error::Error for Marked {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         self.inner.source()
     }
 }
 
-fn coded(code: Code, err: impl std::error::Error + Send + Sync + 'static) -> anyhow::Error {
-    anyhow::Error::new(Coded { code, inner: Box::new(err) })
+/// The kind of failure `err` is: the first mark in its chain; a malformed reference is a
+/// usage error wherever it was found; anything else is a mirror failure.
+pub fn failure_of(err: &anyhow::Error) -> Failure {
+    for cause in err.chain() {
+        if let Some(marked) = cause.downcast_ref::<Marked>() {
+            return marked.failure;
+        }
+        if cause.is::<ReferenceError>() {
+            return Failure::Usage;
+        }
+    }
+    Failure::Mirror
 }
 
-/// No valid release signature, or none could be checked: nothing was copied ([`Code::Signature`]).
+/// The exit code for an error.
+pub fn code_for(err: &anyhow::Error) -> Code {
+    failure_of(err).code()
+}
+
+/// A failed run: the error with its causes, and its kind (which gives the exit code).
+#[derive(Debug)]
+pub struct RunError {
+    failure: Failure,
+    error: anyhow::Error,
+}
+
+impl RunError {
+    /// Its kind of failure.
+    pub fn failure(&self) -> Failure {
+        self.failure
+    }
+
+    /// The error and its chain of causes.
+    pub fn error(&self) -> &anyhow::Error {
+        &self.error
+    }
+
+    /// The error, to add context or print.
+    pub fn into_error(self) -> anyhow::Error {
+        self.error
+    }
+}
+
+impl From<anyhow::Error> for RunError {
+    fn from(error: anyhow::Error) -> RunError {
+        RunError { failure: failure_of(&error), error }
+    }
+}
+
+impl std::fmt::Display for RunError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+impl std::error::Error for RunError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        let inner: &(dyn std::error::Error + 'static) = self.error.as_ref();
+        inner.source()
+    }
+}
+
+/// A command-line misuse found after parsing (clap reports its own with code 2 too).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// A usage error ([`Failure::Usage`], exit 2) saying `msg`.
+pub fn usage(msg: impl Into<String>) -> anyhow::Error {
+    Failure::Usage.mark(UsageError(msg.into()))
+}
+
+/// No valid release signature, or none could be checked: nothing was copied ([`Failure::Signature`]).
 pub fn signature_failure(err: impl std::error::Error + Send + Sync + 'static) -> anyhow::Error {
-    coded(Code::Signature, err)
+    Failure::Signature.mark(err)
 }
 
 /// The cluster to apply the signature to could not be used; found before anything was
-/// copied ([`Code::Cluster`]).
+/// copied ([`Failure::Cluster`]).
 pub fn cluster_unusable(err: impl std::error::Error + Send + Sync + 'static) -> anyhow::Error {
-    coded(Code::Cluster, err)
+    Failure::Cluster.mark(err)
 }
 
 /// The mirror completed, the signature ConfigMap was not applied (the reason was warned about).
 #[derive(Debug, thiserror::Error)]
 #[error("the release is mirrored, but {object} was not applied to cluster {cluster} (see the warning above)")]
 pub struct NotApplied {
+    /// The object, `configmap/sha256-…`.
     pub object: String,
+    /// The cluster's server URL.
     pub cluster: String,
 }
 
@@ -78,26 +180,8 @@ pub struct NotApplied {
     match cancelled_uploads { 0 => String::new(), n => format!(" and {n} open registry upload(s) cancelled") }
 )]
 pub struct Interrupted {
+    /// Open registry upload sessions cancelled on the way out.
     pub cancelled_uploads: usize,
-}
-
-/// The exit code for an error: the first marker found in its chain, else a mirror failure.
-pub fn code_for(err: &anyhow::Error) -> Code {
-    for cause in err.chain() {
-        if cause.is::<UsageError>() || cause.is::<ReferenceError>() {
-            return Code::Usage;
-        }
-        if cause.is::<Interrupted>() {
-            return Code::Interrupted;
-        }
-        if let Some(coded) = cause.downcast_ref::<Coded>() {
-            return coded.code;
-        }
-        if cause.is::<NotApplied>() {
-            return Code::NotApplied;
-        }
-    }
-    Code::MirrorFailed
 }
 
 /// An error and its causes on one line (`outer: inner: innermost`), each text once: for
@@ -137,11 +221,12 @@ mod tests {
 
     #[test]
     fn usage_markers_anywhere_in_the_chain_give_code_2() {
-        let err = anyhow::Error::new(UsageError("bad".into())).context("outer");
+        let err = usage("bad").context("outer");
         assert_eq!(code_for(&err), Code::Usage);
         let err = anyhow::anyhow!("disk full");
         assert_eq!(code_for(&err), Code::MirrorFailed);
-        assert_eq!(code_for(&anyhow::Error::new(Interrupted { cancelled_uploads: 0 })), Code::Interrupted);
+        let interrupted = Failure::Interrupted.mark(Interrupted { cancelled_uploads: 0 });
+        assert_eq!(RunError::from(interrupted).failure().code(), Code::Interrupted);
     }
 
     #[test]
@@ -154,11 +239,46 @@ mod tests {
 
     #[test]
     fn cluster_markers_give_codes_4_and_5() {
-        let err = anyhow::Error::new(NotApplied { object: "configmap/x".into(), cluster: "https://c".into() });
+        let err = Failure::NotApplied.mark(NotApplied { object: "configmap/x".into(), cluster: "https://c".into() });
         assert_eq!(code_for(&err), Code::NotApplied);
         let err = cluster_unusable(std::io::Error::other("no kubeconfig found")).context("cluster check");
         assert_eq!(code_for(&err), Code::Cluster);
         assert_eq!(render_chain(&err), "error: cluster check\n  caused by: no kubeconfig found");
+    }
+
+    /// Every kind of failure, with a match that stops compiling when a kind is added.
+    fn every_failure() -> Vec<Failure> {
+        let all = vec![
+            Failure::Mirror,
+            Failure::Usage,
+            Failure::Signature,
+            Failure::NotApplied,
+            Failure::Cluster,
+            Failure::Interrupted,
+        ];
+        for f in &all {
+            match f {
+                Failure::Mirror
+                | Failure::Usage
+                | Failure::Signature
+                | Failure::NotApplied
+                | Failure::Cluster
+                | Failure::Interrupted => {}
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn every_kind_of_failure_has_its_own_documented_exit_code() {
+        let doc = include_str!("../docs/exit-codes.md");
+        let mut codes: Vec<u8> = every_failure().into_iter().map(|f| f.code() as u8).collect();
+        for code in &codes {
+            assert!(doc.contains(&format!("| {code} |")), "exit code {code} has no row in docs/exit-codes.md");
+        }
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), every_failure().len(), "two kinds of failure share an exit code");
     }
 
     #[test]

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use crate::cluster::ClusterTarget;
 use crate::graph::{EdgeKinds, GraphSource, Version};
+use crate::http;
 use crate::mirror::{Concurrency, Instructions, Target, TreeCheck};
 use crate::reference::ImageRef;
 use crate::registry;
@@ -30,7 +31,10 @@ pub struct Job {
     /// `--to-mirror`: print oc's `SOURCE DESTINATION` mapping lines and stop (no signature
     /// check, nothing read but the release payloads).
     pub to_mirror: bool,
-    /// How registries are reached (credentials, TLS, retries).
+    /// How every HTTP client connects (CA bundle, `--insecure`): registries, the update
+    /// service and signature stores.
+    pub http: http::Settings,
+    /// How registries are reached (credentials, retries, stalls).
     pub registry: registry::Settings,
     /// How blob bytes are checked as they stream.
     pub blob_check: BlobCheck,
@@ -57,6 +61,7 @@ impl Job {
             to_dir: None,
             dry_run: false,
             to_mirror: false,
+            http: http::Settings::default(),
             registry: registry::Settings::default(),
             blob_check: BlobCheck::Digest,
             tree_check: TreeCheck::Sizes,

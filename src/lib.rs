@@ -18,8 +18,13 @@
 //!   [`Report`].
 //! - [`store`]: the one image-store interface; [`registry`] and [`disk`] implement it, and
 //!   [`mirror`] picks one per reference, so every direction is one executor.
+//! - [`events`]: what a run tells its caller on the way (progress, retries, warnings), as
+//!   typed [`events::Event`]s sent to the [`events::EventSink`] the caller passes to
+//!   [`run()`]. The library prints nothing; the command line renders them.
 //! - [`release`] reads payloads, [`signature`] verifies and builds ConfigMaps, [`cluster`]
 //!   applies them. None of them knows the others, the command line, or the report.
+//! - [`http`]: the one HTTP setup (CA bundle, `--insecure`, proxy environment, redirects)
+//!   the registry, the update service and signature stores build their clients from.
 //!
 //! Mirroring a release between two registries:
 //!
@@ -30,8 +35,8 @@
 //! let release = ImageRef::parse("quay.io/openshift-release-dev/ocp-release:4.15.0-x86_64")?;
 //! let to = ImageRef::parse_repository("mirror.internal:5000/ocp/release")?;
 //! let job = Job::new(release, Target { to, release_image: None, skip_release_image: false });
-//! let report = release_mirror::run(&job).await?;
-//! println!("{}", report.to_json());
+//! let report = release_mirror::run(&job, release_mirror::events::discard()).await?;
+//! std::fs::write("report.json", report.to_json())?;
 //! # Ok(())
 //! # }
 //! ```
@@ -42,10 +47,12 @@
 pub mod cluster;
 pub mod digest;
 pub mod disk;
+pub mod events;
 pub mod exit;
 #[cfg(test)]
 mod fuzzing;
 pub mod graph;
+pub mod http;
 pub mod job;
 pub mod manifest;
 pub mod mirror;
@@ -54,6 +61,7 @@ pub mod reference;
 pub mod registry;
 pub mod release;
 pub mod run;
+pub mod select;
 pub mod signature;
 pub mod store;
 

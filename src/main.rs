@@ -4,11 +4,14 @@
 mod cli;
 mod manual;
 mod options;
+mod render;
+mod text;
 
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::Parser as _;
-use release_mirror::exit::{self, Code};
+use release_mirror::exit::{self, Code, RunError};
 use release_mirror::job::OutputFormat;
 use release_mirror::signature;
 
@@ -29,20 +32,23 @@ fn main() -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: failed to start the async runtime: {e}");
+            render::line(&format!("error: failed to start the async runtime: {e}"));
             return ExitCode::from(Code::MirrorFailed as u8);
         }
     };
-    let result = runtime.block_on(release_mirror::run::run_until(&job, interrupted()));
+    let renderer = Arc::new(render::Renderer::new(job.output.quiet, job.output.verbose));
+    let result = runtime.block_on(release_mirror::run::run_until(&job, renderer.clone(), interrupted()));
     // Dropping the runtime drops in-flight transfers, whose temp files remove themselves.
     drop(runtime);
-    finish(result.and_then(|report| {
+    renderer.clear();
+    let printed = result.and_then(|report| {
         match job.output.format {
             OutputFormat::Json => emit(&format!("{}\n", report.to_json()))?,
-            OutputFormat::Text => emit(&report.to_text(job.output.instructions))?,
+            OutputFormat::Text => emit(&text::report(&report, job.output.instructions))?,
         }
-        report.into_result()
-    }))
+        Ok(report.into_result()?)
+    });
+    finish(printed)
 }
 
 /// `path`: the releases and hops a selection makes, on stdout; no registry is touched.
@@ -52,10 +58,11 @@ fn upgrade_path(args: &cli::PathArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .map_err(|e| anyhow::anyhow!("failed to start the async runtime: {e}"))?;
-    let report = runtime.block_on(release_mirror::run::PathReport::resolve(&selection))?;
+    let selection =
+        runtime.block_on(release_mirror::select::from_graph(&selection, &options::http_settings(&args.http)))?;
     match args.output {
-        cli::OutputFormat::Text => emit(&report.to_text()),
-        cli::OutputFormat::Json => emit(&format!("{}\n", report.to_json())),
+        cli::OutputFormat::Text => emit(&text::path(&selection)),
+        cli::OutputFormat::Json => emit(&format!("{}\n", selection.to_path_json())),
     }
 }
 
@@ -63,6 +70,9 @@ fn upgrade_path(args: &cli::PathArgs) -> anyhow::Result<()> {
 fn verify_signature(args: &cli::VerifySignatureArgs) -> anyhow::Result<()> {
     let report =
         signature::offline::check(&args.digest, &args.signature, &args.key).map_err(exit::signature_failure)?;
+    for warning in &report.warnings {
+        render::line(&format!("warning: {warning}"));
+    }
     match args.output {
         cli::OutputFormat::Text => emit(&report.to_text()),
         cli::OutputFormat::Json => emit(&format!("{}\n", report.to_json())),
@@ -82,13 +92,13 @@ fn emit(text: &str) -> anyhow::Result<()> {
     }
 }
 
-/// Exit with the code of `result`, its error chain printed once.
-fn finish(result: anyhow::Result<()>) -> ExitCode {
-    match result {
+/// Exit with the code of `result`'s kind of failure, its error chain printed once.
+fn finish<E: Into<RunError>>(result: Result<(), E>) -> ExitCode {
+    match result.map_err(Into::into) {
         Ok(()) => ExitCode::from(Code::Success as u8),
         Err(err) => {
-            eprintln!("{}", exit::render_chain(&err));
-            ExitCode::from(exit::code_for(&err) as u8)
+            render::line(&exit::render_chain(err.error()));
+            ExitCode::from(err.failure().code() as u8)
         }
     }
 }

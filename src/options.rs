@@ -5,7 +5,6 @@
 use std::path::PathBuf;
 
 use release_mirror::cluster::ClusterTarget;
-use release_mirror::exit::UsageError;
 use release_mirror::graph::{EdgeKinds, GraphSource, Version};
 use release_mirror::job::{
     ApplySignature, Choose, GraphSelection, Job, OutputFormat, OutputSettings, ReleaseSource, SignatureCheck,
@@ -13,8 +12,8 @@ use release_mirror::job::{
 };
 use release_mirror::mirror::{Concurrency, Instructions, Target, TreeCheck};
 use release_mirror::reference::{ImageRef, Location};
-use release_mirror::registry;
 use release_mirror::store::BlobCheck;
+use release_mirror::{http, registry};
 
 use crate::cli::{self, GraphArgs, MirrorArgs};
 
@@ -31,7 +30,7 @@ struct Options {
 }
 
 fn usage(msg: impl Into<String>) -> anyhow::Error {
-    anyhow::Error::new(UsageError(msg.into()))
+    release_mirror::exit::usage(msg)
 }
 
 impl Options {
@@ -189,12 +188,10 @@ pub fn job(args: &MirrorArgs) -> anyhow::Result<Job> {
         to_dir: opts.to_dir,
         dry_run: args.dry_run || args.to_mirror,
         to_mirror: args.to_mirror,
+        http: http_settings(&args.http),
         registry: registry::Settings {
             auth_file: args.registry.registry_config.clone(),
-            insecure: args.registry.insecure,
-            certificate_authority: args.registry.certificate_authority.clone(),
             tries: args.registry.retries,
-            verbose: args.verbose > 0,
             stall_timeout: args.registry.stall_timeout,
         },
         blob_check: if args.skip_verification { BlobCheck::LengthOnly } else { BlobCheck::Digest },
@@ -216,6 +213,11 @@ pub fn job(args: &MirrorArgs) -> anyhow::Result<Job> {
             verbose: args.verbose,
         },
     })
+}
+
+/// How every HTTP client connects (`--certificate-authority`, `--insecure`).
+pub fn http_settings(args: &cli::HttpArgs) -> http::Settings {
+    http::Settings { certificate_authority: args.certificate_authority.clone(), insecure: args.insecure }
 }
 
 /// Skip, or verify with these keys and stores; the ConfigMap goes to

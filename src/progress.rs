@@ -1,123 +1,136 @@
-//! What the user sees on stderr while a run goes: indicatif bars on a terminal, one plain
-//! line per event otherwise, nothing but warnings with `-q`. Stdout is left for data.
+//! The library's handle on the caller's [`EventSink`]: the short calls the run makes
+//! (`info`, `warn`, `debug`, `blob`, …), each sent on as one typed [`Event`]. It prints
+//! nothing; what the user sees is the caller's business (see [`crate::events`]).
 
-use std::io::IsTerminal as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
-use indicatif::{HumanBytes, MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use crate::events::{Event, EventSink};
 
-/// How progress is shown.
+/// Sends a run's events to its sink. Cheap to clone: clones share the sink and the blob ids.
 #[derive(Clone)]
-pub enum Progress {
-    Bars { multi: MultiProgress, overall: ProgressBar },
-    Lines { verbose: u8 },
-    Quiet,
+pub struct Progress {
+    sink: Arc<dyn EventSink>,
+    next_blob: Arc<AtomicU64>,
 }
 
-/// Progress of one blob transfer.
+/// One blob transfer: its progress, and its end ([`BlobProgress::finish`] when stored; a
+/// transfer dropped unfinished ends as failed).
 pub struct BlobProgress {
-    bar: Option<ProgressBar>,
-    overall: Option<ProgressBar>,
+    sink: Arc<dyn EventSink>,
+    id: u64,
+    stored: bool,
 }
 
 impl Progress {
-    /// Bars when stderr is a terminal (and `TERM` is not `dumb`), lines otherwise.
-    pub fn new(quiet: bool, verbose: u8) -> Progress {
-        if quiet {
-            return Progress::Quiet;
-        }
-        let dumb = std::env::var("TERM").is_ok_and(|t| t == "dumb");
-        if !std::io::stderr().is_terminal() || dumb {
-            return Progress::Lines { verbose };
-        }
-        let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
-        let overall = multi.add(ProgressBar::new(0));
-        overall.set_style(style("{prefix:>10} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}"));
-        overall.set_prefix("total");
-        Progress::Bars { multi, overall }
+    /// Send the events to `sink`.
+    pub fn new(sink: Arc<dyn EventSink>) -> Progress {
+        Progress { sink, next_blob: Arc::default() }
     }
 
-    /// Set the total number of bytes the run will move.
+    /// The copy begins: `blobs` blobs, `bytes` bytes.
     pub fn start_transfer(&self, blobs: usize, bytes: u64) {
-        match self {
-            Progress::Bars { overall, .. } => {
-                overall.set_length(bytes);
-                overall.enable_steady_tick(Duration::from_millis(200));
-            }
-            Progress::Lines { .. } => eprintln!("info: copying {blobs} blobs ({})", HumanBytes(bytes)),
-            Progress::Quiet => {}
-        }
+        self.sink.emit(Event::TransferStarted { blobs, bytes });
     }
 
-    /// A line of information (hidden with `-q`).
+    /// What the run is doing.
     pub fn info(&self, message: &str) {
-        match self {
-            Progress::Bars { multi, .. } => {
-                let _ = multi.println(format!("info: {message}"));
-            }
-            Progress::Lines { .. } => eprintln!("info: {message}"),
-            Progress::Quiet => {}
-        }
+        self.sink.emit(Event::Info(message.to_string()));
     }
 
-    /// Detail shown only with `-v`.
+    /// Detail for `-v`.
     pub fn debug(&self, message: &str) {
-        if let Progress::Lines { verbose } = self {
-            if *verbose > 0 {
-                eprintln!("debug: {message}");
-            }
-        }
+        self.sink.emit(Event::Debug(message.to_string()));
     }
 
-    /// A warning: always shown, even with `-q`.
+    /// Something the user should know even with `-q`.
     pub fn warn(&self, message: &str) {
-        match self {
-            Progress::Bars { multi, .. } => {
-                let _ = multi.println(format!("warning: {message}"));
-            }
-            _ => eprintln!("warning: {message}"),
-        }
+        self.sink.emit(Event::Warning(message.to_string()));
     }
 
-    /// Track one blob transfer.
+    /// A request to `host` failed (`why`) and is tried again after `wait`.
+    pub fn retry(&self, host: &str, why: &str, wait: Duration) {
+        self.sink.emit(Event::Retry { host: host.to_string(), why: why.to_string(), wait });
+    }
+
+    /// The download `what` broke off after `after` bytes and goes on from there.
+    pub fn resumed(&self, what: String, after: u64, why: String, stalled: bool) {
+        self.sink.emit(Event::Resumed { what, after, why, stalled });
+    }
+
+    /// Track one blob transfer of `size` bytes, shown as `label`.
     pub fn blob(&self, label: &str, size: u64) -> BlobProgress {
-        match self {
-            Progress::Bars { multi, overall } => {
-                let bar = multi.insert_before(overall, ProgressBar::new(size));
-                bar.set_style(style("{prefix:>10} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec}"));
-                bar.set_prefix(label.to_string());
-                BlobProgress { bar: Some(bar), overall: Some(overall.clone()) }
-            }
-            _ => BlobProgress { bar: None, overall: None },
-        }
+        let id = self.next_blob.fetch_add(1, Ordering::Relaxed);
+        self.sink.emit(Event::BlobStarted { id, label: label.to_string(), size });
+        BlobProgress { sink: self.sink.clone(), id, stored: false }
     }
 
-    /// Remove the bars before the summary is printed.
+    /// Every transfer has ended.
     pub fn finish(&self) {
-        if let Progress::Bars { multi, overall } = self {
-            overall.finish_and_clear();
-            let _ = multi.clear();
-        }
+        self.sink.emit(Event::TransferFinished);
     }
-}
-
-fn style(template: &str) -> ProgressStyle {
-    ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()).progress_chars("=> ")
 }
 
 impl BlobProgress {
+    /// `n` more bytes moved.
     pub fn inc(&self, n: u64) {
-        if let Some(b) = &self.bar {
-            b.inc(n);
-        }
-        if let Some(o) = &self.overall {
-            o.inc(n);
-        }
+        self.sink.emit(Event::BlobProgress { id: self.id, bytes: n });
     }
 
-    pub fn finish(self) {
-        if let Some(b) = self.bar {
-            b.finish_and_clear();
-        }
+    /// The blob is stored.
+    pub fn finish(mut self) {
+        self.stored = true;
+    }
+}
+
+impl Drop for BlobProgress {
+    fn drop(&mut self) {
+        self.sink.emit(Event::BlobDone { id: self.id, stored: self.stored });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    fn collecting() -> (Progress, Arc<Mutex<Vec<Event>>>) {
+        let seen: Arc<Mutex<Vec<Event>>> = Arc::default();
+        let store = seen.clone();
+        let sink = move |e: Event| store.lock().expect("events lock").push(e);
+        (Progress::new(Arc::new(sink)), seen)
+    }
+
+    #[test]
+    fn a_blob_sends_its_start_progress_and_end_under_one_id() {
+        let (progress, seen) = collecting();
+        let first = progress.blob("aaaaaaaaaaaa", 10);
+        let second = progress.blob("bbbbbbbbbbbb", 5);
+        first.inc(4);
+        first.finish();
+        drop(second);
+        let seen = seen.lock().expect("events lock");
+        assert_eq!(
+            *seen,
+            [
+                Event::BlobStarted { id: 0, label: "aaaaaaaaaaaa".into(), size: 10 },
+                Event::BlobStarted { id: 1, label: "bbbbbbbbbbbb".into(), size: 5 },
+                Event::BlobProgress { id: 0, bytes: 4 },
+                Event::BlobDone { id: 0, stored: true },
+                Event::BlobDone { id: 1, stored: false },
+            ]
+        );
+    }
+
+    #[test]
+    fn messages_keep_their_kind() {
+        let (progress, seen) = collecting();
+        progress.info("i");
+        progress.warn("w");
+        progress.debug("d");
+        let seen = seen.lock().expect("events lock");
+        assert_eq!(*seen, [Event::Info("i".into()), Event::Warning("w".into()), Event::Debug("d".into())]);
     }
 }

@@ -115,7 +115,7 @@ impl ApplyReport {
     pub fn into_result(self) -> anyhow::Result<()> {
         match self.error {
             None => Ok(()),
-            Some(_) => Err(anyhow::Error::new(NotApplied {
+            Some(_) => Err(crate::exit::Failure::NotApplied.mark(NotApplied {
                 object: format!("{} in namespace {}", self.object, self.namespace),
                 cluster: format!("{} (context {})", self.cluster, self.context),
             })),

@@ -17,7 +17,7 @@ mod real_graph;
 pub use body::{GraphBody, CHANNELS_KEY};
 pub use fetch::{fetch, FetchError, GraphSource, ARCHES, DEFAULT_UPDATE_SERVICE};
 pub use model::{Edge, Graph, Release, Risk};
-pub use path::{EdgeKinds, Hop, PathRelease, Unreachable, UpgradePath};
+pub use path::{EdgeKinds, Hop, Unreachable, UpgradePath};
 pub use select::{default_channels, NotFound};
 pub use version::{Version, VersionError};
 

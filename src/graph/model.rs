@@ -18,7 +18,7 @@ pub struct Graph {
 }
 
 /// One release of the graph.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Release {
     /// Its version.
     pub version: Version,

@@ -14,7 +14,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::model::Link;
-use super::{Graph, GraphError, Risk, Version};
+use super::{Graph, GraphError, Release, Risk, Version};
 
 /// Which updates a path may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -33,21 +33,12 @@ impl EdgeKinds {
 }
 
 /// An upgrade path: the releases in upgrade order and the hops between them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UpgradePath {
     /// Releases from the start to the target, both included.
-    pub releases: Vec<PathRelease>,
+    pub releases: Vec<Release>,
     /// One hop per consecutive pair of releases.
     pub hops: Vec<Hop>,
-}
-
-/// A release on a path.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PathRelease {
-    /// Its version.
-    pub version: Version,
-    /// Its release image pullspec.
-    pub payload: String,
 }
 
 /// One update on a path.
@@ -185,9 +176,7 @@ impl Graph {
         let releases = self.releases();
         let stops = std::iter::once(start).chain(hops.iter().map(|&(_, to, _)| to));
         UpgradePath {
-            releases: stops
-                .map(|i| PathRelease { version: releases[i].version.clone(), payload: releases[i].payload.clone() })
-                .collect(),
+            releases: stops.map(|i| releases[i].clone()).collect(),
             hops: hops
                 .iter()
                 .map(|&(from, to, link)| Hop {
@@ -370,22 +359,5 @@ mod tests {
         let g = graph(&V, &[], &[]);
         let err = g.shortest_path(&v("4.14.1"), &v("4.16.0"), EdgeKinds::All).unwrap_err();
         assert!(matches!(&err, GraphError::NotFound(n) if n.version == v("4.16.0")), "{err}");
-    }
-
-    #[test]
-    fn serializes_as_the_path_json() {
-        let g = graph(&V, &[], &[(&[("4.14.1", "4.14.2")], &["R"])]);
-        let found = g.shortest_path(&v("4.14.1"), &v("4.14.2"), EdgeKinds::All).unwrap();
-        let json = serde_json::to_value(&found).unwrap();
-        let want = serde_json::json!({
-            "releases": [
-                {"version": "4.14.1", "payload": "example.com/ocp-release@sha256:4.14.1"},
-                {"version": "4.14.2", "payload": "example.com/ocp-release@sha256:4.14.2"}
-            ],
-            "hops": [{"from": "4.14.1", "to": "4.14.2", "conditional": true,
-                      "risks": [{"name": "R", "url": "https://issues.example/R", "message": "R may bite."}]}]
-        });
-        assert_eq!(json, want);
-        assert_eq!(serde_json::from_value::<UpgradePath>(json).unwrap(), found);
     }
 }

@@ -16,9 +16,9 @@ mod streams;
 
 pub use executor::{execute, Totals};
 pub use inspect::{images_to_read, read_destination, read_destination_blobs, read_images, TreeCheck};
-pub use instructions::{Instructions, MirrorSource};
+pub use instructions::{render as render_instructions, Instructions, MirrorSource};
 pub use plan::{mappings, plan, DestState, Mapping, Plan, SourceImage, Target};
-pub use report::{ReleaseSummary, Summary};
+pub use report::{MappingSummary, ReleaseSummary, Summary, TransferSummary, SCHEMA_VERSION};
 pub use sigstore::signature_mappings;
 pub use stores::{AnyStore, Stores};
 pub use streams::{Concurrency, Sample, Streams};

@@ -1,39 +1,31 @@
 //! What a mirror did, as data (the JSON fields of docs/output.md) and as oc's text. The
 //! signature and cluster parts are added where those meet the mirror (`run/`).
 
-use std::fmt::Write as _;
-
 use serde::Serialize;
 
 use super::executor::Totals;
-use super::instructions::Instructions;
-use super::instructions::{mirror_sources, render, MirrorSource};
+use super::instructions::{mirror_sources, MirrorSource};
 use super::plan::{Mapping, Plan};
 use crate::release::Release;
 
 /// Version of the JSON summary schema; bumped on any incompatible change.
 pub const SCHEMA_VERSION: u32 = 2;
 
-/// Everything the summary says.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
+/// What the mirror as a whole did: every image mapping, the transfer, the mirror
+/// configuration and what to run next. What each release is lies in [`ReleaseSummary`].
+#[derive(Debug, Default)]
 pub struct Summary {
-    pub schema_version: u32,
+    /// Planned and reported only: nothing was copied.
     pub dry_run: bool,
-    /// The last release of the run (the only one, or the target of an upgrade path).
-    pub release: ReleaseSummary,
-    /// Every release of the run, in upgrade order (the report adds their signatures).
-    #[serde(skip)]
-    pub releases: Vec<ReleaseSummary>,
     /// oc's `Mirror prefix:` lines: the `--to` repository of a registry destination, and
     /// `--to-release-image` when given.
-    #[serde(skip)]
     pub mirror_prefixes: Vec<String>,
+    /// Every image mapping, the release's first.
     pub mappings: Vec<MappingSummary>,
+    /// What was (or would be) copied and what was there already.
     pub transfer: TransferSummary,
+    /// The repositories the cluster's mirror configuration names (registry destinations).
     pub mirrors: Vec<MirrorSource>,
-    /// `oc adm upgrade …` for registry destinations; absent for disk.
-    pub upgrade_command: Option<String>,
     /// Commands to upload a disk tree (to-disk runs only).
     pub upload_commands: Vec<String>,
     /// Sigstore (cosign) signature images mirrored beside the release.
@@ -54,7 +46,8 @@ pub struct ReleaseSummary {
 }
 
 impl ReleaseSummary {
-    fn new(release: &Release, mappings: &[Mapping]) -> ReleaseSummary {
+    /// What `release` is and where `mappings` put it.
+    pub fn new(release: &Release, mappings: &[Mapping]) -> ReleaseSummary {
         let mapping = mappings.iter().find(|m| m.is_release() && m.digest == release.digest);
         let upgrade_command = mapping.filter(|m| m.destination.registry().is_some()).map(|m| {
             format!(
@@ -83,7 +76,7 @@ pub struct MappingSummary {
     pub digest: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TransferSummary {
     pub images: usize,
@@ -97,18 +90,19 @@ pub struct TransferSummary {
 }
 
 impl Summary {
-    /// The summary of a run over `releases` (in upgrade order; at least one).
-    pub fn new(releases: &[Release], plan: &Plan, totals: Totals, dry_run: bool) -> Summary {
-        let all: Vec<ReleaseSummary> = releases.iter().map(|r| ReleaseSummary::new(r, &plan.mappings)).collect();
-        let release = all.last().cloned().unwrap_or_default();
+    /// The summary of carrying out `plan` (`totals`: what was done; none in a dry run).
+    /// `mirror_prefixes` and `upload_commands` are what the target says to print.
+    pub fn new(
+        plan: &Plan,
+        totals: Totals,
+        dry_run: bool,
+        mirror_prefixes: Vec<String>,
+        upload_commands: Vec<String>,
+    ) -> Summary {
         let to_registry = plan.mappings.first().is_some_and(|m| m.destination.registry().is_some());
         Summary {
-            schema_version: SCHEMA_VERSION,
             dry_run,
-            upgrade_command: release.upgrade_command.clone(),
-            release,
-            releases: all,
-            mirror_prefixes: Vec::new(),
+            mirror_prefixes,
             mappings: plan
                 .mappings
                 .iter()
@@ -129,7 +123,7 @@ impl Summary {
                 done: totals,
             },
             mirrors: if to_registry { mirror_sources(&plan.mappings) } else { Vec::new() },
-            upload_commands: Vec::new(),
+            upload_commands,
             sigstore_signatures: plan
                 .mappings
                 .iter()
@@ -137,59 +131,5 @@ impl Summary {
                 .map(|m| m.destination.to_string())
                 .collect(),
         }
-    }
-
-    /// The start of oc's summary: `Success` (or the dry-run plan), the update image and the
-    /// mirror prefixes.
-    pub fn head_text(&self) -> String {
-        let mut out = String::new();
-        if self.dry_run {
-            let t = &self.transfer;
-            let _ = writeln!(out, "Dry run: nothing was copied.");
-            for r in &self.releases {
-                let _ = writeln!(out, "Release {} ({}, {})", r.source, r.version, r.architecture);
-            }
-            for m in &self.mappings {
-                let label = if m.name.is_empty() { "release" } else { &m.name };
-                let _ = writeln!(out, "  {label}: {} -> {}", m.source, m.destination);
-            }
-            let _ = writeln!(
-                out,
-                "Would copy {} blobs ({} bytes); {} blobs ({} bytes) already present; {} of {} images complete.\n",
-                t.blobs_to_copy, t.bytes_to_copy, t.blobs_skipped, t.bytes_skipped, t.images_complete_before, t.images
-            );
-        } else {
-            let _ = writeln!(out, "Success");
-        }
-        // oc names a disk target without its scheme: `openshift/release:4.15.0-x86_64`.
-        for dest in self.releases.iter().filter_map(|r| r.destination.as_ref()) {
-            let _ = writeln!(out, "Update image:  {}", dest.strip_prefix("file://").unwrap_or(dest));
-        }
-        for prefix in &self.mirror_prefixes {
-            let _ = writeln!(out, "Mirror prefix: {prefix}");
-        }
-        out
-    }
-
-    /// The end of the summary: sigstore signatures, upload commands, mirror configuration
-    /// and the upgrade command.
-    pub fn tail_text(&self, instructions: Instructions) -> String {
-        let mut out = String::new();
-        for sig in &self.sigstore_signatures {
-            let _ = writeln!(out, "Sigstore signature: {sig}");
-        }
-        if !self.sigstore_signatures.is_empty() {
-            out.push('\n');
-        }
-        for cmd in &self.upload_commands {
-            let _ = writeln!(out, "{cmd}\n");
-        }
-        if !self.mirrors.is_empty() {
-            out.push_str(&render(instructions, &self.mirrors));
-        }
-        if let (Some(cmd), 1) = (&self.upgrade_command, self.releases.len()) {
-            let _ = writeln!(out, "\nTo upgrade a cluster to this release, run:\n\n  {cmd}");
-        }
-        out
     }
 }

@@ -145,7 +145,8 @@ impl RegistryClient {
             }
             let resp = match req.send().await {
                 Ok(resp) => resp,
-                Err(source) if attempt < self.transport.retry.tries => {
+                // A refused redirect (https to http, too many) is the same on every try.
+                Err(source) if attempt < self.transport.retry.tries && !source.is_redirect() => {
                     self.pause(attempt, None, &crate::exit::one_line(&source.without_url())).await;
                     continue;
                 }
@@ -185,14 +186,12 @@ impl RegistryClient {
         self.wait_before_retry(attempt, retry_after, &format!("try {attempt} failed ({why})")).await;
     }
 
-    /// Count a retry, say why on stderr with `-v` (one `debug:` line each), and wait the
-    /// backoff for `attempt` (or the server's `Retry-After`).
+    /// Count a retry, say why (a retry event), and wait the backoff for `attempt` (or the
+    /// server's `Retry-After`).
     pub(super) async fn wait_before_retry(&self, attempt: u32, retry_after: Option<Duration>, why: &str) {
         self.transport.retried.fetch_add(1, Ordering::Relaxed);
         let wait = self.transport.retry.delay(attempt, retry_after, retry::jitter());
-        if self.transport.verbose {
-            eprintln!("debug: {}: {why}; retrying in {} ms", self.host, wait.as_millis());
-        }
+        self.transport.progress.retry(&self.host, why, wait);
         tokio::time::sleep(wait).await;
     }
 

@@ -8,8 +8,8 @@ pub enum RegistryError {
     #[error("failed to read registry credentials {path}: {reason}")]
     AuthFile { path: PathBuf, reason: String },
 
-    #[error("failed to read certificate authority {path}: {reason}")]
-    CaFile { path: PathBuf, reason: String },
+    #[error(transparent)]
+    Http(#[from] crate::http::HttpError),
 
     #[error("failed to set up the HTTP client")]
     Client(#[source] reqwest::Error),
@@ -76,14 +76,17 @@ pub enum RegistryError {
 
 impl RegistryError {
     /// Failures another try cannot fix: access, absence, bad local files, unsafe or
-    /// oversized input.
+    /// oversized input, a redirect refused.
     pub fn is_permanent(&self) -> bool {
+        if let RegistryError::Connect { source, .. } = self {
+            return source.is_redirect();
+        }
         matches!(
             self,
             RegistryError::Unauthorized { .. }
                 | RegistryError::NotFound { .. }
                 | RegistryError::AuthFile { .. }
-                | RegistryError::CaFile { .. }
+                | RegistryError::Http(_)
                 | RegistryError::TooLarge { .. }
                 | RegistryError::BadName { .. }
         )

@@ -110,12 +110,12 @@ pub(super) fn resuming(
 impl Download {
     /// Carry on from `self.received` after `failure`, if the blob's retry budget allows.
     async fn resume(&mut self, failure: std::io::Error) -> std::io::Result<()> {
-        if failure.kind() == std::io::ErrorKind::TimedOut {
-            eprintln!("warning: {} {failure} after {} bytes; resuming", self.source.what(), self.received);
-        }
         if !self.source.client.transport().take_retry(self.source.digest.as_str()) {
             return Err(failure);
         }
+        let stalled = failure.kind() == std::io::ErrorKind::TimedOut;
+        let why = crate::exit::one_line(&failure);
+        self.source.client.transport().progress.resumed(self.source.what(), self.received, why, stalled);
         self.resumes += 1;
         self.body = self.source.reopen(self.received, self.resumes, &failure).await?;
         self.pace = Pace::new(self.pace.stall);

@@ -1,5 +1,5 @@
-//! What every registry of a run shares: the HTTP clients (TLS, timeouts, the connection
-//! pool), credentials, the retry policy and its counters, the stall timeout, and the upload
+//! What every registry of a run shares: the HTTP clients (built from the run's
+//! [`crate::http::Settings`], plus the answer timeout and the connection pool), credentials, the retry policy and its counters, the stall timeout, and the upload
 //! sessions still open (cancelled on an interrupt).
 
 use std::collections::HashMap;
@@ -12,20 +12,15 @@ use super::challenge::Scope;
 use super::client::RegistryClient;
 use super::retry::RetryPolicy;
 use super::RegistryError;
+use crate::progress::Progress;
 
 /// How to reach registries: resolved from the registry flags, plain values.
 #[derive(Debug, Clone, Default)]
 pub struct Settings {
     /// Credentials file (`--registry-config`); `None` follows the default chain.
     pub auth_file: Option<std::path::PathBuf>,
-    /// Plain HTTP and unverified TLS allowed (`--insecure`).
-    pub insecure: bool,
-    /// Extra CA bundle (PEM) to trust (`--certificate-authority`).
-    pub certificate_authority: Option<std::path::PathBuf>,
     /// Tries per request (`--retries`); 0 means the default.
     pub tries: u32,
-    /// Log each retry on stderr (`-v`).
-    pub verbose: bool,
     /// A transfer that sends nothing for this long, or less than [`STALL_FLOOR`] bytes a
     /// second over this long, is stalled (`--stall-timeout`); zero means the default.
     pub stall_timeout: Duration,
@@ -51,7 +46,8 @@ pub struct Transport {
     pub(super) credentials: Arc<Credentials>,
     pub(super) retry: RetryPolicy,
     pub(super) retried: Arc<AtomicU64>,
-    pub(super) verbose: bool,
+    /// Where retries and resumed downloads are reported.
+    pub(super) progress: Progress,
     pub(super) uploads: Arc<Mutex<OpenUploads>>,
     pub(super) stall: Duration,
     /// Retries spent per blob, by whichever way (a resumed download, a restarted copy).
@@ -66,44 +62,22 @@ pub(super) struct OpenUploads {
 }
 
 impl Transport {
-    /// Build the HTTP client from the registry settings.
-    pub fn new(args: &Settings) -> Result<Transport, RegistryError> {
+    /// Build the HTTP clients from the run's HTTP setup and the registry settings; retries
+    /// are reported to `progress`.
+    pub fn new(http: &crate::http::Settings, args: &Settings, progress: Progress) -> Result<Transport, RegistryError> {
         let stall = if args.stall_timeout.is_zero() { DEFAULT_STALL_TIMEOUT } else { args.stall_timeout };
-        let certs = match &args.certificate_authority {
-            Some(path) => {
-                let fail = |reason: String| RegistryError::CaFile { path: path.clone(), reason };
-                let pem = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
-                let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| fail(e.to_string()))?;
-                if certs.is_empty() {
-                    return Err(fail("no PEM certificates in it".to_string()));
-                }
-                certs
-            }
-            None => Vec::new(),
-        };
-        let builder = || {
-            let builder = reqwest::Client::builder()
-                .user_agent(concat!("kubectl-release_mirror/", env!("CARGO_PKG_VERSION")))
-                .connect_timeout(Duration::from_secs(30))
-                .pool_max_idle_per_host(32)
-                .tls_danger_accept_invalid_certs(args.insecure);
-            if certs.is_empty() {
-                builder
-            } else {
-                builder.tls_certs_merge(certs.clone())
-            }
-        };
-        let streaming = builder().build().map_err(RegistryError::Client)?;
-        let http = builder().read_timeout(stall * ANSWER_STALLS).build().map_err(RegistryError::Client)?;
+        let builder = || Ok::<_, RegistryError>(http.builder()?.pool_max_idle_per_host(32));
+        let streaming = builder()?.build().map_err(RegistryError::Client)?;
+        let http_client = builder()?.read_timeout(stall * ANSWER_STALLS).build().map_err(RegistryError::Client)?;
         let credentials = Arc::new(Credentials::load(args.auth_file.as_deref())?);
         Ok(Transport {
-            http,
+            http: http_client,
             streaming,
-            insecure: args.insecure,
+            insecure: http.insecure,
             credentials,
             retry: RetryPolicy::new(if args.tries == 0 { super::DEFAULT_TRIES } else { args.tries }),
             retried: Arc::default(),
-            verbose: args.verbose,
+            progress,
             uploads: Arc::default(),
             stall,
             spent: Arc::default(),

@@ -83,8 +83,8 @@ impl Upload<'_> {
     }
 
     /// `PUT <url>?digest=…` with the whole blob, `size` bytes of `stream`. A registry that
-    /// takes it all and never answers is found in `--stall-timeout`. A refusal of the
-    /// method (405, 413, 501) switches this registry to chunked uploads.
+    /// takes it all and never answers is found in `--stall-timeout`. A refusal of a whole
+    /// blob (see [`refuses_monolithic`]) switches this registry to chunked uploads.
     pub async fn monolithic(&self, session: &Session, stream: ByteStream, size: u64) -> Result<(), RegistryError> {
         let what = self.what();
         // Told when the last byte of the body has been handed over.
@@ -243,9 +243,15 @@ impl Upload<'_> {
 }
 
 /// The answers by which a registry refuses a whole blob in one request: the method is not
-/// allowed or implemented, or the body is too large for it (or a proxy in front of it).
+/// allowed or implemented (405, 501), the body is too large for it or a proxy in front of it
+/// (413), or any other client error but those about access (401, 403), a lost session (404),
+/// or pace (408, 429): `400 BLOB_UPLOAD_INVALID` from registries that take chunks only.
 fn refuses_monolithic(status: StatusCode) -> bool {
-    matches!(status.as_u16(), 405 | 413 | 501)
+    match status.as_u16() {
+        501 => true,
+        401 | 403 | 404 | 408 | 429 => false,
+        code => (400..500).contains(&code),
+    }
 }
 
 fn with_digest(url: &str, digest: &Digest) -> String {
@@ -304,11 +310,11 @@ mod tests {
     }
 
     #[test]
-    fn only_refusals_of_the_method_or_its_size_switch_to_chunks() {
-        for s in [405, 413, 501] {
+    fn client_errors_but_access_absence_and_pace_switch_to_chunks() {
+        for s in [400, 405, 411, 413, 415, 416, 422, 501] {
             assert!(refuses_monolithic(StatusCode::from_u16(s).unwrap()), "{s}");
         }
-        for s in [400, 401, 403, 404, 416, 500, 503] {
+        for s in [401, 403, 404, 408, 429, 500, 502, 503] {
             assert!(!refuses_monolithic(StatusCode::from_u16(s).unwrap()), "{s}");
         }
     }

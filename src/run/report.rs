@@ -1,86 +1,87 @@
-//! The end-of-run report, assembled where the mirror, the signatures and the cluster meet:
-//! the mirror's summary plus the signature section (and what the cluster did with it), as
-//! oc's text or one versioned JSON document (docs/output.md).
-
-use std::fmt::Write as _;
+//! The end-of-run report, built once from the run's per-release records: the mirror's
+//! summary, each release with its signatures (and what the cluster did with them), and the
+//! upgrade path. It is data: the binary renders it as oc's text, and [`Report::to_json`]
+//! gives the one versioned JSON document (docs/output.md).
 
 use serde::Serialize;
 
-use super::releases::ChosenPath;
 use crate::cluster::ApplyReport;
-use crate::mirror::{Instructions, ReleaseSummary, Summary};
+use crate::graph::Version;
+use crate::mirror::{MappingSummary, MirrorSource, ReleaseSummary, Summary, TransferSummary, SCHEMA_VERSION};
+use crate::select::Route;
 use crate::signature::{format_date, Accepted};
 
 /// Everything a run says at its end.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug)]
 pub struct Report {
-    #[serde(flatten)]
+    /// What the mirror as a whole did.
     pub mirror: Summary,
-    /// The verified signatures of the last release; absent with --skip-release-image-signature.
-    pub signature: Option<SignatureReport>,
     /// Every release in upgrade order, each with its signatures.
     pub releases: Vec<ReleaseReport>,
     /// The upgrade path the releases lie on (a shortest-path selection, or a tree's record).
-    pub upgrade_path: Option<ChosenPath>,
+    pub upgrade_path: Option<Route>,
     /// `--to-mirror`: the text is oc's mapping lines only.
-    #[serde(skip)]
     pub mapping_lines_only: bool,
 }
 
 /// One release of the run.
 #[derive(Debug, Serialize)]
 pub struct ReleaseReport {
+    /// What the release is and where it went.
     #[serde(flatten)]
     pub release: ReleaseSummary,
+    /// Its verified signatures and ConfigMap; absent with --skip-release-image-signature.
     pub signature: Option<SignatureReport>,
+    /// Its version as the selection gave it, else as its metadata says (when that parses):
+    /// what the upgrade path's hops name.
+    #[serde(skip)]
+    pub version: Option<Version>,
+}
+
+/// The JSON document: schema 2 keeps the last release (and its signature) at the top level
+/// beside the list of every release, in this field order.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Json<'a> {
+    schema_version: u32,
+    dry_run: bool,
+    release: &'a ReleaseSummary,
+    mappings: &'a [MappingSummary],
+    transfer: &'a TransferSummary,
+    mirrors: &'a [MirrorSource],
+    upgrade_command: Option<&'a String>,
+    upload_commands: &'a [String],
+    sigstore_signatures: &'a [String],
+    signature: Option<&'a SignatureReport>,
+    releases: &'a [ReleaseReport],
+    upgrade_path: Option<&'a Route>,
 }
 
 impl Report {
-    /// The report of `--to-mirror`: the planned mappings, nothing done.
-    pub fn mapping_lines(mirror: Summary) -> Report {
-        Report { mirror, signature: None, releases: Vec::new(), upgrade_path: None, mapping_lines_only: true }
+    /// The last release of the run: the only one, or the target of an upgrade path.
+    pub fn last(&self) -> Option<&ReleaseReport> {
+        self.releases.last()
     }
 
     /// The JSON document (schema in docs/output.md).
     pub fn to_json(&self) -> String {
-        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
-    }
-
-    /// oc's summary: `Success`, the update image, mirror prefixes, the signatures, then
-    /// the instructions.
-    pub fn to_text(&self, instructions: Instructions) -> String {
-        if self.mapping_lines_only {
-            return self.mirror.mappings.iter().map(|m| format!("{} {}\n", m.source, m.destination)).collect();
-        }
-        let dry_run = self.mirror.dry_run;
-        let mut out = self.mirror.head_text();
-        let signatures: Vec<&SignatureReport> = self.releases.iter().filter_map(|r| r.signature.as_ref()).collect();
-        for signature in &signatures {
-            out.push_str(&signature.to_text(dry_run));
-        }
-        out.push('\n');
-        out.push_str(&self.mirror.tail_text(instructions));
-        if self.releases.len() > 1 || self.upgrade_path.is_some() {
-            out.push_str(&super::sequence::render(&self.releases, self.upgrade_path.as_ref()));
-        }
-        let unapplied: Vec<&String> = signatures
-            .iter()
-            .filter(|s| !s.applied.as_ref().is_some_and(ApplyReport::succeeded))
-            .filter_map(|s| s.file.as_ref())
-            .collect();
-        if !dry_run && !unapplied.is_empty() {
-            let what = if unapplied.len() == 1 {
-                "this release, apply its signature ConfigMap"
-            } else {
-                "these releases, apply their signature ConfigMaps"
-            };
-            let _ = writeln!(out, "\nTo let the cluster verify {what} (before upgrading):\n");
-            for file in unapplied {
-                let _ = writeln!(out, "  oc apply -f {file}");
-            }
-        }
-        out
+        let empty = ReleaseSummary::default();
+        let last = self.last();
+        let json = Json {
+            schema_version: SCHEMA_VERSION,
+            dry_run: self.mirror.dry_run,
+            release: last.map_or(&empty, |r| &r.release),
+            mappings: &self.mirror.mappings,
+            transfer: &self.mirror.transfer,
+            mirrors: &self.mirror.mirrors,
+            upgrade_command: last.and_then(|r| r.release.upgrade_command.as_ref()),
+            upload_commands: &self.mirror.upload_commands,
+            sigstore_signatures: &self.mirror.sigstore_signatures,
+            signature: last.and_then(|r| r.signature.as_ref()),
+            releases: if self.mapping_lines_only { &[] } else { &self.releases },
+            upgrade_path: self.upgrade_path.as_ref(),
+        };
+        serde_json::to_string_pretty(&json).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
     }
 
     /// `Err` (exit 4) when a signature was to be applied and was not.
@@ -96,6 +97,7 @@ impl Report {
 pub struct SignatureReport {
     /// The ConfigMap file written (in a dry run: that would be written); absent when none.
     pub file: Option<String>,
+    /// The ConfigMap's name: `sha256-<hex>`.
     pub config_map_name: String,
     /// The first valid signature of each keyring.
     pub signatures: Vec<SignatureInfo>,
@@ -107,11 +109,15 @@ pub struct SignatureReport {
     pub applied: Option<ApplyReport>,
 }
 
+/// One accepted signature.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SignatureInfo {
+    /// The keyring it satisfied (`verifier-public-key-<name>` or the key file).
     pub keyring: String,
+    /// The identity it claims (`docker-reference`).
     pub identity: String,
+    /// The signing key's fingerprint.
     pub key_fingerprint: String,
     /// Signature creation time, ISO 8601 UTC.
     pub created: Option<String>,
@@ -120,6 +126,7 @@ pub struct SignatureInfo {
 }
 
 impl SignatureReport {
+    /// The report of `accepted` signatures, whose ConfigMap is `config_map_name` in `file`.
     pub fn new(accepted: &[Accepted], config_map_name: String, file: Option<String>) -> Self {
         let signatures = accepted
             .iter()
@@ -132,33 +139,5 @@ impl SignatureReport {
             })
             .collect();
         SignatureReport { file, config_map_name, signatures, applied: None, unchanged: false }
-    }
-
-    /// One line per signature, then what became of the ConfigMap.
-    fn to_text(&self, dry_run: bool) -> String {
-        let mut out = String::new();
-        for s in &self.signatures {
-            let _ = writeln!(
-                out,
-                "Release signature: valid for keyring {} (key {}, identity {})",
-                s.keyring, s.key_fingerprint, s.identity
-            );
-        }
-        match (&self.file, dry_run) {
-            (Some(file), false) if self.unchanged => _ = writeln!(out, "Configmap {file} unchanged (same content)"),
-            (Some(file), false) => _ = writeln!(out, "Configmap {file} created"),
-            (Some(file), true) => _ = writeln!(out, "Would create Configmap {file}"),
-            (None, _) if self.applied.is_some() => {}
-            (None, _) => {
-                _ = writeln!(
-                out,
-                "No signature ConfigMap written: give --release-image-signature-to-dir=DIR (or --to-dir) to write one"
-            )
-            }
-        }
-        if let Some(applied) = &self.applied {
-            out.push_str(&applied.to_text());
-        }
-        out
     }
 }

@@ -26,6 +26,7 @@ pub async fn verify(
     check: &SignatureCheck,
     from_dir: Option<&Path>,
     release: &Release,
+    http: &crate::http::Settings,
     progress: &Progress,
 ) -> Result<Vec<Accepted>> {
     progress.info(&format!("verifying the signature of release {}", release.digest));
@@ -37,6 +38,7 @@ pub async fn verify(
         key_files: check.keys.clone(),
         stores: stores.unwrap_or_else(|| check.stores.clone()),
         timeout: check.store_timeout,
+        http: http.clone(),
     };
     let accepted = signature::check_release(&options, release.verification.as_ref(), &release.digest)
         .await

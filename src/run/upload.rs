@@ -7,7 +7,7 @@ use crate::reference::ImageRef;
 use crate::release::Release;
 
 /// Upload commands for the releases `loaded` written to `dir` under `repo`.
-pub fn commands(dir: &Path, repo: &ImageRef, loaded: &[Release]) -> Vec<String> {
+pub fn commands(dir: &Path, repo: &ImageRef, loaded: &[&Release]) -> Vec<String> {
     let from_dir = quote(&format!("--from-dir={}", dir.display()));
     let repo = repo.name();
     if let [release] = loaded {

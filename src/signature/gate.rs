@@ -24,6 +24,8 @@ pub struct GateOptions {
     pub stores: Vec<String>,
     /// Per-request store timeout.
     pub timeout: Duration,
+    /// How stores over HTTPS are trusted (the run's CA bundle, `--insecure`).
+    pub http: crate::http::Settings,
 }
 
 /// Why the release's signatures could not be established.
@@ -81,7 +83,7 @@ pub async fn check_release(
 ) -> Result<Vec<Accepted>, GateError> {
     let keyrings = keyrings(&options.key_files, payload)?;
     let stores = stores(&options.stores, payload)?;
-    let client = StoreClient::new(options.timeout)?;
+    let client = StoreClient::new(&options.http, options.timeout)?;
     Ok(find_signatures(&client, &stores, &keyrings, digest).await?)
 }
 

@@ -11,7 +11,6 @@ use super::key::format_date;
 use super::keyring::Keyring;
 use super::verify::{verify, Verified};
 use crate::digest::Digest;
-use crate::progress::Progress;
 
 /// Why `verify-signature` failed.
 #[derive(Debug, thiserror::Error)]
@@ -48,13 +47,10 @@ pub struct Report {
     pub warnings: Vec<String>,
 }
 
-/// Checks one signature file against one keyring for `digest`; warnings go to stderr.
+/// Checks one signature file against one keyring for `digest`; the caller shows the
+/// report's `warnings`.
 pub fn check(digest: &Digest, signature: &Path, key: &Path) -> Result<Report, OfflineError> {
     let (keyring, verified) = verify_file(digest, signature, key)?;
-    let progress = Progress::new(false, 0);
-    for warning in &verified.warnings {
-        progress.warn(warning);
-    }
     Ok(Report {
         valid: true,
         keyring,

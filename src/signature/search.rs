@@ -203,7 +203,8 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = format!("file://{}", dir.path().display());
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = StoreClient::new(std::time::Duration::from_secs(30)).expect("client");
+        let client =
+            StoreClient::new(&crate::http::Settings::default(), std::time::Duration::from_secs(30)).expect("client");
         // Any keyring will do: nothing is found to check against it.
         let keyring = crate::signature::vectors::v3_keyring();
         let err = find_signatures(&client, &[store], &[keyring], &digest()).await.expect_err("nothing to find");

@@ -42,6 +42,10 @@ pub enum FetchError {
     #[error("cannot build the http client for signature stores")]
     Client(#[source] reqwest::Error),
 
+    /// The run's HTTP setup could not be used (its CA bundle).
+    #[error(transparent)]
+    Http(#[from] crate::http::HttpError),
+
     /// The request did not complete within the per-request timeout.
     #[error("no answer from {url} within {} s", timeout.as_secs_f32())]
     Timeout { url: String, timeout: Duration },
@@ -79,14 +83,10 @@ pub struct StoreClient {
 }
 
 impl StoreClient {
-    /// A client whose every request must complete within `timeout`.
-    pub fn new(timeout: Duration) -> Result<StoreClient, FetchError> {
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("kubectl-release_mirror/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(timeout)
-            .timeout(timeout)
-            .build()
-            .map_err(FetchError::Client)?;
+    /// A client with the run's `http` setup whose every request must complete within
+    /// `timeout`.
+    pub fn new(http: &crate::http::Settings, timeout: Duration) -> Result<StoreClient, FetchError> {
+        let http = http.builder()?.connect_timeout(timeout).timeout(timeout).build().map_err(FetchError::Client)?;
         Ok(StoreClient { http, timeout })
     }
 
@@ -150,16 +150,7 @@ pub fn describe(store: &str, digest: &Digest, n: u32) -> String {
     }
 }
 
-/// `url` without the credentials of its userinfo (`https://user:pass@host/…` →
-/// `https://***@host/…`): what may be printed, logged or put in a report.
-pub fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
-        Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
-        None => url.to_string(),
-    }
-}
+pub use crate::http::redact;
 
 /// `<store>/<algorithm>=<hex>/signature-<n>`.
 pub fn signature_url(store: &str, digest: &Digest, n: u32) -> String {
@@ -228,7 +219,7 @@ mod tests {
         let big = vec![0u8; usize::try_from(MAX_BODY).expect("fits") + 1];
         std::fs::write(sigs.join("signature-2"), big).expect("write");
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = StoreClient::new(Duration::from_secs(30)).expect("client");
+        let client = StoreClient::new(&crate::http::Settings::default(), Duration::from_secs(30)).expect("client");
         let store = format!("file://{}", dir.path().display());
         assert!(matches!(client.fetch(&store, &digest(), 1).await, Fetched::Found(b) if b == b"sig"));
         let too_large = client.fetch(&store, &digest(), 2).await;
@@ -239,7 +230,7 @@ mod tests {
     #[tokio::test]
     async fn unknown_schemes_are_failures_naming_the_store() {
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = StoreClient::new(Duration::from_secs(30)).expect("client");
+        let client = StoreClient::new(&crate::http::Settings::default(), Duration::from_secs(30)).expect("client");
         let Fetched::Failed(err) = client.fetch("ftp://x", &digest(), 1).await else {
             panic!("ftp accepted");
         };

@@ -27,7 +27,9 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
 }
 
 fn store(src: &Source) -> RegistryStore {
-    let transport = Transport::new(&Settings { insecure: true, ..Settings::default() }).expect("transport");
+    let http = release_mirror::http::Settings { insecure: true, ..Default::default() };
+    let progress = release_mirror::progress::Progress::new(std::sync::Arc::new(release_mirror::events::Discard));
+    let transport = Transport::new(&http, &Settings::default(), progress).expect("transport");
     RegistryStore::new(transport.client(&src.registry.host()))
 }
 

@@ -58,3 +58,49 @@ fn the_example_mirrors_a_signed_release_between_registries_through_the_public_ap
     assert_eq!(report["signature"]["signatures"][0]["keyring"], "verifier-public-key-test");
     assert_eq!(report["transfer"]["images"], 6, "the release and its 5 components");
 }
+
+#[test]
+fn a_program_embedding_the_library_gets_warnings_and_retries_as_events_through_its_sink() {
+    use std::sync::{Arc, Mutex};
+
+    use release_mirror::events::Event;
+    use release_mirror::job::SignaturePolicy;
+    use release_mirror::mirror::Target;
+    use release_mirror::reference::ImageRef;
+    use release_mirror::Job;
+
+    use crate::faults::bed;
+    use crate::support::proxy::{Action, Fault};
+
+    crate::support::install_crypto();
+    let b = bed(ReleaseSpec { components: 2, ..ReleaseSpec::default() });
+    b.proxy.add(Fault::new(Action::Status { code: 503, retry_after: None }).on("GET", "/manifests/"));
+    let dest = Registry::start();
+    let release = ImageRef::parse(&b.release.release_ref()).expect("release reference");
+    let to = ImageRef::parse_repository(&format!("{}/mirror/ocp/release", dest.host())).expect("repository");
+    let mut job = Job::new(release, Target { to, release_image: None, skip_release_image: false });
+    job.http.insecure = true;
+    job.signatures = SignaturePolicy::Skip;
+    let seen: Arc<Mutex<Vec<Event>>> = Arc::default();
+    let sink = {
+        let seen = seen.clone();
+        Arc::new(move |event: Event| seen.lock().expect("events").push(event))
+    };
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let report = runtime.block_on(release_mirror::run(&job, sink)).expect("the run succeeds");
+    report.into_result().expect("nothing failed after the copy");
+    assert_complete_in(&b.release, &dest.client(), "mirror/ocp/release");
+    let seen = seen.lock().expect("events");
+    let warned = seen.iter().any(|e| matches!(e, Event::Warning(w) if w.starts_with("--skip-release-image-signature")));
+    assert!(warned, "the skipped signature check is a warning event: {seen:#?}");
+    let host = b.proxy.host();
+    let retried =
+        seen.iter().any(|e| matches!(e, Event::Retry { host: h, why, .. } if *h == host && why.contains("(503)")));
+    assert!(retried, "the 503 from {host} is a retry event: {seen:#?}");
+    let started = seen.iter().find_map(|e| match e {
+        Event::TransferStarted { blobs, .. } => Some(*blobs),
+        _ => None,
+    });
+    let stored = seen.iter().filter(|e| matches!(e, Event::BlobDone { stored: true, .. })).count();
+    assert_eq!(started, Some(stored), "every blob announced was stored: {seen:#?}");
+}

@@ -366,6 +366,15 @@ fn update_service_failures_are_named_and_nothing_is_copied() {
     for (fault, want) in [
         (Fault::Status(503), "refused the request for channel \"stable-4.99\", arch \"amd64\" (503)"),
         (Fault::InvalidJson, "the update graph for channel stable-4.99 (arch amd64) from"),
+        // Cincinnati's own error body, as its graph endpoint sends for a bad parameter.
+        (
+            Fault::Reply {
+                status: 400,
+                content_type: "application/json".into(),
+                body: br#"{"kind":"invalid_params","value":"channel 'stable 4.99' is not valid"}"#.to_vec(),
+            },
+            "(400: invalid_params: channel 'stable 4.99' is not valid)",
+        ),
     ] {
         b.service.fail_with(fault);
         let out = run(args(&b, &dest, &flags));

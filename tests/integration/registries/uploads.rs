@@ -1,5 +1,6 @@
 //! Upload-side quirks: a mount answered with an upload session, chunked uploads with a
-//! minimum chunk and a registry that keeps part of a chunk, and a body-size limit.
+//! minimum chunk and a registry that keeps part of a chunk, a body-size limit, and whole
+//! blobs refused with 400, 405 or 501 and no minimum named.
 
 use super::{assert_arrived, bed, large_bed, MIB, TO_REPO};
 use crate::support::assert_success;
@@ -101,5 +102,23 @@ fn a_body_limit_turns_uploads_into_chunks_that_fit() {
         assert!(taken.clone().all(|e| e.request_bytes <= MIB), "every accepted body fits the limit");
         let patches = taken.filter(|e| e.method == "PATCH" && e.request_bytes == MIB).count();
         assert!(patches >= 20, "the large layers went in 1 MiB chunks: {patches}");
+    }
+}
+
+#[test]
+fn a_whole_blob_refused_with_400_405_or_501_is_sent_again_in_chunks_and_remembered() {
+    for status in [400, 405, 501] {
+        let b = bed();
+        b.dst.quirk(Quirk::MonolithicRefused(status));
+        // One upload at a time, so the refusals are counted exactly.
+        let (to, from_disk) = b.both_ways_with(&["--max-per-registry=1"]);
+        for log in [&to, &from_disk] {
+            let whole = |e: &&LogEntry| e.method == "PUT" && e.path.contains("/uploads/") && e.request_bytes > 0;
+            let refused: Vec<&LogEntry> = log.iter().filter(whole).collect();
+            assert_eq!(refused.len(), 1, "{status}: one whole blob refused, then chunks only: {refused:#?}");
+            assert_eq!(refused[0].status, status);
+            let patched = log.iter().filter(|e| e.method == "PATCH" && e.status == 202).count();
+            assert!(patched > 1, "{status}: the blobs went in chunks ({patched} PATCHes)");
+        }
     }
 }

@@ -3,7 +3,6 @@
 //! it (the fixtures in ../shared/fixtures/sigstore show the bytes: manifest, config and
 //! simple-signing layer, in that key order), pushed beside its image as `sha256-<hex>.sig`.
 
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use base64::Engine as _;
@@ -40,13 +39,6 @@ impl CosignKey {
         openssl(&[&["genpkey"], options, &["-out", path(&key)]].concat(), b"");
         let public = openssl(&["pkey", "-in", path(&key), "-pubout"], b"");
         CosignKey { public_pem: String::from_utf8(public).expect("PEM text"), dir }
-    }
-
-    /// The public key written to a file (for `--sigstore-key`).
-    pub fn public_file(&self) -> PathBuf {
-        let file = self.dir.path().join("key.pub");
-        std::fs::write(&file, &self.public_pem).expect("write the public key");
-        file
     }
 
     /// The DER signature of `payload` with SHA-256 (PKCS#1 v1.5 for RSA, ASN.1 ECDSA).

@@ -1,34 +1,16 @@
 //! Shared test bed for the integration tests: real registries, a synthetic release
 //! generator, independent HTTP checks, and a helper to run the plugin binary.
 //!
-//! Every capability module uses only part of this, so unused helpers are expected.
-#![allow(dead_code)]
 
-// The release generator and registry launcher live in tools/release-gen (the demo and the
-// benchmarks use them too); the test bed compiles the same files in, so the test binary
-// needs no extra crate.
-#[path = "../../../tools/release-gen/src/blobs.rs"]
-pub mod blobs;
+// The release generator and registry launcher are the workspace's release-gen library (the
+// demo and the benchmarks use it too), a dev-dependency of this crate.
+pub use release_gen::{generator, http, ocdisk, payload, registry, spec};
+pub mod connect;
 pub mod cosign;
-#[path = "../../../tools/release-gen/src/generator.rs"]
-pub mod generator;
 pub mod gpg;
-#[path = "../../../tools/release-gen/src/http.rs"]
-pub mod http;
-#[path = "../../../tools/release-gen/src/ocdisk.rs"]
-pub mod ocdisk;
-#[path = "../../../tools/release-gen/src/payload.rs"]
-pub mod payload;
-#[path = "../../../tools/release-gen/src/profile.rs"]
-pub mod profile;
 pub mod proxy;
-#[path = "../../../tools/release-gen/src/push.rs"]
-pub mod push;
-#[path = "../../../tools/release-gen/src/registry.rs"]
-pub mod registry;
 pub mod sigstore;
-#[path = "../../../tools/release-gen/src/spec.rs"]
-pub mod spec;
+pub mod tlsfront;
 pub mod updateservice;
 
 // The stand-in for the Kubernetes API server (cluster.rs).

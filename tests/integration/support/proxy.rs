@@ -8,7 +8,7 @@
 mod faults;
 mod gate;
 mod quirks;
-mod wire;
+pub mod wire;
 
 use std::io::{self, BufRead, BufReader};
 use std::net::{Shutdown, TcpListener, TcpStream};

@@ -20,6 +20,7 @@ pub enum Mode {
 struct State {
     files: HashMap<String, Vec<u8>>,
     statuses: HashMap<String, u16>,
+    redirects: HashMap<String, String>,
     requests: Vec<String>,
     held: Vec<TcpStream>,
 }
@@ -53,6 +54,11 @@ impl SigStore {
         self.lock().statuses.insert(path_of(digest, n), status);
     }
 
+    /// Answer `signature-<n>` of `digest` with `302 Location: <location>`.
+    pub fn put_redirect(&self, digest: &str, n: u32, location: &str) {
+        self.lock().redirects.insert(path_of(digest, n), location.to_string());
+    }
+
     /// Paths requested so far, in order.
     pub fn requests(&self) -> Vec<String> {
         self.lock().requests.clone()
@@ -76,14 +82,16 @@ fn serve(stream: TcpStream, state: &Mutex<State>, mode: Mode) {
         st.held.push(stream); // kept open, never answered
         return;
     }
+    let location = st.redirects.get(&path).map(|l| format!("Location: {l}\r\n")).unwrap_or_default();
     let (status, body) = match (st.statuses.get(&path), st.files.get(&path)) {
+        _ if !location.is_empty() => (302, Vec::new()),
         (Some(code), _) => (*code, Vec::new()),
         (None, Some(bytes)) => (200, bytes.clone()),
         (None, None) => (404, b"not found".to_vec()),
     };
     drop(st);
     let head = format!(
-        "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n",
+        "HTTP/1.1 {status} X\r\n{location}Content-Length: {}\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n",
         body.len()
     );
     let mut stream = stream;

@@ -66,7 +66,13 @@ pub enum Fault {
     /// 200 `application/json` with a body that is not JSON (a truncated graph).
     InvalidJson,
     /// Read the request, never answer (to test the client's timeout).
+    #[allow(dead_code, reason = "the 120 s answer timeout is not yet exercised (issue 25)")]
     Hang,
+    /// This status (301, 302, 307, 308) with `Location: <location>` and an empty body.
+    Redirect { status: u16, location: String },
+    /// 200 `application/json`, chunked, with no declared length, 80 MiB of whitespace for as
+    /// long as the client reads: more than any update graph.
+    Endless,
 }
 
 /// One request as received.
@@ -125,6 +131,7 @@ impl UpdateService {
     }
 
     /// Fail the next `times` graph requests, then answer as usual.
+    #[allow(dead_code, reason = "for the retry of a 503 with Retry-After (issue 27)")]
     pub fn fail_next(&self, fault: Fault, times: usize) {
         self.lock().fault = Some((fault, Some(times)));
     }
@@ -148,15 +155,17 @@ struct Reply {
     status: u16,
     headers: Vec<(&'static str, String)>,
     body: Vec<u8>,
+    /// Send [`Fault::Endless`]'s body instead of `body`.
+    endless: bool,
 }
 
 impl Reply {
     fn empty(status: u16) -> Reply {
-        Reply { status, headers: Vec::new(), body: Vec::new() }
+        Reply { status, headers: Vec::new(), body: Vec::new(), endless: false }
     }
 
     fn typed(status: u16, content_type: &str, body: Vec<u8>) -> Reply {
-        Reply { status, headers: vec![("Content-Type", content_type.to_string())], body }
+        Reply { status, headers: vec![("Content-Type", content_type.to_string())], body, endless: false }
     }
 
     /// The real error body: `{"kind":..,"value":..}`, `application/json`.
@@ -198,6 +207,10 @@ fn answer(request: &Request, st: &mut State) -> Option<Reply> {
             Fault::Reply { status, content_type, body } => Some(Reply::typed(status, &content_type, body)),
             Fault::InvalidJson => Some(Reply::typed(200, JSON, br#"{"version":1,"nodes":[{"vers"#.to_vec())),
             Fault::Hang => None,
+            Fault::Redirect { status, location } => {
+                Some(Reply { headers: vec![("Location", location)], ..Reply::empty(status) })
+            }
+            Fault::Endless => Some(Reply { endless: true, ..Reply::typed(200, JSON, Vec::new()) }),
         };
     }
     let content_type = match negotiate(request.accept.as_deref()) {
@@ -324,6 +337,15 @@ fn write_reply(mut stream: TcpStream, reply: &Reply) -> std::io::Result<()> {
     let mut head = format!("HTTP/1.1 {} {}\r\n", reply.status, super::reason(reply.status));
     for (name, value) in &reply.headers {
         head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    if reply.endless {
+        head.push_str("Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n");
+        stream.write_all(head.as_bytes())?;
+        let chunk = format!("{:x}\r\n{}\r\n", 64 << 10, " ".repeat(64 << 10));
+        for _ in 0..1280 {
+            stream.write_all(chunk.as_bytes())?;
+        }
+        return stream.write_all(b"0\r\n\r\n");
     }
     head.push_str(&format!("Content-Length: {}\r\nConnection: close\r\n\r\n", reply.body.len()));
     stream.write_all(head.as_bytes())?;

@@ -36,13 +36,11 @@ pub enum Action {
     HoldResponse(Duration),
 }
 
-/// A fault for the requests whose method and path match, from the `skip+1`-th such request
-/// on, `times` times.
+/// A fault for the first `times` requests whose method and path match.
 #[derive(Clone, Debug)]
 pub struct Fault {
     method: Option<String>,
     path: String,
-    skip: usize,
     times: usize,
     action: Action,
     seen: usize,
@@ -51,19 +49,13 @@ pub struct Fault {
 impl Fault {
     /// Any request, once.
     pub fn new(action: Action) -> Fault {
-        Fault { method: None, path: String::new(), skip: 0, times: 1, action, seen: 0 }
+        Fault { method: None, path: String::new(), times: 1, action, seen: 0 }
     }
 
     /// Only `method` requests whose path (with query) contains `path`.
     pub fn on(mut self, method: &str, path: &str) -> Fault {
         self.method = Some(method.to_string());
         self.path = path.to_string();
-        self
-    }
-
-    /// Leave the first `n` matching requests alone.
-    pub fn after(mut self, n: usize) -> Fault {
-        self.skip = n;
         self
     }
 
@@ -142,7 +134,7 @@ impl Shared {
         let mut chosen = None;
         for fault in lock(&self.faults).iter_mut().filter(|f| f.matches(method, path)) {
             fault.seen += 1;
-            let turn = fault.seen > fault.skip && fault.seen - fault.skip <= fault.times;
+            let turn = fault.seen <= fault.times;
             if turn && chosen.is_none() {
                 chosen = Some(fault.action.clone());
             }

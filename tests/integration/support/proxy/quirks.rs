@@ -27,6 +27,10 @@ pub enum Quirk {
     /// took only chunked uploads until pulp_container #1219 (2023); ECR takes layer parts of
     /// 5 MiB or more but the last.
     ChunkedOnly(u64),
+    /// A `PUT` with a body (a whole blob) is answered with this status and no
+    /// `OCI-Chunk-Min-Length`; chunks are taken: 400 `BLOB_UPLOAD_INVALID` (as registries
+    /// behind the mirror-registry guides answer), 405, 501.
+    MonolithicRefused(u16),
     /// A chunk over N bytes is kept only up to N bytes, and the `Range` of the answer says so.
     /// No registry is known to do this on a 202, but the spec makes the registry's `Range`
     /// the progress of an upload (a 416 carries one too): the client must follow it.
@@ -69,7 +73,6 @@ pub enum Quirk {
 #[derive(Clone, Copy, Debug)]
 pub enum RetryAfter {
     None,
-    Seconds(u64),
     /// An HTTP date this many seconds after the answer's own `Date`.
     Date(u64),
 }
@@ -183,6 +186,11 @@ fn refusal(
             413,
             vec![("Content-Type", "text/html".to_string())],
             b"<html><head><title>413 Request Entity Too Large</title></head></html>",
+        )),
+        Quirk::MonolithicRefused(status) if upload && method == "PUT" && body_len > 0 => Some((
+            status,
+            vec![],
+            br#"{"errors":[{"code":"BLOB_UPLOAD_INVALID","message":"blob upload invalid"}]}"#,
         )),
         Quirk::ChunkedOnly(_) if upload && method == "PUT" && body_len > 0 => Some((
             405,
@@ -317,7 +325,6 @@ fn cdn_refusal(head: &Head, path: &str) -> Option<(u16, String)> {
 fn retry_after_headers(form: RetryAfter) -> Vec<(&'static str, String)> {
     match form {
         RetryAfter::None => Vec::new(),
-        RetryAfter::Seconds(s) => vec![("Retry-After", s.to_string())],
         RetryAfter::Date(s) => {
             let at = now();
             vec![("Date", http_date(at)), ("Retry-After", http_date(at + s))]

@@ -3,12 +3,12 @@
 
 use std::fmt::Write as _;
 
-use super::releases::ChosenPath;
-use super::report::ReleaseReport;
-use crate::graph::Hop;
+use release_mirror::graph::Hop;
+use release_mirror::run::ReleaseReport;
+use release_mirror::select::Route;
 
 /// The text block (empty releases: nothing).
-pub fn render(releases: &[ReleaseReport], path: Option<&ChosenPath>) -> String {
+pub fn render(releases: &[ReleaseReport], path: Option<&Route>) -> String {
     let mut out = String::new();
     let Some(first) = releases.first() else { return out };
     match path {
@@ -26,7 +26,7 @@ pub fn render(releases: &[ReleaseReport], path: Option<&ChosenPath>) -> String {
         None => _ = writeln!(out, "\nReleases in upgrade order:"),
     }
     for (i, r) in releases.iter().enumerate() {
-        let hop = path.and_then(|p| i.checked_sub(1).and_then(|prev| find_hop(&p.hops, &releases[prev], r)));
+        let hop = path.and_then(|p| i.checked_sub(1).and_then(|prev| find_hop(p, &releases[prev], r)));
         match hop {
             Some(h) => out.push_str(&hop_text(h)),
             None => _ = writeln!(out, "\n  {}", r.release.version),
@@ -42,8 +42,8 @@ pub fn render(releases: &[ReleaseReport], path: Option<&ChosenPath>) -> String {
     out
 }
 
-fn find_hop<'a>(hops: &'a [Hop], from: &ReleaseReport, to: &ReleaseReport) -> Option<&'a Hop> {
-    hops.iter().find(|h| h.from.to_string() == from.release.version && h.to.to_string() == to.release.version)
+fn find_hop<'a>(path: &'a Route, from: &ReleaseReport, to: &ReleaseReport) -> Option<&'a Hop> {
+    path.hop(from.version.as_ref()?, to.version.as_ref()?)
 }
 
 fn hop_text(hop: &Hop) -> String {

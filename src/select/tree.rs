@@ -5,11 +5,12 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context as _, Result};
+use anyhow::{bail, Context as _, Result};
 use serde::{Deserialize, Serialize};
 
+use super::{Route, Selected, Selection};
 use crate::disk;
-use crate::graph::Hop;
+use crate::reference::ImageRef;
 
 /// Folder of the record inside the tree.
 pub const RECORD_DIR: &str = "release-mirror";
@@ -49,11 +50,33 @@ pub struct RecordedRelease {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RecordedPath {
-    pub channel: String,
-    pub arch: String,
-    pub hops: Vec<Hop>,
+    /// The channel, architecture and hops.
+    #[serde(flatten)]
+    pub route: Route,
     /// The graph file beside the record, when the graph was saved.
     pub graph: Option<String>,
+}
+
+/// Every release the tree at `dir` records, as `file://` references, with the recorded path.
+pub(super) fn select(dir: &Path) -> Result<Selection> {
+    let Some(record) = read(dir)? else {
+        bail!(
+            "no --from given, and {} records no releases (it was not written by kubectl release-mirror): give \
+             --from=file://openshift/release:<version>-<arch>",
+            dir.display()
+        );
+    };
+    if record.releases.is_empty() {
+        bail!("no --from given, and the release record of {} lists no releases", dir.display());
+    }
+    let mut selection = Selection::default();
+    for r in &record.releases {
+        let image = ImageRef::parse(&r.image)
+            .with_context(|| format!("the release record of {} names an invalid image", dir.display()))?;
+        selection.releases.push(Selected { version: r.version.parse().ok(), image });
+    }
+    selection.path = record.upgrade_path.map(|p| p.route);
+    Ok(selection)
 }
 
 fn record_path(root: &Path) -> PathBuf {
@@ -142,7 +165,8 @@ mod tests {
     #[test]
     fn a_new_graph_replaces_the_recorded_path_and_a_list_keeps_it() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let path = RecordedPath { channel: "c".into(), arch: "amd64".into(), hops: Vec::new(), graph: None };
+        let route = Route { channel: "c".into(), arch: "amd64".into(), hops: Vec::new() };
+        let path = RecordedPath { route, graph: None };
         let with_path = TreeRecord { upgrade_path: Some(path), ..TreeRecord::default() };
         write(dir.path(), with_path, Some(b"{}")).expect("write");
         write(dir.path(), TreeRecord::default(), None).expect("a listed run");
