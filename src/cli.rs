@@ -299,7 +299,7 @@ pub struct RegistryArgs {
 
     /// Tries per registry request (connection errors, 408, 429 and 5xx are retried with
     /// exponential backoff and jitter, honouring Retry-After).
-    #[arg(long, value_name = "N", default_value_t = release_mirror::registry::DEFAULT_TRIES, value_parser = clap::value_parser!(u32).range(1..=100), help_heading = "Registry")]
+    #[arg(long, value_name = "N", default_value_t = release_mirror::store::DEFAULT_TRIES, value_parser = clap::value_parser!(u32).range(1..=100), help_heading = "Registry")]
     pub retries: u32,
 
     /// Seconds a blob transfer may send nothing (or less than 1 KiB/s for that long) before

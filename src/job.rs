@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::cluster::ClusterTarget;
 use crate::graph::{EdgeKinds, GraphSource, Version};
 use crate::http;
-use crate::mirror::{Concurrency, Instructions, Target, TreeCheck};
+use crate::mirror::{Concurrency, Target, TreeCheck};
 use crate::reference::ImageRef;
 use crate::registry;
 use crate::store::BlobCheck;
@@ -46,8 +46,6 @@ pub struct Job {
     pub signatures: SignaturePolicy,
     /// What happens to sigstore (cosign) signatures, the ones the nodes check.
     pub sigstore: SigstorePolicy,
-    /// What is printed, and how.
-    pub output: OutputSettings,
 }
 
 impl Job {
@@ -68,7 +66,6 @@ impl Job {
             concurrency: Concurrency::Adaptive,
             signatures: SignaturePolicy::Verify(SignatureCheck::default()),
             sigstore: SigstorePolicy::default(),
-            output: OutputSettings::default(),
         }
     }
 }
@@ -169,26 +166,4 @@ pub enum SigstoreMode {
 pub struct ApplySignature {
     pub cluster: ClusterTarget,
     pub overwrite: bool,
-}
-
-/// Format of the summary on stdout.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum OutputFormat {
-    /// Human-readable, as `oc adm release mirror` prints it.
-    #[default]
-    Text,
-    /// One versioned JSON document (docs/output.md).
-    Json,
-}
-
-/// What the run prints.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct OutputSettings {
-    pub format: OutputFormat,
-    /// Mirror configuration printed at the end of the text summary.
-    pub instructions: Instructions,
-    /// No progress or log lines (errors and warnings still show).
-    pub quiet: bool,
-    /// Detail in the log (0: normal).
-    pub verbose: u8,
 }

@@ -12,7 +12,6 @@ use std::sync::Arc;
 
 use clap::Parser as _;
 use release_mirror::exit::{self, Code, RunError};
-use release_mirror::job::OutputFormat;
 use release_mirror::signature;
 
 fn main() -> ExitCode {
@@ -36,15 +35,16 @@ fn main() -> ExitCode {
             return ExitCode::from(Code::MirrorFailed as u8);
         }
     };
-    let renderer = Arc::new(render::Renderer::new(job.output.quiet, job.output.verbose));
+    let output = options::output(&cli.mirror);
+    let renderer = Arc::new(render::Renderer::new(output.quiet, output.verbose));
     let result = runtime.block_on(release_mirror::run::run_until(&job, renderer.clone(), interrupted()));
     // Dropping the runtime drops in-flight transfers, whose temp files remove themselves.
     drop(runtime);
     renderer.clear();
     let printed = result.and_then(|report| {
-        match job.output.format {
-            OutputFormat::Json => emit(&format!("{}\n", report.to_json()))?,
-            OutputFormat::Text => emit(&text::report(&report, job.output.instructions))?,
+        match output.format {
+            cli::OutputFormat::Json => emit(&format!("{}\n", report.to_json()))?,
+            cli::OutputFormat::Text => emit(&text::report(&report, output.instructions))?,
         }
         Ok(report.into_result()?)
     });

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use release_mirror::cluster::ClusterTarget;
 use release_mirror::graph::{EdgeKinds, GraphSource, Version};
 use release_mirror::job::{
-    ApplySignature, Choose, GraphSelection, Job, OutputFormat, OutputSettings, ReleaseSource, SignatureCheck,
-    SignaturePolicy, SigstoreMode, SigstorePolicy,
+    ApplySignature, Choose, GraphSelection, Job, ReleaseSource, SignatureCheck, SignaturePolicy, SigstoreMode,
+    SigstorePolicy,
 };
 use release_mirror::mirror::{Concurrency, Instructions, Target, TreeCheck};
 use release_mirror::reference::{ImageRef, Location};
@@ -199,20 +199,34 @@ pub fn job(args: &MirrorArgs) -> anyhow::Result<Job> {
         concurrency: args.max_per_registry.map_or(Concurrency::Adaptive, |n| Concurrency::Fixed(usize::from(n))),
         signatures,
         sigstore,
-        output: OutputSettings {
-            format: match args.output {
-                cli::OutputFormat::Text => OutputFormat::Text,
-                cli::OutputFormat::Json => OutputFormat::Json,
-            },
-            instructions: match args.print_mirror_instructions {
-                cli::Instructions::Idms => Instructions::Idms,
-                cli::Instructions::Icsp => Instructions::Icsp,
-                cli::Instructions::None => Instructions::None,
-            },
-            quiet: args.quiet,
-            verbose: args.verbose,
-        },
     })
+}
+
+/// What the command line prints, and how: the binary's business, not the job's.
+#[derive(Debug, Clone, Copy)]
+pub struct Output {
+    /// The summary on stdout: oc's text, or the versioned JSON document.
+    pub format: cli::OutputFormat,
+    /// Mirror configuration printed at the end of the text summary.
+    pub instructions: Instructions,
+    /// No progress or log lines (errors and warnings still show).
+    pub quiet: bool,
+    /// Detail in the log (0: normal).
+    pub verbose: u8,
+}
+
+/// The output settings of a mirror run.
+pub fn output(args: &MirrorArgs) -> Output {
+    Output {
+        format: args.output,
+        instructions: match args.print_mirror_instructions {
+            cli::Instructions::Idms => Instructions::Idms,
+            cli::Instructions::Icsp => Instructions::Icsp,
+            cli::Instructions::None => Instructions::None,
+        },
+        quiet: args.quiet,
+        verbose: args.verbose,
+    }
 }
 
 /// How every HTTP client connects (`--certificate-authority`, `--insecure`).

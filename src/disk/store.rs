@@ -214,4 +214,20 @@ impl ImageStore for DiskStore {
         link_or_copy(&source, &dir.join(digest.as_str()))?;
         Ok(true)
     }
+
+    fn manifest_implies_blobs(&self) -> bool {
+        false
+    }
+
+    async fn intact_blob_size(&self, repo: &str, digest: &Digest) -> Result<Option<u64>, StoreError> {
+        Ok(DiskStore::intact_blob_size(self, repo, digest).await?)
+    }
+
+    fn blob_file(&self, repo: &str, digest: &Digest) -> Option<PathBuf> {
+        self.blob_path(repo, digest)
+    }
+
+    fn sweep(&self, repo: &str) -> usize {
+        DiskStore::sweep(self, repo)
+    }
 }

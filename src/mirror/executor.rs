@@ -14,7 +14,6 @@ use super::plan::{BlobAction, BlobTask, ManifestTask, Plan};
 use super::stores::Stores;
 use super::streams::{Concurrency, Sample, Streams};
 use crate::progress::Progress;
-use crate::registry;
 use crate::store::{BlobReader, ImageStore, StoreError};
 
 /// What a run moved.
@@ -92,12 +91,12 @@ impl Transfers<'_> {
         let slots = (0..most).map(|i| self.slot(i, &queue, &drained, allowed.clone()));
         let work = futures_util::future::try_join_all(slots);
         let adapt = async {
-            let (mut at, mut moved, mut retried) = (Instant::now(), 0, self.dests.transport().retried());
+            let (mut at, mut moved, mut retried) = (Instant::now(), 0, self.dests.retries().retried());
             let mut peak = streams.limit();
             loop {
                 tokio::time::sleep(TICK).await;
                 let (now, bytes, retries) =
-                    (Instant::now(), self.counters.moved.load(Ordering::Relaxed), self.dests.transport().retried());
+                    (Instant::now(), self.counters.moved.load(Ordering::Relaxed), self.dests.retries().retried());
                 let backlog = !queue.lock().unwrap_or_else(|p| p.into_inner()).is_empty();
                 let sample = Sample {
                     bytes: bytes - moved,
@@ -168,15 +167,15 @@ async fn copy_blob(
     progress: &Progress,
     counters: &Arc<Counters>,
 ) -> Result<()> {
-    let policy = dests.transport().retry_policy();
+    let retries = dests.retries();
     let mut attempt = 0;
     loop {
         attempt += 1;
         match copy_blob_once(task, sources, dests, progress, counters).await {
             Ok(()) => return Ok(()),
-            Err(e) if is_transient(&e) && dests.transport().take_retry(task.digest.as_str()) => {
-                dests.transport().count_retry();
-                let wait = policy.delay(attempt, None, registry::jitter());
+            Err(e) if is_transient(&e) && retries.take(task.digest.as_str()) => {
+                retries.count();
+                let wait = retries.policy().delay(attempt, None, crate::store::jitter());
                 progress.debug(&format!("{e:#}; copying blob {} again in {} ms", task.digest, wait.as_millis()));
                 tokio::time::sleep(wait).await;
             }
@@ -252,8 +251,8 @@ fn blame_corrupt_source(
     while let Some(c) = cause {
         if let Some(io) = c.downcast_ref::<std::io::Error>().filter(|io| io.kind() == std::io::ErrorKind::InvalidData) {
             let mismatch = std::io::Error::new(std::io::ErrorKind::InvalidData, io.to_string());
-            let file = sources.disk().filter(|_| task.from.registry().is_none());
-            let (place, permanent, hint) = match file.and_then(|d| d.blob_path(&task.from.repository, &task.digest)) {
+            let file = sources.get(&task.from).ok().and_then(|s| s.blob_file(&task.from.repository, &task.digest));
+            let (place, permanent, hint) = match file {
                 Some(path) => {
                     (path.display().to_string(), true, "; rerun the to-disk side with --verify to repair the tree")
                 }

@@ -12,13 +12,15 @@ use crate::manifest::{self, Parsed};
 use crate::reference::ImageRef;
 use crate::store::{ImageStore, RawManifest};
 
-/// The images whose manifests (and blob lists) the plan needs: every mapping but those a
-/// registry destination already has whole, tagged; a tree's images are checked blob by blob.
-pub fn images_to_read<'a>(mappings: &'a [Mapping], state: &DestState) -> Vec<&'a Mapping> {
-    mappings
-        .iter()
-        .filter(|m| !(state.has_manifest(m) && state.has_tag(m)) || m.destination.registry().is_none())
-        .collect()
+/// The images whose manifests (and blob lists) the plan needs: every mapping but those the
+/// destination already has, tagged, where `whole` says its manifest implies its blobs (a
+/// registry); a tree's images are checked blob by blob.
+pub fn images_to_read<'a>(
+    mappings: &'a [Mapping],
+    state: &DestState,
+    whole: impl Fn(&ImageRef) -> bool,
+) -> Vec<&'a Mapping> {
+    mappings.iter().filter(|m| !(state.has_manifest(m) && state.has_tag(m) && whole(&m.destination))).collect()
 }
 
 /// Read the manifest (and the platform manifests of a list) of each image `wanted`, `limit`
@@ -159,7 +161,7 @@ pub async fn read_destination_blobs(
 ) -> Result<DestState> {
     let mut missing_blobs: HashSet<(ImageRef, Digest)> = HashSet::new();
     for m in mappings {
-        if state.has_manifest(m) && m.destination.registry().is_some() {
+        if state.has_manifest(m) && dests.manifest_implies_blobs(&m.destination) {
             continue;
         }
         if let Some(img) = images.get(&m.digest) {
@@ -171,26 +173,31 @@ pub async fn read_destination_blobs(
     let found: Vec<Option<((String, Digest), u64)>> = stream::iter(missing_blobs)
         .map(|(dest, digest)| async move {
             let what = || format!("failed to inspect blob {digest} at {}", dest.name());
-            let size = match (dests.disk(), dest.registry(), check) {
-                (Some(disk), None, TreeCheck::Contents) => {
-                    disk.intact_blob_size(&dest.repository, &digest).await.with_context(what)?
-                }
-                _ => dests.get(&dest)?.blob_size(&dest.repository, &digest).await.with_context(what)?,
+            let store = dests.get(&dest)?;
+            let size = match check {
+                TreeCheck::Contents => store.intact_blob_size(&dest.repository, &digest).await,
+                TreeCheck::Sizes => store.blob_size(&dest.repository, &digest).await,
             };
+            let size = size.with_context(what)?;
             Ok::<_, anyhow::Error>(size.map(|s| ((dest.repository.clone(), digest), s)))
         })
         .buffer_unordered(limit)
         .try_collect()
         .await?;
     state.blobs.extend(found.into_iter().flatten());
-    forget_damaged(&mut state, mappings, images);
+    forget_damaged(&mut state, mappings, images, |dest| dests.manifest_implies_blobs(dest));
     Ok(state)
 }
 
 /// A disk image whose blobs are not all there, whole, is not complete: forget its manifest
 /// so the plan copies what is missing and stores the manifest again.
-fn forget_damaged(state: &mut DestState, mappings: &[Mapping], sources: &BTreeMap<Digest, SourceImage>) {
-    for m in mappings.iter().filter(|m| m.destination.registry().is_none()) {
+fn forget_damaged(
+    state: &mut DestState,
+    mappings: &[Mapping],
+    sources: &BTreeMap<Digest, SourceImage>,
+    whole: impl Fn(&ImageRef) -> bool,
+) {
+    for m in mappings.iter().filter(|m| !whole(&m.destination)) {
         let repo = m.destination.repository.clone();
         let Some(img) = sources.get(&m.digest) else { continue };
         let mut blobs = img.blobs.iter().chain(img.children.iter().flat_map(|c| c.blobs.iter()));
@@ -227,12 +234,18 @@ mod tests {
         complete(&mut state, &maps[0]);
         // Present but tagged elsewhere: the tag is pushed again, so its manifest is needed.
         state.manifests.insert(("mirror".into(), maps[1].digest.clone()));
-        let names: Vec<&str> = images_to_read(&maps, &state).iter().map(|m| m.name.as_str()).collect();
+        let registry = |_: &ImageRef| true;
+        let names: Vec<&str> = images_to_read(&maps, &state, registry).iter().map(|m| m.name.as_str()).collect();
         assert_eq!(names, ["c2", "c3"]);
 
         let tree = vec![mapping("file://openshift/release", 1)];
         let mut state = DestState::default();
         complete(&mut state, &tree[0]);
-        assert_eq!(images_to_read(&tree, &state).len(), 1, "a tree's blobs are checked, so its manifest is read");
+        let tree_store = |_: &ImageRef| false;
+        assert_eq!(
+            images_to_read(&tree, &state, tree_store).len(),
+            1,
+            "a tree's blobs are checked, so its manifest is read"
+        );
     }
 }

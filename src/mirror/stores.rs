@@ -11,12 +11,14 @@ use crate::digest::Digest;
 use crate::disk::DiskStore;
 use crate::reference::{ImageRef, Location};
 use crate::registry::{RegistryStore, Transport};
-use crate::store::{BlobCheck, BlobReader, ImageStore, RawManifest, StoreError};
+use crate::store::{BlobCheck, BlobReader, ImageStore, RawManifest, Retries, StoreError};
 
-/// One store per registry host, and the disk tree for `file://` references.
+/// One store per registry host, and the disk tree for `file://` references, sharing the
+/// run's retry budget.
 #[derive(Clone)]
 pub struct Stores {
     transport: Transport,
+    retries: Retries,
     check: BlobCheck,
     disk: Option<Arc<AnyStore>>,
     registries: Arc<std::sync::Mutex<HashMap<String, Arc<AnyStore>>>>,
@@ -29,7 +31,8 @@ impl Stores {
     /// `check` is how blobs written to these stores are checked.
     pub fn new(transport: Transport, dir: Option<PathBuf>, check: BlobCheck) -> Stores {
         let disk = dir.map(|d| Arc::new(AnyStore::Disk(DiskStore::new(d).with_blob_check(check))));
-        Stores { transport, check, disk, registries: Arc::default(), read: Arc::default() }
+        let retries = transport.retries().clone();
+        Stores { transport, retries, check, disk, registries: Arc::default(), read: Arc::default() }
     }
 
     /// The store that holds `r`.
@@ -65,17 +68,16 @@ impl Stores {
         self.check
     }
 
-    /// The registry transport (retry policy and counters).
-    pub fn transport(&self) -> &Transport {
-        &self.transport
+    /// Whether the store holding `r` guarantees a manifest's blobs (a registry), or its
+    /// images must be checked blob by blob (a disk tree). A reference no store of this side
+    /// can hold is not trusted.
+    pub fn manifest_implies_blobs(&self, r: &ImageRef) -> bool {
+        self.get(r).is_ok_and(|s| s.manifest_implies_blobs())
     }
 
-    /// The disk store, when this side has one.
-    pub fn disk(&self) -> Option<&DiskStore> {
-        match self.disk.as_deref() {
-            Some(AnyStore::Disk(d)) => Some(d),
-            _ => None,
-        }
+    /// The run's retry budget, which these stores spend too.
+    pub fn retries(&self) -> &Retries {
+        &self.retries
     }
 }
 
@@ -115,5 +117,29 @@ impl ImageStore for AnyStore {
     }
     async fn mount_blob(&self, repo: &str, digest: &Digest, from: &str) -> Result<bool, StoreError> {
         delegate!(self, s => s.mount_blob(repo, digest, from))
+    }
+    fn manifest_implies_blobs(&self) -> bool {
+        match self {
+            AnyStore::Registry(s) => s.manifest_implies_blobs(),
+            AnyStore::Disk(s) => ImageStore::manifest_implies_blobs(s),
+        }
+    }
+    async fn intact_blob_size(&self, repo: &str, digest: &Digest) -> Result<Option<u64>, StoreError> {
+        match self {
+            AnyStore::Registry(s) => s.intact_blob_size(repo, digest).await,
+            AnyStore::Disk(s) => ImageStore::intact_blob_size(s, repo, digest).await,
+        }
+    }
+    fn blob_file(&self, repo: &str, digest: &Digest) -> Option<std::path::PathBuf> {
+        match self {
+            AnyStore::Registry(s) => s.blob_file(repo, digest),
+            AnyStore::Disk(s) => ImageStore::blob_file(s, repo, digest),
+        }
+    }
+    fn sweep(&self, repo: &str) -> usize {
+        match self {
+            AnyStore::Registry(s) => s.sweep(repo),
+            AnyStore::Disk(s) => ImageStore::sweep(s, repo),
+        }
     }
 }

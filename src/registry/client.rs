@@ -1,7 +1,7 @@
 //! One registry host: base URL discovery, authentication (basic and the bearer-token flow)
 //! and sending requests with the right credentials for each repository.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -146,14 +146,14 @@ impl RegistryClient {
             let resp = match req.send().await {
                 Ok(resp) => resp,
                 // A refused redirect (https to http, too many) is the same on every try.
-                Err(source) if attempt < self.transport.retry.tries && !source.is_redirect() => {
+                Err(source) if attempt < self.transport.retries.policy().tries && !source.is_redirect() => {
                     self.pause(attempt, None, &crate::exit::one_line(&source.without_url())).await;
                     continue;
                 }
                 Err(source) => return Err(RegistryError::Connect { host: self.host.clone(), source }),
             };
             let status = resp.status();
-            if retry::retryable_status(status) && attempt < self.transport.retry.tries {
+            if retry::retryable_status(status) && attempt < self.transport.retries.policy().tries {
                 self.pause(attempt, retry::retry_after(resp.headers()), status.as_str()).await;
                 continue;
             }
@@ -189,8 +189,8 @@ impl RegistryClient {
     /// Count a retry, say why (a retry event), and wait the backoff for `attempt` (or the
     /// server's `Retry-After`).
     pub(super) async fn wait_before_retry(&self, attempt: u32, retry_after: Option<Duration>, why: &str) {
-        self.transport.retried.fetch_add(1, Ordering::Relaxed);
-        let wait = self.transport.retry.delay(attempt, retry_after, retry::jitter());
+        self.transport.retries.count();
+        let wait = self.transport.retries.policy().delay(attempt, retry_after, crate::store::jitter());
         self.transport.progress.retry(&self.host, why, wait);
         tokio::time::sleep(wait).await;
     }

@@ -19,6 +19,5 @@ mod transport;
 mod upload;
 
 pub use error::RegistryError;
-pub use retry::{jitter, DEFAULT_TRIES};
 pub use store::RegistryStore;
 pub use transport::{Settings, Transport, DEFAULT_STALL_TIMEOUT, STALL_FLOOR};

@@ -110,7 +110,7 @@ pub(super) fn resuming(
 impl Download {
     /// Carry on from `self.received` after `failure`, if the blob's retry budget allows.
     async fn resume(&mut self, failure: std::io::Error) -> std::io::Result<()> {
-        if !self.source.client.transport().take_retry(self.source.digest.as_str()) {
+        if !self.source.client.transport().retries().take(self.source.digest.as_str()) {
             return Err(failure);
         }
         let stalled = failure.kind() == std::io::ErrorKind::TimedOut;

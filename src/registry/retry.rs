@@ -1,4 +1,5 @@
-//! When and how long to wait before trying a registry request again (pure policy).
+//! Which registry answers are worth another try, and how long a server says to wait
+//! (pure). The backoff itself is the run's shared [`crate::store::RetryPolicy`].
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -6,36 +7,6 @@ use reqwest::header::{HeaderMap, DATE, RETRY_AFTER};
 use reqwest::StatusCode;
 
 use super::httpdate;
-
-/// The default number of tries per request (`--retries`).
-pub const DEFAULT_TRIES: u32 = 5;
-
-/// Exponential backoff with jitter, capped, honouring `Retry-After`.
-#[derive(Debug, Clone, Copy)]
-pub struct RetryPolicy {
-    /// Total tries per request, the first included (so 1 means no retry).
-    pub tries: u32,
-    pub base: Duration,
-    pub max: Duration,
-}
-
-impl RetryPolicy {
-    pub fn new(tries: u32) -> RetryPolicy {
-        RetryPolicy { tries: tries.max(1), base: Duration::from_millis(200), max: Duration::from_secs(30) }
-    }
-
-    /// The wait before try number `attempt + 1` (`attempt` starts at 1). A server's
-    /// `Retry-After` wins when given (capped at `max`); otherwise `base * 2^(attempt-1)`
-    /// with ±25 % jitter (`jitter` in 0..1), capped at `max`.
-    pub fn delay(&self, attempt: u32, retry_after: Option<Duration>, jitter: f64) -> Duration {
-        if let Some(wait) = retry_after {
-            return wait.min(self.max);
-        }
-        let exp = self.base.saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
-        let factor = 0.75 + 0.5 * jitter.clamp(0.0, 1.0);
-        exp.mul_f64(factor).min(self.max)
-    }
-}
 
 /// 408, 429 and 5xx (but not 501 Not Implemented) are worth another try.
 pub fn retryable_status(status: StatusCode) -> bool {
@@ -66,16 +37,10 @@ pub fn parse_retry_after(value: &str, now: u64) -> Option<Duration> {
     at.checked_sub(now).filter(|s| *s > 0).map(Duration::from_secs)
 }
 
-/// A number in 0..1 that differs from call to call, for jitter (no RNG dependency needed).
-pub fn jitter() -> f64 {
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
-    let mixed = (u64::from(nanos)).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40;
-    (mixed as f64) / f64::from(1u32 << 24)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::RetryPolicy;
 
     #[test]
     fn backs_off_exponentially_within_jitter_and_cap() {
@@ -129,14 +94,6 @@ mod tests {
         }
         for s in [200, 400, 401, 403, 404, 501] {
             assert!(!retryable_status(StatusCode::from_u16(s).unwrap()), "{s}");
-        }
-    }
-
-    #[test]
-    fn jitter_stays_in_range() {
-        for _ in 0..100 {
-            let j = jitter();
-            assert!((0.0..1.0).contains(&j), "{j}");
         }
     }
 }

@@ -3,16 +3,15 @@
 //! sessions still open (cancelled on an interrupt).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::auth::Credentials;
 use super::challenge::Scope;
 use super::client::RegistryClient;
-use super::retry::RetryPolicy;
 use super::RegistryError;
 use crate::progress::Progress;
+use crate::store::Retries;
 
 /// How to reach registries: resolved from the registry flags, plain values.
 #[derive(Debug, Clone, Default)]
@@ -44,14 +43,12 @@ pub struct Transport {
     pub(super) streaming: reqwest::Client,
     pub(super) insecure: bool,
     pub(super) credentials: Arc<Credentials>,
-    pub(super) retry: RetryPolicy,
-    pub(super) retried: Arc<AtomicU64>,
+    /// The run's retry budget, shared with the stores' executor.
+    pub(super) retries: Retries,
     /// Where retries and resumed downloads are reported.
     pub(super) progress: Progress,
     pub(super) uploads: Arc<Mutex<OpenUploads>>,
     pub(super) stall: Duration,
-    /// Retries spent per blob, by whichever way (a resumed download, a restarted copy).
-    pub(super) spent: Arc<Mutex<HashMap<String, u32>>>,
 }
 
 /// Blob uploads begun (POST answered with a Location) and not yet finished.
@@ -75,31 +72,16 @@ impl Transport {
             streaming,
             insecure: http.insecure,
             credentials,
-            retry: RetryPolicy::new(if args.tries == 0 { super::DEFAULT_TRIES } else { args.tries }),
-            retried: Arc::default(),
+            retries: Retries::new(args.tries),
             progress,
             uploads: Arc::default(),
             stall,
-            spent: Arc::default(),
         })
     }
 
     /// How long a transfer may send nothing before it counts as stalled.
     pub fn stall_timeout(&self) -> Duration {
         self.stall
-    }
-
-    /// Spend one retry of blob `digest` from its one budget (`--retries` tries in all,
-    /// however they are made: resumed downloads and restarted copies alike). `false` when
-    /// the budget is used up.
-    pub fn take_retry(&self, digest: &str) -> bool {
-        let mut spent = self.spent.lock().unwrap_or_else(|p| p.into_inner());
-        let used = spent.entry(digest.to_string()).or_insert(0);
-        if *used + 1 >= self.retry.tries {
-            return false;
-        }
-        *used += 1;
-        true
     }
 
     /// Cancel (DELETE) every upload session still open, as on an interrupt, so the registry
@@ -119,19 +101,9 @@ impl Transport {
             .map_or(0, |done| done.into_iter().filter(|ok| *ok).count())
     }
 
-    /// The retry policy of every request (`--retries`).
-    pub fn retry_policy(&self) -> RetryPolicy {
-        self.retry
-    }
-
-    /// Count a retry made above the request level (a whole blob copied again).
-    pub fn count_retry(&self) {
-        self.retried.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// How many requests were tried again so far.
-    pub fn retried(&self) -> u64 {
-        self.retried.load(Ordering::Relaxed)
+    /// The run's retry budget: tries per request, one budget per blob, the retry count.
+    pub fn retries(&self) -> &Retries {
+        &self.retries
     }
 
     /// A client for one registry host.

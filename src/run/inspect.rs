@@ -11,6 +11,7 @@ use super::{ReleaseRun, Run};
 use crate::digest::Digest;
 use crate::mirror::{self, Mapping, Plan};
 use crate::reference::ImageRef;
+use crate::store::ImageStore as _;
 
 /// How long a dry run waits for the destination to say what it has.
 const DRY_RUN_PROBE: std::time::Duration = std::time::Duration::from_secs(5);
@@ -18,9 +19,12 @@ const DRY_RUN_PROBE: std::time::Duration = std::time::Duration::from_secs(5);
 /// The plan for `mappings`: temp files a killed run left are swept first (not in a dry run,
 /// which writes nothing), then both sides are inspected.
 pub(super) async fn plan(run: &Run<'_>, mappings: Vec<Mapping>, releases: &[ReleaseRun]) -> Result<Plan> {
-    if let (Some(disk), false) = (run.dests.disk(), run.job.dry_run) {
-        let repos: BTreeSet<&str> = mappings.iter().map(|m| m.destination.repository.as_str()).collect();
-        let removed: usize = repos.iter().map(|r| disk.sweep(r)).sum();
+    if !run.job.dry_run {
+        let mut removed = 0;
+        let mut seen = BTreeSet::new();
+        for dest in mappings.iter().map(|m| &m.destination).filter(|d| seen.insert(d.repo_only().to_string())) {
+            removed += run.dests.get(dest)?.sweep(&dest.repository);
+        }
         if removed > 0 {
             run.progress.info(&format!("removed {removed} temporary files left by an interrupted run"));
         }
@@ -39,7 +43,7 @@ async fn inspect(
     let state = probe(run, mirror::read_destination(&run.dests, mappings, limit)).await?;
     let empty = mirror::DestState::default();
     let seen = state.as_ref().unwrap_or(&empty);
-    let wanted = mirror::images_to_read(mappings, seen);
+    let wanted = mirror::images_to_read(mappings, seen, |dest| run.dests.manifest_implies_blobs(dest));
     let images = mirror::read_images(&run.sources, &run.dests, &wanted, seen, known, limit).await?;
     let Some(state) = state else { return Ok((images, empty)) };
     let blobs = mirror::read_destination_blobs(&run.dests, mappings, &images, state, limit, run.job.tree_check);

@@ -58,7 +58,6 @@ pub async fn run_until(
 /// What every step shares: the job, both sides' stores, the cluster and the progress.
 struct Run<'a> {
     job: &'a Job,
-    transport: &'a Transport,
     sources: Stores,
     dests: Stores,
     progress: Progress,
@@ -101,7 +100,6 @@ impl<'a> Run<'a> {
     fn new(job: &'a Job, transport: &'a Transport, progress: Progress) -> Run<'a> {
         Run {
             job,
-            transport,
             sources: Stores::new(transport.clone(), job.from_dir.clone(), job.blob_check),
             dests: Stores::new(transport.clone(), job.to_dir.clone(), job.blob_check),
             progress,

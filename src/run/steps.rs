@@ -138,8 +138,9 @@ pub(super) async fn execute(run: &Run<'_>, plan: &Plan) -> Result<Totals> {
         run.progress.info("the destination already has every image: nothing to copy");
     }
     let totals = mirror::execute(plan, &run.sources, &run.dests, run.job.concurrency, &run.progress).await?;
-    if run.transport.retried() > 0 {
-        run.progress.info(&format!("{} registry requests were retried", run.transport.retried()));
+    let retried = run.dests.retries().retried();
+    if retried > 0 {
+        run.progress.info(&format!("{retried} registry requests were retried"));
     }
     Ok(totals)
 }

@@ -4,6 +4,7 @@
 //! names no implementation (`registry/` and `disk/` implement it; `mirror/` picks one per
 //! reference).
 
+mod retries;
 mod verify;
 
 use std::io;
@@ -14,6 +15,7 @@ use futures_util::Stream;
 
 use crate::digest::Digest;
 
+pub use retries::{jitter, Retries, RetryPolicy, DEFAULT_TRIES};
 pub use verify::{verified, BlobCheck};
 
 /// A stream of blob bytes. Errors are `io::Error` so it can feed readers directly.
@@ -92,4 +94,28 @@ pub trait ImageStore {
     /// Make a blob of another repository of this store available in `repo` without copying
     /// its bytes. `Ok(false)` when the store could not (the caller copies instead).
     async fn mount_blob(&self, repo: &str, digest: &Digest, from: &str) -> Result<bool, StoreError>;
+
+    /// Whether a manifest this store holds guarantees that its blobs are there too. A
+    /// registry refuses a manifest whose blobs are missing; a disk tree cannot, so its
+    /// images are checked blob by blob before a rerun skips them.
+    fn manifest_implies_blobs(&self) -> bool {
+        true
+    }
+
+    /// The size of a blob when present and its bytes match its digest (`--verify`). A store
+    /// that checks digests as it writes answers as [`ImageStore::blob_size`].
+    async fn intact_blob_size(&self, repo: &str, digest: &Digest) -> Result<Option<u64>, StoreError> {
+        self.blob_size(repo, digest).await
+    }
+
+    /// The file a blob lies in, for messages about it (a disk tree); `None` elsewhere.
+    fn blob_file(&self, _repo: &str, _digest: &Digest) -> Option<std::path::PathBuf> {
+        None
+    }
+
+    /// Remove what an interrupted run left behind in `repo` (a disk tree's temp files
+    /// whose writer is gone); how many were removed.
+    fn sweep(&self, _repo: &str) -> usize {
+        0
+    }
 }
