@@ -134,7 +134,8 @@ mod tests {
         assert!(id.matches(&pulled, &format!("{RELEASE}:4.21.0-x86_64")));
         assert!(!id.matches(&pulled, "mirror.example.com/ocp/release:4.21.0-x86_64"));
         let other = image(&format!("mirror.example.com/ocp/release-other@{D}"));
-        assert!(!id.matches(&other, &format!("{RELEASE}:4.21.0-x86_64")), "a prefix stops at a separator");
+        let remapped_other = format!("{RELEASE}-other:4.21.0-x86_64");
+        assert!(!id.matches(&other, &remapped_other), "a prefix stops at a separator: no remapping");
     }
 
     #[test]

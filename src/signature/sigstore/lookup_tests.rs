@@ -177,12 +177,14 @@ fn a_layer_over_4_mib_is_refused_unread() {
 #[test]
 fn a_layer_whose_bytes_do_not_match_its_digest_is_refused() {
     let (store, signer, image) = (MemStore::default(), Signer::new(), digest('a'));
-    let (layer, _) = signer.layer(&cosign_payload(&format!("{RELEASE}:1"), &image));
-    let other = bytes::Bytes::from_static(b"{}");
-    store.put_signature(&image, &[(layer.clone(), other.clone())]);
-    store.blobs.lock().unwrap().insert(layer.digest.clone(), other);
+    let (layer, bytes) = signer.layer(&cosign_payload(&format!("{RELEASE}:1"), &image));
+    store.put_signature(&image, &[(layer.clone(), bytes)]);
+    // As long, other bytes: the layer's digest, not its length, gives it away.
+    let other = cosign_payload(&format!("{RELEASE}:2"), &image);
+    store.blobs.lock().unwrap().insert(layer.digest.clone(), other.into());
     let verdict = judged(&store, &image, &format!("{RELEASE}@{image}"), &[signer.key], SignedIdentity::MatchRepository);
-    assert!(matches!(verdict, Verdict::Rejected { .. }), "{verdict:?}");
+    let Verdict::Rejected { reasons, .. } = verdict else { panic!("{verdict:?}") };
+    assert!(reasons[0].contains("does not match its digest"), "{reasons:?}");
 }
 
 #[test]
