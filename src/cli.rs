@@ -349,6 +349,27 @@ pub struct SignatureArgs {
     /// With --apply-release-image-signature: update an existing ConfigMap instead of failing.
     #[arg(long, requires = "apply_release_image_signature", help_heading = "Signatures")]
     pub overwrite: bool,
+
+    /// Sigstore (cosign) signatures: require them where the payload's policy is enforced,
+    /// copy those that exist, or skip them. Hidden until the run acts on it.
+    #[arg(long, value_enum, value_name = "MODE", default_value = "require", hide = true)]
+    pub sigstore: SigstoreMode,
+
+    /// A PEM public key to check sigstore signatures with instead of the payload policy's
+    /// (repeatable). Hidden until the run acts on it.
+    #[arg(long = "sigstore-key", value_name = "FILE", hide = true)]
+    pub sigstore_keys: Vec<PathBuf>,
+}
+
+/// What happens to sigstore (cosign) signatures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SigstoreMode {
+    /// Required where the payload's ClusterImagePolicy is enforced (4.21 on).
+    Require,
+    /// Copied when they exist, never required.
+    Copy,
+    /// Neither looked for nor copied.
+    Skip,
 }
 
 /// Which cluster to apply to (kubectl semantics).

@@ -44,6 +44,8 @@ pub struct Job {
     pub concurrency: Concurrency,
     /// Whether and how release signatures are verified, written and applied.
     pub signatures: SignaturePolicy,
+    /// What happens to sigstore (cosign) signatures, the ones the nodes check.
+    pub sigstore: SigstorePolicy,
 }
 
 impl Job {
@@ -63,6 +65,7 @@ impl Job {
             tree_check: TreeCheck::Sizes,
             concurrency: Concurrency::Adaptive,
             signatures: SignaturePolicy::Verify(SignatureCheck::default()),
+            sigstore: SigstorePolicy::default(),
         }
     }
 }
@@ -148,6 +151,28 @@ impl Default for SignatureCheck {
             apply: None,
         }
     }
+}
+
+/// What happens to sigstore (cosign) signatures (`--sigstore`, `--sigstore-key`), apart
+/// from the GPG ones the CVO checks.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SigstorePolicy {
+    pub mode: SigstoreMode,
+    /// PEM public keys that replace the payload policy's key (any one may sign).
+    pub keys: Vec<PathBuf>,
+}
+
+/// Whether sigstore signatures are required, copied, or left alone.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SigstoreMode {
+    /// Verified and copied; where the payload's policy is enforced, a missing or rejected
+    /// signature stops the run before anything is copied.
+    #[default]
+    Require,
+    /// Whatever signatures exist are copied; none is required.
+    Copy,
+    /// Neither looked for nor copied.
+    Skip,
 }
 
 /// `--apply-release-image-signature`: where, and whether an existing ConfigMap is updated.

@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use release_mirror::cluster::ClusterTarget;
 use release_mirror::graph::{EdgeKinds, GraphSource, Version};
 use release_mirror::job::{
-    ApplySignature, Choose, GraphSelection, Job, ReleaseSource, SignatureCheck, SignaturePolicy,
+    ApplySignature, Choose, GraphSelection, Job, ReleaseSource, SignatureCheck, SignaturePolicy, SigstoreMode,
+    SigstorePolicy,
 };
 use release_mirror::mirror::{Concurrency, Instructions, Target, TreeCheck};
 use release_mirror::reference::{ImageRef, Location};
@@ -179,6 +180,7 @@ pub fn path_selection(g: &GraphArgs) -> anyhow::Result<GraphSelection> {
 pub fn job(args: &MirrorArgs) -> anyhow::Result<Job> {
     let opts = Options::from_args(args)?;
     let signatures = signature_policy(args, args.to_dir.as_ref());
+    let sigstore = sigstore_policy(&args.signature)?;
     Ok(Job {
         releases: opts.source,
         from_dir: opts.from_dir,
@@ -196,6 +198,7 @@ pub fn job(args: &MirrorArgs) -> anyhow::Result<Job> {
         tree_check: if args.verify { TreeCheck::Contents } else { TreeCheck::Sizes },
         concurrency: args.max_per_registry.map_or(Concurrency::Adaptive, |n| Concurrency::Fixed(usize::from(n))),
         signatures,
+        sigstore,
     })
 }
 
@@ -251,6 +254,19 @@ fn signature_policy(args: &MirrorArgs, to_dir: Option<&PathBuf>) -> SignaturePol
             overwrite: flags.overwrite,
         }),
     })
+}
+
+/// `--sigstore` and `--sigstore-key`, apart from the GPG flags (a key is no use when skipped).
+fn sigstore_policy(flags: &cli::SignatureArgs) -> anyhow::Result<SigstorePolicy> {
+    let mode = match flags.sigstore {
+        cli::SigstoreMode::Require => SigstoreMode::Require,
+        cli::SigstoreMode::Copy => SigstoreMode::Copy,
+        cli::SigstoreMode::Skip => SigstoreMode::Skip,
+    };
+    if mode == SigstoreMode::Skip && !flags.sigstore_keys.is_empty() {
+        return Err(usage("--sigstore-key has no use with --sigstore=skip"));
+    }
+    Ok(SigstorePolicy { mode, keys: flags.sigstore_keys.clone() })
 }
 
 /// `--to-release-image` needs a tag (or digest) to store the release under.
@@ -339,6 +355,25 @@ mod tests {
         let cli = Cli::try_parse_from(std::iter::once("k").chain(args)).expect("parse");
         let SignaturePolicy::Verify(check) = job(&cli.mirror).expect("job").signatures else { panic!("verify") };
         assert_eq!(check.write_to.as_deref(), Some(std::path::Path::new("/media/usb/config")));
+    }
+
+    #[test]
+    fn sigstore_flags_are_separate_from_the_gpg_ones() {
+        let job_of = |extra: &[&str]| {
+            let args = ["k", "--from=q.io/a:1", "--to=m.io/x"].into_iter().chain(extra.iter().copied());
+            job(&Cli::try_parse_from(args).expect("parse").mirror)
+        };
+        assert_eq!(job_of(&[]).expect("job").sigstore, SigstorePolicy { mode: SigstoreMode::Require, keys: vec![] });
+        let gpg = job_of(&["--skip-release-image-signature"]).expect("job");
+        assert!(matches!(gpg.signatures, SignaturePolicy::Skip) && gpg.sigstore.mode == SigstoreMode::Require);
+        let copy = job_of(&["--sigstore=copy", "--sigstore-key=a.pem", "--sigstore-key=b.pem"]).expect("job");
+        let keys: Vec<PathBuf> = vec!["a.pem".into(), "b.pem".into()];
+        assert_eq!((copy.sigstore.mode, copy.sigstore.keys), (SigstoreMode::Copy, keys));
+        assert!(matches!(copy.signatures, SignaturePolicy::Verify(ref c) if c.keys.is_empty()), "GPG keys untouched");
+        assert_eq!(job_of(&["--sigstore=skip"]).expect("job").sigstore.mode, SigstoreMode::Skip);
+        let err = job_of(&["--sigstore=skip", "--sigstore-key=a.pem"]).unwrap_err();
+        let usage = release_mirror::exit::code_for(&err) == release_mirror::exit::Code::Usage;
+        assert!(usage && err.to_string().contains("--sigstore-key"), "{err}");
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The release payload: which images make up the release, its version and architecture,
-//! and its default signature keys and stores.
+//! its default signature keys and stores, and the `openshift` ClusterImagePolicy that tells
+//! the nodes which sigstore signatures to require.
 
 mod image_references;
 mod payload;
@@ -13,6 +14,7 @@ pub(crate) use verification::VerificationConfig;
 use crate::digest::Digest;
 use crate::manifest::{self, Descriptor, Parsed};
 use crate::reference::ImageRef;
+use crate::signature::sigstore::ImagePolicy;
 use crate::store::{BlobCheck, ImageStore, RawManifest, StoreError};
 
 /// A release failure.
@@ -65,6 +67,9 @@ pub struct Release {
     pub(crate) arch: String,
     pub(crate) components: Vec<Component>,
     pub(crate) verification: Option<VerificationConfig>,
+    /// Every ClusterImagePolicy named `openshift` in `release-manifests/`, in file name order
+    /// (4.17 to 4.20 ship one for TechPreviewNoUpgrade only; from 4.21 it is enforced).
+    pub(crate) image_policies: Vec<ImagePolicy>,
     /// Blobs of the release image read whole while loading it (config, small payload layers):
     /// the mirror copies these without fetching them again.
     pub(crate) blobs: Vec<(Digest, bytes::Bytes)>,
@@ -74,6 +79,12 @@ impl Release {
     /// `<version>-<arch>`, the release's tag in the mirror.
     pub(crate) fn tag(&self) -> String {
         format!("{}-{}", self.version, self.arch)
+    }
+
+    /// The `openshift` ClusterImagePolicy a cluster of the default feature set enforces, if
+    /// the payload has one: sigstore signatures of the images in its scopes are required.
+    pub fn enforced_image_policy(&self) -> Option<&ImagePolicy> {
+        self.image_policies.iter().find(|p| p.enforced_by_default())
     }
 }
 
@@ -136,6 +147,7 @@ pub(crate) async fn load<S: ImageStore>(
         arch,
         components: refs.components,
         verification: files.verification,
+        image_policies: files.image_policies.into_values().flatten().collect(),
         blobs: kept,
     })
 }

@@ -16,6 +16,7 @@ use super::verification::{mentions_annotation, parse_verification, VerificationC
 use super::ReleaseError;
 use crate::digest::Digest;
 use crate::manifest::Descriptor;
+use crate::signature::sigstore::{mentions_policy, parse_policies, ImagePolicy};
 use crate::store::{verified, BlobCheck, ImageStore};
 
 const MANIFESTS_DIR: &str = "release-manifests";
@@ -28,6 +29,8 @@ pub(crate) struct PayloadFiles {
     pub(crate) image_references: Option<Vec<u8>>,
     pub(crate) release_metadata: Option<Vec<u8>>,
     pub(crate) verification: Option<VerificationConfig>,
+    /// The `openshift` ClusterImagePolicies, by file name (sigstore signatures).
+    pub(crate) image_policies: BTreeMap<String, Vec<ImagePolicy>>,
     /// Small layers read whole, kept so the mirror need not fetch them again.
     pub(crate) blobs: Vec<(Digest, Bytes)>,
 }
@@ -37,6 +40,8 @@ pub(crate) struct PayloadFiles {
 struct LayerFiles {
     files: BTreeMap<String, Option<Vec<u8>>>,
     verification: Option<VerificationConfig>,
+    /// Files holding a ClusterImagePolicy named `openshift`, by file name.
+    policies: BTreeMap<String, Vec<ImagePolicy>>,
     /// The whole layer, when it was small and read to its end.
     blob: Option<(Digest, Bytes)>,
 }
@@ -104,6 +109,8 @@ struct Merged {
     references: bool,
     metadata: bool,
     verification: bool,
+    /// Policy file names an upper layer decided (holds, or deletes with a whiteout).
+    policy_files: std::collections::BTreeSet<String>,
 }
 
 impl Merged {
@@ -114,11 +121,22 @@ impl Merged {
     /// Add the files of the next layer down.
     fn add_lower(&mut self, found: LayerFiles) {
         self.out.blobs.extend(found.blob);
+        for (name, policies) in found.policies {
+            if self.policy_files.insert(name.clone()) {
+                self.out.image_policies.insert(name, policies);
+            }
+        }
         for (name, body) in found.files {
             let (slot, decided) = match name.as_str() {
                 "image-references" => (&mut self.out.image_references, &mut self.references),
                 "release-metadata" => (&mut self.out.release_metadata, &mut self.metadata),
-                _ => continue,
+                _ => {
+                    if body.is_none() {
+                        // A whiteout hides a lower layer's policy file of that name.
+                        self.policy_files.insert(name);
+                    }
+                    continue;
+                }
             };
             if !*decided {
                 *slot = body;
@@ -186,7 +204,16 @@ fn scan_tar(reader: &mut dyn Read, found: &mut LayerFiles) -> std::io::Result<()
         entry.read_to_end(&mut body)?;
         if wanted {
             found.files.insert(name, Some(body));
-        } else if mentions_annotation(&body) {
+            continue;
+        }
+        if mentions_policy(&body) {
+            let policies =
+                parse_policies(&body).map_err(|e| std::io::Error::other(format!("{MANIFESTS_DIR}/{name}: {e}")))?;
+            if !policies.is_empty() {
+                found.policies.insert(name.clone(), policies);
+            }
+        }
+        if mentions_annotation(&body) {
             found.verification = parse_verification(&body)
                 .map_err(|e| std::io::Error::other(format!("{MANIFESTS_DIR}/{name}: {e}")))?
                 .or(found.verification.take());
@@ -263,7 +290,7 @@ mod tests {
 
     fn files(entries: &[(&str, Option<&[u8]>)]) -> LayerFiles {
         let files = entries.iter().map(|(n, b)| (n.to_string(), b.map(<[u8]>::to_vec))).collect();
-        LayerFiles { files, verification: None, blob: None }
+        LayerFiles { files, verification: None, policies: BTreeMap::new(), blob: None }
     }
 
     #[test]
@@ -291,6 +318,66 @@ mod tests {
         top.verification = Some(VerificationConfig::default());
         m.add_lower(top);
         assert!(m.complete());
+    }
+
+    const POLICY_FILE: &str = "release-manifests/0000_90_openshift-cluster-image-policy.yaml";
+
+    fn policy_yaml(name: &str) -> String {
+        use base64::Engine as _;
+        let pem = crate::signature::sigstore::tests_support::P256_PEM;
+        let key = base64::engine::general_purpose::STANDARD.encode(pem);
+        format!(
+            "apiVersion: config.openshift.io/v1\nkind: ClusterImagePolicy\nmetadata:\n  name: {name}\nspec:\n  scopes:\n  \
+             - quay.io/openshift-release-dev/ocp-release\n  policy:\n    rootOfTrust:\n      policyType: PublicKey\n      \
+             publicKey:\n        keyData: {key}\n"
+        )
+    }
+
+    #[test]
+    fn keeps_the_openshift_cluster_image_policy_of_the_payload() {
+        let yaml = policy_yaml("openshift");
+        let other = policy_yaml("someone-else");
+        let layer = gzip(&tar_of(&[
+            (POLICY_FILE, yaml.as_bytes()),
+            ("release-manifests/0000_99_other.yaml", other.as_bytes()),
+        ]));
+        let found = scan_layer(&layer[..]).unwrap();
+        let kept: Vec<&str> = found.policies.keys().map(String::as_str).collect();
+        assert_eq!(kept, ["0000_90_openshift-cluster-image-policy.yaml"]);
+        let mut m = Merged::default();
+        m.add_lower(found);
+        let policy = &m.out.image_policies["0000_90_openshift-cluster-image-policy.yaml"][0];
+        assert_eq!(policy.scopes, ["quay.io/openshift-release-dev/ocp-release"]);
+    }
+
+    #[test]
+    fn an_upper_whiteout_hides_a_lower_policy() {
+        let yaml = policy_yaml("openshift");
+        let lower = scan_layer(&tar_of(&[(POLICY_FILE, yaml.as_bytes())])[..]).unwrap();
+        let upper =
+            scan_layer(&tar_of(&[("release-manifests/.wh.0000_90_openshift-cluster-image-policy.yaml", b"")])[..]);
+        let mut m = Merged::default();
+        m.add_lower(upper.unwrap());
+        m.add_lower(lower);
+        assert!(m.out.image_policies.is_empty());
+    }
+
+    #[test]
+    fn a_policy_that_does_not_parse_stops_the_read_naming_the_file() {
+        let yaml = policy_yaml("openshift").replace("keyData: ", "keyData: not-base64!");
+        let err = scan_layer(&tar_of(&[(POLICY_FILE, yaml.as_bytes())])[..]).unwrap_err();
+        assert!(err.to_string().starts_with(&format!("{POLICY_FILE}: ")), "{err}");
+    }
+
+    #[test]
+    #[ignore = "needs ../shared/fixtures"]
+    fn reads_the_real_4_22_policy_out_of_a_payload_layer() {
+        let path = crate::signature::vectors::fixtures().join("sigstore/cluster-image-policy-release-4.22.yaml");
+        let yaml = std::fs::read(&path).unwrap();
+        let found = scan_layer(&gzip(&tar_of(&[(POLICY_FILE, &yaml)]))[..]).unwrap();
+        let policy = &found.policies["0000_90_openshift-cluster-image-policy.yaml"][0];
+        assert!(policy.enforced_by_default());
+        assert_eq!(policy.scopes.len(), 3);
     }
 
     #[test]

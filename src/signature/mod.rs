@@ -1,5 +1,6 @@
 //! Release signatures: store fetch, OpenPGP verification with the CVO's rules, the
-//! ConfigMap the cluster reads, and offline verification of one signature.
+//! ConfigMap the cluster reads, and offline verification of one signature. The sigstore
+//! (cosign) signatures the nodes check are in [`sigstore`].
 
 mod configmap;
 mod error;
@@ -10,6 +11,7 @@ mod message;
 pub mod offline;
 mod payload;
 mod search;
+pub mod sigstore;
 mod store;
 #[cfg(test)]
 pub(crate) mod vectors;

@@ -5,6 +5,7 @@ mod support;
 
 mod cli;
 mod cluster;
+mod cosign;
 mod credentials;
 mod demo;
 mod disk;

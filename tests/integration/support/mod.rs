@@ -6,6 +6,7 @@
 // demo and the benchmarks use it too), a dev-dependency of this crate.
 pub use release_gen::{generator, http, ocdisk, payload, registry, spec};
 pub mod connect;
+pub mod cosign;
 pub mod gpg;
 pub mod proxy;
 pub mod sigstore;

@@ -313,10 +313,21 @@ pub fn generate(spec: &ReleaseSpec, host: &str, prefix: &str) -> GeneratedReleas
     if let Some(profile) = &spec.profile {
         files.extend(payload::filler_manifests(&spec.version, profile.payload_files, spec.seed));
     }
+    let release_repo = spec.release_repo.clone().unwrap_or_else(|| join(prefix, "release"));
+    if let Some(policy) = &spec.image_policy {
+        let mut scopes = vec![format!("{host}/{release_repo}")];
+        if policy.feature_set.is_none() {
+            scopes.push(match spec.component_repo {
+                ComponentRepo::Shared => format!("{host}/{}", join(prefix, "ocp-v4.0-art-dev")),
+                ComponentRepo::PerComponent => format!("{host}/{}", join(prefix, "components")),
+            });
+        }
+        let yaml = payload::cluster_image_policy(&scopes, &policy.key_pem, policy.feature_set.as_deref());
+        files.push(("release-manifests/0000_90_openshift-cluster-image-policy.yaml".to_string(), yaml));
+    }
     let file_refs: Vec<(&str, &[u8])> = files.iter().map(|(p, c)| (p.as_str(), c.as_slice())).collect();
     let manifests_layer = blobs::layer(&file_refs);
     let manifests_layer = gen.keep(&manifests_layer);
-    let release_repo = spec.release_repo.clone().unwrap_or_else(|| join(prefix, "release"));
     let arch = uname_arch(&spec.arch).to_string();
     let release_tag = spec.release_tag.clone().unwrap_or_else(|| format!("{}-{arch}", spec.version));
     let labels = json!({ "Labels": { "io.openshift.release": spec.version } });

@@ -122,6 +122,34 @@ pub fn verification_config_map(keys: &[(String, String)], stores: &[(String, Str
     yaml.into_bytes()
 }
 
+/// The `openshift` ClusterImagePolicy (file `0000_90_openshift-cluster-image-policy.yaml`), as
+/// cluster-update-keys ships it: `keyData` the base64 of the PEM key, the feature-set
+/// annotation when given.
+pub fn cluster_image_policy(scopes: &[String], key_pem: &str, feature_set: Option<&str>) -> Vec<u8> {
+    use base64::Engine as _;
+    let mut yaml = String::from(
+        "apiVersion: config.openshift.io/v1\n\
+         kind: ClusterImagePolicy\n\
+         metadata:\n  \
+           name: openshift\n  \
+           annotations:\n    \
+             kubernetes.io/description: Require signatures for the synthetic release images.\n    \
+             include.release.openshift.io/self-managed-high-availability: \"true\"\n",
+    );
+    if let Some(set) = feature_set {
+        yaml.push_str(&format!("    release.openshift.io/feature-set: {set}\n"));
+    }
+    yaml.push_str("spec:\n  scopes:\n");
+    for scope in scopes {
+        yaml.push_str(&format!("  - {scope}\n"));
+    }
+    let key = base64::engine::general_purpose::STANDARD.encode(key_pem);
+    yaml.push_str(&format!(
+        "  policy:\n    rootOfTrust:\n      policyType: PublicKey\n      publicKey:\n        keyData: {key}\n"
+    ));
+    yaml.into_bytes()
+}
+
 /// A namespace manifest, to have something besides the special files.
 pub fn namespace_manifest() -> Vec<u8> {
     b"apiVersion: v1\n\

@@ -111,6 +111,19 @@ pub struct ReleaseSpec {
     /// Layer sizes of a real release instead of `layer_size`/`shared_layers`: base stacks,
     /// per-component layers (streamed when 1 MiB or more), a realistic payload.
     pub profile: Option<Arc<SizeProfile>>,
+    /// A ClusterImagePolicy named `openshift` in the payload (sigstore signatures), or none.
+    pub image_policy: Option<ImagePolicySpec>,
+}
+
+/// The payload's `openshift` ClusterImagePolicy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImagePolicySpec {
+    /// The PEM public key, written base64-encoded as `keyData`.
+    pub key_pem: String,
+    /// `None`: 4.22-shaped, enforced by default, scoping the release repository and the
+    /// component repository. `Some(set)`: 4.20-shaped, annotated
+    /// `release.openshift.io/feature-set: <set>`, scoping the release repository only.
+    pub feature_set: Option<String>,
 }
 
 impl ReleaseSpec {
@@ -153,6 +166,7 @@ impl Default for ReleaseSpec {
             names: Vec::new(),
             tag_names: Vec::new(),
             profile: None,
+            image_policy: None,
         }
     }
 }
