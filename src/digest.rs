@@ -28,7 +28,8 @@ impl Digest {
         &self.0["sha256:".len()..]
     }
 
-    pub(crate) fn as_str(&self) -> &str {
+    /// `sha256:<hex>`.
+    pub fn as_str(&self) -> &str {
         &self.0
     }
 

@@ -157,6 +157,7 @@ impl Default for SignatureCheck {
 /// from the GPG ones the CVO checks.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SigstorePolicy {
+    /// Require, copy or skip.
     pub mode: SigstoreMode,
     /// PEM public keys that replace the payload policy's key (any one may sign).
     pub keys: Vec<PathBuf>,

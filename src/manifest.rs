@@ -36,15 +36,20 @@ pub(crate) enum Parsed {
 
 /// Why a manifest could not be understood.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum ManifestError {
+pub enum ManifestError {
+    /// Not JSON.
     #[error("manifest is not valid JSON: {0}")]
     Json(#[from] serde_json::Error),
+    /// A media type that is not mirrored (its name).
     #[error("unsupported manifest media type {0:?} (schema 1 and unknown types are not mirrored)")]
     MediaType(String),
+    /// A schemaVersion other than 2.
     #[error("manifest schemaVersion is {0}, expected 2")]
     Schema(u64),
+    /// A digest that does not parse.
     #[error("manifest has an invalid digest: {0}")]
     Digest(#[from] crate::digest::DigestError),
+    /// A manifest list with more entries than any real one (how many).
     #[error(
         "manifest list has {0} entries, more than the {MAX_LIST_ENTRIES} accepted (a real list has one per platform)"
     )]

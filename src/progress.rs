@@ -10,7 +10,7 @@ use crate::events::{Event, EventSink};
 
 /// Sends a run's events to its sink. Cheap to clone: clones share the sink and the blob ids.
 #[derive(Clone)]
-pub(crate) struct Progress {
+pub struct Progress {
     sink: Arc<dyn EventSink>,
     next_blob: Arc<AtomicU64>,
 }
@@ -25,7 +25,7 @@ pub(crate) struct BlobProgress {
 
 impl Progress {
     /// Send the events to `sink`.
-    pub(crate) fn new(sink: Arc<dyn EventSink>) -> Progress {
+    pub fn new(sink: Arc<dyn EventSink>) -> Progress {
         Progress { sink, next_blob: Arc::default() }
     }
 

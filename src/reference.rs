@@ -25,7 +25,8 @@ pub struct ImageRef {
     pub repository: String,
     /// The tag, when given.
     pub tag: Option<String>,
-    pub(crate) digest: Option<Digest>,
+    /// The digest, when given.
+    pub digest: Option<Digest>,
 }
 
 /// Why a reference was refused; the message carries the offending text.

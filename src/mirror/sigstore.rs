@@ -13,7 +13,7 @@ use crate::release::Release;
 use crate::store::ImageStore;
 
 /// `sha256-<hex>.sig`: cosign's tag for the signature of `digest`.
-pub(crate) fn signature_tag(digest: &Digest) -> String {
+pub fn signature_tag(digest: &Digest) -> String {
     format!("{}-{}.sig", digest.algorithm(), digest.hex())
 }
 

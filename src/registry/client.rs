@@ -27,7 +27,7 @@ fn api_host(host: &str) -> &str {
 
 /// A client for one registry host; cheap to clone (shared caches).
 #[derive(Clone)]
-pub(crate) struct RegistryClient {
+pub struct RegistryClient {
     transport: Transport,
     host: String,
     api_host: String,

@@ -4,71 +4,167 @@ use std::path::PathBuf;
 
 /// A registry failure. Messages name the registry and the object; credentials never appear.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum RegistryError {
+pub enum RegistryError {
+    /// The credentials file could not be read or parsed.
     #[error("failed to read registry credentials {path}: {reason}")]
-    AuthFile { path: PathBuf, reason: String },
+    AuthFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
 
+    /// The HTTP setup could not be built.
     #[error(transparent)]
     Http(#[from] crate::http::HttpError),
 
+    /// The HTTP client could not be built.
     #[error("failed to set up the HTTP client")]
     Client(#[source] reqwest::Error),
 
+    /// The registry could not be reached.
     #[error("cannot reach registry {host}")]
     Connect {
+        /// The registry host.
         host: String,
+        /// The cause.
         #[source]
         source: reqwest::Error,
     },
 
+    /// The registry refused access (401 or 403).
     #[error(
         "registry {host} refused access to {repo} ({status}): give credentials for {host} with \
          --registry-config or the default auth files (REGISTRY_AUTH_FILE, \
          $XDG_RUNTIME_DIR/containers/auth.json, ~/.config/containers/auth.json, \
          ~/.docker/config.json, ~/.dockercfg; credential helpers included)"
     )]
-    Unauthorized { host: String, repo: String, status: u16 },
+    Unauthorized {
+        /// The registry host.
+        host: String,
+        /// The repository.
+        repo: String,
+        /// The HTTP status.
+        status: u16,
+    },
 
+    /// A token was refused in the middle of an upload.
     #[error(
         "registry {host} refused the token for {repo} in the middle of an upload (401); it expired or was revoked"
     )]
-    TokenRefused { host: String, repo: String },
+    TokenRefused {
+        /// The registry host.
+        host: String,
+        /// The repository.
+        repo: String,
+    },
 
+    /// No token could be had from the token service.
     #[error("failed to get a token for {host} from {realm} ({reason})")]
-    Token { host: String, realm: String, reason: String },
+    Token {
+        /// The registry host.
+        host: String,
+        /// The token service that was asked.
+        realm: String,
+        /// Why.
+        reason: String,
+    },
 
+    /// The object is not in the registry.
     #[error("{what} not found in registry {host}")]
-    NotFound { host: String, what: String },
+    NotFound {
+        /// The registry host.
+        host: String,
+        /// What was asked for (a manifest, a blob, a tag).
+        what: String,
+    },
 
+    /// The registry answered an unexpected status.
     #[error("registry {host} answered {status} for {what}{detail}")]
-    Status { host: String, what: String, status: u16, detail: String },
+    Status {
+        /// The registry host.
+        host: String,
+        /// What was asked for (a manifest, a blob, a tag).
+        what: String,
+        /// The HTTP status.
+        status: u16,
+        /// The registry's own error text, when it sent one.
+        detail: String,
+    },
 
+    /// Bytes received do not match their digest.
     #[error("{what} from registry {host} does not match its digest: expected {expected}, got {actual}")]
-    DigestMismatch { host: String, what: String, expected: String, actual: String },
+    DigestMismatch {
+        /// The registry host.
+        host: String,
+        /// What was asked for (a manifest, a blob, a tag).
+        what: String,
+        /// The digest asked for.
+        expected: String,
+        /// The digest of the bytes received.
+        actual: String,
+    },
 
+    /// An answer over the size limit.
     #[error("{what} from registry {host} is larger than the limit of {limit} bytes")]
-    TooLarge { host: String, what: String, limit: usize },
+    TooLarge {
+        /// The registry host.
+        host: String,
+        /// What was asked for (a manifest, a blob, a tag).
+        what: String,
+        /// The limit, in bytes.
+        limit: usize,
+    },
 
+    /// A repository or reference the tool refuses to send.
     #[error("refusing a request to registry {host}: {reason}")]
-    BadName { host: String, reason: String },
+    BadName {
+        /// The registry host.
+        host: String,
+        /// Why.
+        reason: String,
+    },
 
+    /// An answer that does not follow the distribution protocol.
     #[error("registry {host} sent a bad response for {what}: {reason}")]
-    BadResponse { host: String, what: String, reason: String },
+    BadResponse {
+        /// The registry host.
+        host: String,
+        /// What was asked for (a manifest, a blob, a tag).
+        what: String,
+        /// Why.
+        reason: String,
+    },
 
+    /// The registry did not answer after receiving a whole upload.
     #[error("registry {host} did not answer the {what} within {secs} s of receiving it all")]
-    Stalled { host: String, what: String, secs: u64 },
+    Stalled {
+        /// The registry host.
+        host: String,
+        /// What was asked for (a manifest, a blob, a tag).
+        what: String,
+        /// How long it waited, in seconds.
+        secs: u64,
+    },
 
+    /// The bytes to upload could not be read.
     #[error("failed reading the bytes of {what} to upload")]
     Read {
+        /// What was asked for (a manifest, a blob, a tag).
         what: String,
+        /// The cause.
         #[source]
         source: std::io::Error,
     },
 
+    /// The body of an answer could not be read.
     #[error("failed reading {what} from registry {host}")]
     Body {
+        /// The registry host.
         host: String,
+        /// What was asked for (a manifest, a blob, a tag).
         what: String,
+        /// The cause.
         #[source]
         source: reqwest::Error,
     },

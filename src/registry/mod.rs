@@ -18,6 +18,6 @@ mod tokens;
 mod transport;
 mod upload;
 
-pub(crate) use error::RegistryError;
-pub(crate) use store::RegistryStore;
+pub use error::RegistryError;
+pub use store::RegistryStore;
 pub use transport::{Settings, Transport, DEFAULT_STALL_TIMEOUT, STALL_FLOOR};

@@ -21,7 +21,7 @@ use crate::store::{verified, BlobCheck, BlobReader, ImageStore, RawManifest, Sto
 
 /// A registry as an image store.
 #[derive(Clone)]
-pub(crate) struct RegistryStore {
+pub struct RegistryStore {
     client: RegistryClient,
     check: BlobCheck,
     /// Upload sessions a mount opened instead of mounting (202), by repository and digest:
@@ -35,7 +35,8 @@ type Parked = HashMap<(String, Digest), (Session, u64)>;
 const DOCKER_CONTENT_DIGEST: &str = "docker-content-digest";
 
 impl RegistryStore {
-    pub(crate) fn new(client: RegistryClient) -> RegistryStore {
+    /// The store of the registry `client` talks to.
+    pub fn new(client: RegistryClient) -> RegistryStore {
         RegistryStore { client, check: BlobCheck::Digest, parked: Arc::default() }
     }
 

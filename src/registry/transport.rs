@@ -61,11 +61,7 @@ pub(super) struct OpenUploads {
 impl Transport {
     /// Build the HTTP clients from the run's HTTP setup and the registry settings; retries
     /// are reported to `progress`.
-    pub(crate) fn new(
-        http: &crate::http::Settings,
-        args: &Settings,
-        progress: Progress,
-    ) -> Result<Transport, RegistryError> {
+    pub fn new(http: &crate::http::Settings, args: &Settings, progress: Progress) -> Result<Transport, RegistryError> {
         let stall = if args.stall_timeout.is_zero() { DEFAULT_STALL_TIMEOUT } else { args.stall_timeout };
         let builder = || Ok::<_, RegistryError>(http.builder()?.pool_max_idle_per_host(32));
         let streaming = builder()?.build().map_err(RegistryError::Client)?;
@@ -111,7 +107,7 @@ impl Transport {
     }
 
     /// A client for one registry host.
-    pub(crate) fn client(&self, host: &str) -> RegistryClient {
+    pub fn client(&self, host: &str) -> RegistryClient {
         RegistryClient::new(self.clone(), host)
     }
 }

@@ -19,37 +19,74 @@ use crate::store::{BlobCheck, ImageStore, RawManifest, StoreError};
 
 /// A release failure.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum ReleaseError {
+pub enum ReleaseError {
+    /// The release image's manifest could not be read.
     #[error("failed to read the release image {image}")]
     Read {
+        /// The release image.
         image: String,
+        /// The store's failure.
         #[source]
         source: Box<StoreError>,
     },
+    /// The release image's manifest is not one the tool can read.
     #[error("release image {image}: {source}")]
-    Manifest { image: String, source: manifest::ManifestError },
+    Manifest {
+        /// The release image.
+        image: String,
+        /// What is wrong with it.
+        source: manifest::ManifestError,
+    },
+    /// The payload has no image-references: not a release image.
     #[error("release image {image} has no release-manifests/image-references: it is not an OpenShift release image")]
-    NoImageReferences { image: String },
+    NoImageReferences {
+        /// The image.
+        image: String,
+    },
+    /// The image-references file is invalid.
     #[error("invalid release-manifests/image-references: {reason}")]
-    ImageReferences { reason: String },
+    ImageReferences {
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The release-metadata file is invalid.
     #[error("invalid release-manifests/release-metadata: {reason}")]
-    Metadata { reason: String },
+    Metadata {
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A payload layer could not be fetched.
     #[error("failed to read release image layer {digest}")]
     Layer {
+        /// The layer.
         digest: String,
+        /// The store's failure.
         #[source]
         source: Box<StoreError>,
     },
+    /// A payload layer could not be read as a gzip'd tar stream.
     #[error("failed to read release image layer {digest}")]
     Io {
+        /// The layer.
         digest: String,
+        /// What went wrong.
         #[source]
         source: std::io::Error,
     },
+    /// The release image's config is invalid.
     #[error("invalid release image config {digest}: {reason}")]
-    Config { digest: String, reason: String },
+    Config {
+        /// The config blob.
+        digest: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Neither payload file names the release's version.
     #[error("release image {image} has no version (image-references metadata.name and release-metadata are empty)")]
-    NoVersion { image: String },
+    NoVersion {
+        /// The release image.
+        image: String,
+    },
 }
 
 /// A release image and what its payload says.
@@ -69,7 +106,7 @@ pub struct Release {
     pub(crate) verification: Option<VerificationConfig>,
     /// Every ClusterImagePolicy named `openshift` in `release-manifests/`, in file name order
     /// (4.17 to 4.20 ship one for TechPreviewNoUpgrade only; from 4.21 it is enforced).
-    pub(crate) image_policies: Vec<ImagePolicy>,
+    pub image_policies: Vec<ImagePolicy>,
     /// Blobs of the release image read whole while loading it (config, small payload layers):
     /// the mirror copies these without fetching them again.
     pub(crate) blobs: Vec<(Digest, bytes::Bytes)>,
@@ -90,11 +127,7 @@ impl Release {
 
 /// Read the release image at `source` from `store`.
 /// `check` is the blob-check policy of the run (`--skip-verification`: length only).
-pub(crate) async fn load<S: ImageStore>(
-    store: &S,
-    source: &ImageRef,
-    check: BlobCheck,
-) -> Result<Release, ReleaseError> {
+pub async fn load<S: ImageStore>(store: &S, source: &ImageRef, check: BlobCheck) -> Result<Release, ReleaseError> {
     let image = source.to_string();
     let read_err = |e: StoreError| ReleaseError::Read { image: image.clone(), source: Box::new(e) };
     let repo = &source.repository;

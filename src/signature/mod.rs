@@ -21,5 +21,5 @@ pub(crate) use configmap::{build as build_config_map, config_map_name, ConfigMap
 pub(crate) use gate::{check_release, distinct_signatures, GateOptions, KEY_PREFIX};
 pub(crate) use key::format_date;
 pub(crate) use keyring::Keyring;
-pub(crate) use search::Accepted;
+pub use search::Accepted;
 pub(crate) use verify::verify;

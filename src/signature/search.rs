@@ -12,7 +12,7 @@ use crate::digest::Digest;
 
 /// A signature accepted for one keyring.
 #[derive(Debug, Clone)]
-pub(crate) struct Accepted {
+pub struct Accepted {
     /// The keyring it satisfies.
     pub(crate) keyring: String,
     /// Where it came from.

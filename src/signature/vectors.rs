@@ -29,7 +29,7 @@ pub(crate) fn fixtures() -> PathBuf {
     dir
 }
 
-pub(crate) fn check(fx: &Path, sig: &str, key: &str, digest: &str) -> Result<Verified, SignatureError> {
+pub fn check(fx: &Path, sig: &str, key: &str, digest: &str) -> Result<Verified, SignatureError> {
     let keyring = Keyring::from_file(fx.join(key)).expect("keyring loads");
     let data = std::fs::read(fx.join(sig)).expect("signature readable");
     verify(&data, &keyring, digest)

@@ -19,29 +19,34 @@ pub use retries::{jitter, Retries, RetryPolicy, DEFAULT_TRIES};
 pub use verify::{verified, BlobCheck};
 
 /// A stream of blob bytes. Errors are `io::Error` so it can feed readers directly.
-pub(crate) type ByteStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send>>;
+pub type ByteStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send>>;
 
 /// The largest manifest accepted from any store (as containers/image does).
-pub(crate) const MAX_MANIFEST_BYTES: usize = 4 * 1024 * 1024;
+pub const MAX_MANIFEST_BYTES: usize = 4 * 1024 * 1024;
 
 /// A manifest exactly as stored: its bytes are never re-serialised.
 #[derive(Debug, Clone)]
-pub(crate) struct RawManifest {
-    pub(crate) bytes: Bytes,
-    pub(crate) media_type: String,
-    pub(crate) digest: Digest,
+pub struct RawManifest {
+    /// The bytes, as stored.
+    pub bytes: Bytes,
+    /// Its media type, as the store gave it.
+    pub media_type: String,
+    /// The digest of its bytes.
+    pub digest: Digest,
 }
 
 /// A blob being read: its size and its bytes.
-pub(crate) struct BlobReader {
-    pub(crate) size: u64,
-    pub(crate) stream: ByteStream,
+pub struct BlobReader {
+    /// Its size in bytes.
+    pub size: u64,
+    /// Its bytes.
+    pub stream: ByteStream,
 }
 
 /// A store failure, from whichever kind of store. Displays as the implementation's error
 /// (whose causes follow in the chain) and says whether another try could help.
 #[derive(Debug)]
-pub(crate) struct StoreError {
+pub struct StoreError {
     inner: Box<dyn std::error::Error + Send + Sync + 'static>,
     permanent: bool,
 }
@@ -49,17 +54,17 @@ pub(crate) struct StoreError {
 impl StoreError {
     /// Wrap an implementation's error; `permanent` when another try cannot fix it (access,
     /// absence, unsafe or malformed input).
-    pub(crate) fn new(err: impl std::error::Error + Send + Sync + 'static, permanent: bool) -> StoreError {
+    pub fn new(err: impl std::error::Error + Send + Sync + 'static, permanent: bool) -> StoreError {
         StoreError { inner: Box::new(err), permanent }
     }
 
     /// Whether retrying the same operation is pointless.
-    pub(crate) fn is_permanent(&self) -> bool {
+    pub fn is_permanent(&self) -> bool {
         self.permanent
     }
 
     /// The implementation's error, for callers that know the store.
-    pub(crate) fn inner(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+    pub fn inner(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
         self.inner.as_ref()
     }
 }
@@ -78,7 +83,7 @@ impl std::error::Error for StoreError {
 
 /// What the executor needs of a place images live.
 #[allow(async_fn_in_trait)]
-pub(crate) trait ImageStore {
+pub trait ImageStore {
     /// Fetch a manifest by tag or digest; a digest reference is checked against the bytes.
     async fn get_manifest(&self, repo: &str, reference: &str) -> Result<RawManifest, StoreError>;
     /// The digest a tag or digest resolves to, or `None` when absent.

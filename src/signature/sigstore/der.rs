@@ -3,11 +3,11 @@
 //! checked against the bytes that remain; nothing is allocated.
 
 /// The tags this reader meets.
-pub const SEQUENCE: u8 = 0x30;
-pub const INTEGER: u8 = 0x02;
-pub const BIT_STRING: u8 = 0x03;
-pub const NULL: u8 = 0x05;
-pub const OID: u8 = 0x06;
+pub(crate) const SEQUENCE: u8 = 0x30;
+pub(crate) const INTEGER: u8 = 0x02;
+pub(crate) const BIT_STRING: u8 = 0x03;
+pub(crate) const NULL: u8 = 0x05;
+pub(crate) const OID: u8 = 0x06;
 
 /// Why DER bytes were refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -24,17 +24,17 @@ pub enum DerError {
 
 /// A cursor over DER bytes.
 #[derive(Debug, Clone, Copy)]
-pub struct Reader<'a> {
+pub(crate) struct Reader<'a> {
     rest: &'a [u8],
 }
 
 impl<'a> Reader<'a> {
-    pub fn new(bytes: &'a [u8]) -> Reader<'a> {
+    pub(crate) fn new(bytes: &'a [u8]) -> Reader<'a> {
         Reader { rest: bytes }
     }
 
     /// The contents of the next element, which must have tag `tag`.
-    pub fn read(&mut self, tag: u8) -> Result<&'a [u8], DerError> {
+    pub(crate) fn read(&mut self, tag: u8) -> Result<&'a [u8], DerError> {
         let (&found, after_tag) = self.rest.split_first().ok_or(DerError::Truncated)?;
         if found != tag {
             return Err(DerError::Tag { expected: tag, found });
@@ -49,17 +49,17 @@ impl<'a> Reader<'a> {
     }
 
     /// A reader over the contents of the next element of tag `tag`.
-    pub fn nested(&mut self, tag: u8) -> Result<Reader<'a>, DerError> {
+    pub(crate) fn nested(&mut self, tag: u8) -> Result<Reader<'a>, DerError> {
         self.read(tag).map(Reader::new)
     }
 
     /// The tag of the next element, if any.
-    pub fn peek(&self) -> Option<u8> {
+    pub(crate) fn peek(&self) -> Option<u8> {
         self.rest.first().copied()
     }
 
     /// Fails unless every byte was read.
-    pub fn finish(&self) -> Result<(), DerError> {
+    pub(crate) fn finish(&self) -> Result<(), DerError> {
         match self.rest.len() {
             0 => Ok(()),
             n => Err(DerError::Trailing(n)),

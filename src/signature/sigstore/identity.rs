@@ -6,7 +6,7 @@ use crate::reference::{ImageRef, Location};
 
 /// A policy's identity rule (default `MatchRepoDigestOrExact`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SignedIdentity {
+pub(crate) enum SignedIdentity {
     /// Same repository for a digest reference; the same string for a tagged one; a
     /// signature naming a repository alone never matches.
     MatchRepoDigestOrExact,
@@ -34,7 +34,7 @@ impl std::fmt::Display for SignedIdentity {
 
 impl SignedIdentity {
     /// Whether a signature claiming `signed` (its `docker-reference`) covers `intended`.
-    pub fn matches(&self, intended: &ImageRef, signed: &str) -> bool {
+    pub(crate) fn matches(&self, intended: &ImageRef, signed: &str) -> bool {
         let Some(signed) = parse(signed) else { return false };
         if intended.location == Location::Disk {
             return false;

@@ -20,15 +20,21 @@ const P384: &[u8] = &[0x2b, 0x81, 0x04, 0x00, 0x22];
 /// Why a key file (`--sigstore-key`) could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyFileError {
+    /// The file could not be read.
     #[error("cannot read sigstore key file {}", path.display())]
     Read {
+        /// The file.
         path: std::path::PathBuf,
+        /// Why.
         #[source]
         source: std::io::Error,
     },
+    /// The file holds no usable key.
     #[error("invalid sigstore key file {}", path.display())]
     Invalid {
+        /// The file.
         path: std::path::PathBuf,
+        /// What is wrong with the key.
         #[source]
         source: KeyError,
     },
@@ -37,18 +43,25 @@ pub enum KeyFileError {
 /// Why a key was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KeyError {
+    /// Larger than any PEM public key (its size in bytes).
     #[error("it is {0} bytes, over the limit of {MAX_PEM_BYTES}")]
     TooLarge(usize),
+    /// No `PUBLIC KEY` block.
     #[error("it holds no PEM PUBLIC KEY block")]
     NoPem,
+    /// The block is not base64.
     #[error("its PEM block is not valid base64")]
     Base64,
+    /// The key is not valid DER.
     #[error("its public key is not valid DER")]
     Der(#[from] DerError),
+    /// Neither RSA nor ECDSA P-256/P-384.
     #[error("its algorithm is neither RSA nor ECDSA P-256/P-384")]
     Algorithm,
+    /// An RSA key of this many bits, outside 2048–8192.
     #[error("its RSA key has {0} bits; 2048 to 8192 are accepted")]
     RsaSize(usize),
+    /// Not an uncompressed point of the curve.
     #[error("its ECDSA point is not an uncompressed point of the curve")]
     Point,
 }
@@ -72,7 +85,7 @@ pub struct PublicKey {
 
 impl PublicKey {
     /// The first PEM public key of `text`, as sigstore's `UnmarshalPEMToPublicKey` takes it.
-    pub fn from_pem(text: &[u8]) -> Result<PublicKey, KeyError> {
+    pub(crate) fn from_pem(text: &[u8]) -> Result<PublicKey, KeyError> {
         if text.len() > MAX_PEM_BYTES {
             return Err(KeyError::TooLarge(text.len()));
         }
@@ -96,7 +109,7 @@ impl PublicKey {
     }
 
     /// A SubjectPublicKeyInfo in DER.
-    pub fn from_spki(spki: &[u8]) -> Result<PublicKey, KeyError> {
+    pub(crate) fn from_spki(spki: &[u8]) -> Result<PublicKey, KeyError> {
         let mut outer = Reader::new(spki);
         let mut info = outer.nested(der::SEQUENCE)?;
         outer.finish()?;
@@ -150,7 +163,7 @@ impl PublicKey {
     }
 
     /// Whether `signature` is this key's signature of exactly `payload`.
-    pub fn verifies(&self, payload: &[u8], signature: &[u8]) -> bool {
+    pub(crate) fn verifies(&self, payload: &[u8], signature: &[u8]) -> bool {
         let algorithm: &dyn sig::VerificationAlgorithm = match self.kind {
             Kind::Rsa { .. } => &sig::RSA_PKCS1_2048_8192_SHA256,
             Kind::P256 => &sig::ECDSA_P256_SHA256_ASN1,
@@ -160,7 +173,7 @@ impl PublicKey {
     }
 
     /// `RSA-4096`, `ECDSA P-256`, …
-    pub fn algorithm(&self) -> String {
+    pub(crate) fn algorithm(&self) -> String {
         match self.kind {
             Kind::Rsa { bits } => format!("RSA-{bits}"),
             Kind::P256 => "ECDSA P-256".to_string(),

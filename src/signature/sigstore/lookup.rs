@@ -20,22 +20,28 @@ pub enum Verdict {
     Verified {
         /// The digest of the `.sig` manifest (what a byte-for-byte copy keeps).
         signature: Digest,
+        /// What the accepted signature says.
         accepted: verify::Accepted,
     },
     /// The repository has no signature tag for the image.
     Missing,
     /// A signature image exists and nothing in it is accepted: why, per layer.
-    Rejected { signature: Digest, reasons: Vec<String> },
+    Rejected {
+        /// The digest of the `.sig` manifest.
+        signature: Digest,
+        /// Why each signature in it was refused.
+        reasons: Vec<String>,
+    },
 }
 
 /// A store failure while looking (not a judgement on the signature).
 #[derive(Debug, thiserror::Error)]
 #[error("failed to read the sigstore signature {repo}:{tag}")]
 pub struct LookupError {
-    pub repo: String,
-    pub tag: String,
+    pub(crate) repo: String,
+    pub(crate) tag: String,
     #[source]
-    pub source: StoreError,
+    pub(crate) source: StoreError,
 }
 
 /// Look up and judge the signature of `subject` in `repo` of `store`.

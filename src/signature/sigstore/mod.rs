@@ -17,10 +17,8 @@ mod policy;
 mod proptests;
 mod verify;
 
-pub use identity::SignedIdentity;
 pub use key::{KeyError, KeyFileError, PublicKey, MAX_PEM_BYTES};
 pub use lookup::{check, judge, signature_tag, LookupError, Verdict, MAX_SIGNATURE_IMAGE_BYTES};
-pub use payload::{Claim, COSIGN_TYPE};
 pub use policy::{mentions_policy, parse_policies, scope_matches, ImagePolicy, PolicyError, RootOfTrust};
 pub use verify::{Accepted, Subject, Trust, MAX_SIGNATURE_BYTES, SIGNATURE_ANNOTATION, SIMPLE_SIGNING};
 

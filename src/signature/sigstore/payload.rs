@@ -12,13 +12,13 @@ use serde::Deserialize;
 use crate::digest::Digest;
 
 /// The only `critical.type` a cosign signature may have.
-pub const COSIGN_TYPE: &str = "cosign container image signature";
+pub(crate) const COSIGN_TYPE: &str = "cosign container image signature";
 
 /// What a verified payload claims.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Claim {
-    pub docker_reference: String,
-    pub manifest_digest: Digest,
+pub(crate) struct Claim {
+    pub(crate) docker_reference: String,
+    pub(crate) manifest_digest: Digest,
 }
 
 #[derive(Deserialize)]
@@ -108,7 +108,7 @@ struct Identity {
 }
 
 /// Parse a payload whose signature already verified.
-pub fn parse(payload: &[u8]) -> Result<Claim, String> {
+pub(crate) fn parse(payload: &[u8]) -> Result<Claim, String> {
     let top: Top = serde_json::from_slice(payload).map_err(|e| format!("the payload is not the expected JSON: {e}"))?;
     if top.critical.kind != COSIGN_TYPE {
         return Err(format!("critical.type is {:?}, not {COSIGN_TYPE:?}", top.critical.kind));

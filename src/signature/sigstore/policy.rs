@@ -13,18 +13,25 @@ use super::verify::Trust;
 use crate::reference::{ImageRef, Location};
 
 /// The policy's kind and the name of the one the release ships.
-pub const KIND: &str = "ClusterImagePolicy";
-pub const NAME: &str = "openshift";
+pub(crate) const KIND: &str = "ClusterImagePolicy";
+pub(crate) const NAME: &str = "openshift";
 /// The annotation that limits a manifest to some feature sets (comma-separated).
-pub const FEATURE_SET: &str = "release.openshift.io/feature-set";
+pub(crate) const FEATURE_SET: &str = "release.openshift.io/feature-set";
 
 /// Why a policy manifest was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyError {
+    /// Not YAML (the parser's message).
     #[error("not valid YAML: {0}")]
     Yaml(String),
+    /// A policy this tool cannot understand.
     #[error("ClusterImagePolicy {name}: {reason}")]
-    Invalid { name: String, reason: String },
+    Invalid {
+        /// The policy's name.
+        name: String,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 /// What a policy trusts.
@@ -39,17 +46,18 @@ pub enum RootOfTrust {
 /// One parsed ClusterImagePolicy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImagePolicy {
-    pub name: String,
+    pub(crate) name: String,
+    /// The repositories, namespaces or hosts it covers.
     pub scopes: Vec<String>,
-    pub root: RootOfTrust,
-    pub identity: SignedIdentity,
+    pub(crate) root: RootOfTrust,
+    pub(crate) identity: SignedIdentity,
     /// The feature sets it is limited to; empty: every cluster.
     pub feature_sets: Vec<String>,
 }
 
 impl ImagePolicy {
     /// Whether a cluster of the default feature set enforces it.
-    pub fn enforced_by_default(&self) -> bool {
+    pub(crate) fn enforced_by_default(&self) -> bool {
         self.feature_sets.is_empty() || self.feature_sets.iter().any(|s| s == "Default")
     }
 

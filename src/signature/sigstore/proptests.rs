@@ -13,7 +13,7 @@ use super::key::tests::{P256_PEM, RSA_PEM};
 use super::key::PublicKey;
 use super::verify::tests::{cosign_payload, digest, Signer, RELEASE};
 use super::verify::{evaluate, signature_layers, SigLayer, Subject, Trust};
-use super::{payload, COSIGN_TYPE};
+use super::{payload, payload::COSIGN_TYPE};
 use crate::digest::Digest;
 use crate::fuzzing::{config, json_tree, mutated};
 use crate::reference::ImageRef;

@@ -18,7 +18,9 @@ use crate::manifest::OCI_MANIFEST;
 use crate::reference::ImageRef;
 use crate::store::RawManifest;
 
+/// The media type of a cosign signature layer.
 pub const SIMPLE_SIGNING: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
+/// The layer annotation holding the base64 signature.
 pub const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
 /// containers/image's `MaxSignatureBodySize`: the most bytes read of one signature layer.
 pub const MAX_SIGNATURE_BYTES: u64 = 4 * 1024 * 1024;
@@ -26,8 +28,8 @@ pub const MAX_SIGNATURE_BYTES: u64 = 4 * 1024 * 1024;
 /// What signatures are checked against: keys and the identity rule.
 #[derive(Debug, Clone, Copy)]
 pub struct Trust<'a> {
-    pub keys: &'a [PublicKey],
-    pub identity: &'a SignedIdentity,
+    pub(crate) keys: &'a [PublicKey],
+    pub(crate) identity: &'a SignedIdentity,
 }
 
 /// The image a signature must be for.
@@ -41,11 +43,11 @@ pub struct Subject<'a> {
 
 /// One layer of a signature manifest.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SigLayer {
-    pub media_type: String,
-    pub digest: Digest,
-    pub size: u64,
-    pub annotations: BTreeMap<String, String>,
+pub(crate) struct SigLayer {
+    pub(crate) media_type: String,
+    pub(crate) digest: Digest,
+    pub(crate) size: u64,
+    pub(crate) annotations: BTreeMap<String, String>,
 }
 
 #[derive(Deserialize)]
@@ -69,14 +71,14 @@ struct SigManifest {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Accepted {
     /// 1-based position among the manifest's layers.
-    pub layer: usize,
-    pub key: String,
+    pub(crate) layer: usize,
+    pub(crate) key: String,
     /// The `docker-reference` it claims.
-    pub identity: String,
+    pub(crate) identity: String,
 }
 
 /// The layers of a `.sig` manifest, or why the manifest itself is refused.
-pub fn signature_layers(manifest: &RawManifest) -> Result<Vec<SigLayer>, String> {
+pub(crate) fn signature_layers(manifest: &RawManifest) -> Result<Vec<SigLayer>, String> {
     let doc: SigManifest =
         serde_json::from_slice(&manifest.bytes).map_err(|e| format!("the signature manifest is not valid: {e}"))?;
     // The stores report the registry's Content-Type when it is a manifest type, else the
@@ -95,7 +97,7 @@ pub fn signature_layers(manifest: &RawManifest) -> Result<Vec<SigLayer>, String>
 
 /// Check every signature layer (`payloads[i]` the bytes of `layers[i]`, already read and
 /// digest-checked) until one is accepted; otherwise the reason of each.
-pub fn evaluate(
+pub(crate) fn evaluate(
     layers: &[SigLayer],
     payloads: &[bytes::Bytes],
     subject: Subject<'_>,
