@@ -15,7 +15,7 @@ mod version;
 mod real_graph;
 
 pub use body::{GraphBody, CHANNELS_KEY};
-pub use fetch::{fetch, FetchError, GraphSource, ARCHES, DEFAULT_UPDATE_SERVICE};
+pub use fetch::{fetch, FetchError, GraphSource, ARCHES, DEFAULT_UPDATE_SERVICE, MAX_GRAPH_BYTES};
 pub use model::{Edge, Graph, Release, Risk};
 pub use path::{EdgeKinds, Hop, Unreachable, UpgradePath};
 pub use select::{default_channels, NotFound};
