@@ -26,6 +26,7 @@ use crate::select::Selected;
 use crate::signature::Accepted;
 
 pub use report::{ReleaseReport, Report, SignatureInfo, SignatureReport};
+pub use upload::quote;
 
 /// Run `job`: mirror, write and apply as it says, tell `events` what happens on the way, and
 /// describe what was done. The caller prints the report; [`Report::into_result`] then says

@@ -4,6 +4,7 @@
 //! with a clear error (or ignored where harmless), nothing is written outside the target,
 //! and nothing panics.
 
+mod commands;
 mod image;
 
 use std::path::Path;
