@@ -83,9 +83,10 @@ async fn bare_version(selection: &GraphSelection, http: &HttpSettings, version: 
     )
 }
 
+/// Where the graph came from, for messages; a password in the service's URL is not shown.
 fn describe(source: &graph::GraphSource) -> String {
     match source {
-        graph::GraphSource::Service(url) => url.clone(),
+        graph::GraphSource::Service(url) => crate::http::redact(url),
         graph::GraphSource::File(path) => path.display().to_string(),
     }
 }
@@ -98,4 +99,15 @@ fn finish(releases: Vec<(Version, String)>, path: Option<Route>, graph: Option<V
         selection.releases.push(Selected { version: Some(version), image });
     }
     Ok(selection)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_update_service_password_is_not_shown_in_messages() {
+        let source = graph::GraphSource::Service("https://admin:s3cret@osus.example/graph?x=1".into());
+        assert_eq!(describe(&source), "https://***@osus.example/graph?x=1");
+    }
 }

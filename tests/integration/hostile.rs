@@ -5,6 +5,7 @@
 //! and nothing panics.
 
 mod commands;
+mod graph;
 mod image;
 
 use std::path::Path;
