@@ -30,6 +30,11 @@ pub enum RegistryError {
     Unauthorized { host: String, repo: String, status: u16 },
 
     #[error(
+        "registry {host} rejected the credentials {origin} gave for {repo} ({status}): check them, or log in again"
+    )]
+    Rejected { host: String, repo: String, status: u16, origin: String },
+
+    #[error(
         "registry {host} refused the token for {repo} in the middle of an upload (401); it expired or was revoked"
     )]
     TokenRefused { host: String, repo: String },
@@ -84,6 +89,7 @@ impl RegistryError {
         matches!(
             self,
             RegistryError::Unauthorized { .. }
+                | RegistryError::Rejected { .. }
                 | RegistryError::NotFound { .. }
                 | RegistryError::AuthFile { .. }
                 | RegistryError::Http(_)
