@@ -254,7 +254,8 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let root = dir.path();
         let good = || vec![release(root, "4.15.3", 'a'), release(root, "4.15.4", 'b')];
-        let cases: Vec<(&str, Box<dyn Fn(&mut TreeRecord)>)> = vec![
+        type Spoil = Box<dyn Fn(&mut TreeRecord)>;
+        let cases: Vec<(&str, Spoil)> = vec![
             ("schemaVersion 99 is not known", Box::new(|r| r.schema_version = 99)),
             ("not an image inside the tree", Box::new(|r| r.releases[0].image = "quay.io/x/y:4.15.3".into())),
             (
