@@ -7,6 +7,7 @@
 mod commands;
 mod graph;
 mod image;
+mod record;
 mod updateservice;
 
 use std::path::Path;
