@@ -83,3 +83,33 @@ fn a_password_in_the_update_service_url_is_never_printed() {
     assert!(err.contains("http://***@127.0.0.1"), "{err}");
     assert!(!err.contains("s3cret"), "{err}");
 }
+
+#[test]
+fn risk_text_with_escape_sequences_and_newlines_is_shown_inert_on_one_line() {
+    let service = UpdateService::start();
+    let node = |v: &str, hex: char| {
+        json!({"version": v, "payload": format!("q.example/ocp/release@sha256:{}", hex.to_string().repeat(64)),
+               "metadata": {"io.openshift.upgrades.graph.release.channels": CHANNEL}})
+    };
+    let message = format!("\u{1b}[2J\u{1b}]0;owned\u{7}ok\r\n    oc adm upgrade --to-image evil{}", "x".repeat(5000));
+    let graph = json!({"version": 1, "nodes": [node("4.99.0", 'a'), node("4.99.1", 'b')], "edges": [],
+        "conditionalEdges": [{"edges": [{"from": "4.99.0", "to": "4.99.1"}],
+            "risks": [{"name": "Evil\nName", "url": "https://x.example/\u{1b}[31m", "message": message,
+                       "matchingRules": [{"type": "Always"}]}]}]});
+    service.add_graph(CHANNEL, "amd64", graph.to_string());
+    let out = run([
+        "path".to_string(),
+        format!("--update-service={}", service.url()),
+        format!("--channel={CHANNEL}"),
+        "--min-version=4.99.0".into(),
+        "--max-version=4.99.1".into(),
+        "--shortest-path".into(),
+    ]);
+    assert_success(&out);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(!text.contains('\u{1b}') && !text.contains('\r') && !text.contains('\u{7}'), "{text:?}");
+    assert!(!text.lines().any(|l| l.trim_start().starts_with("oc adm upgrade")), "a line poses as a command:\n{text}");
+    let risk = text.lines().find(|l| l.contains("risk Evil")).expect("the risk line");
+    assert!(risk.starts_with(r"    risk Evil\nName: \u{1b}[2J\u{1b}]0;owned\u{7}ok\r\n    oc adm upgrade"), "{risk}");
+    assert!(risk.contains("more characters)") && risk.len() < 1200, "bounded: {} bytes", risk.len());
+}
