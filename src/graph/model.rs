@@ -146,6 +146,9 @@ impl Graph {
     }
 
     fn add_conditional(&mut self, body: &GraphBody) -> Result<(), GraphError> {
+        // Each plain-and-conditional pair is reported once, found in constant time (a hostile
+        // graph may repeat a million of them).
+        let mut reported = BTreeSet::new();
         for (group, entry) in body.conditional_edges.iter().enumerate() {
             let risks: Vec<Risk> = entry
                 .risks
@@ -157,8 +160,8 @@ impl Graph {
                 let to = self.conditional_end(group, &edge.to)?;
                 let link = self.links.entry((from, to)).or_insert(Link { conditional: true, risks: Vec::new() });
                 if !link.conditional {
-                    let pair = (self.releases[from].version.clone(), self.releases[to].version.clone());
-                    if !self.plain_and_conditional.contains(&pair) {
+                    if reported.insert((from, to)) {
+                        let pair = (self.releases[from].version.clone(), self.releases[to].version.clone());
                         self.plain_and_conditional.push(pair);
                     }
                     continue;
