@@ -81,6 +81,7 @@ struct ReleaseRun {
 async fn run_with(job: &Job, transport: &Transport, progress: Progress) -> Result<Report> {
     let selection = steps::select(job).await?;
     let mut run = Run::new(job, transport, progress);
+    steps::note_separate_runs(&run, &selection)?;
     run.cluster = steps::connect_cluster(&run).await?;
     let mut releases = steps::load(&run, &selection).await?;
     if job.to_mirror {

@@ -27,6 +27,23 @@ pub(super) async fn select(job: &Job) -> Result<Selection> {
     Ok(selection)
 }
 
+/// A tree whose recorded path does not join its recorded releases was written by separate
+/// runs: say so, since its releases are then listed in version order, not as one path.
+pub(super) fn note_separate_runs(run: &Run<'_>, selection: &Selection) -> Result<()> {
+    let (crate::job::ReleaseSource::Tree, Some(dir), None) = (&run.job.releases, &run.job.from_dir, &selection.path)
+    else {
+        return Ok(());
+    };
+    if select::read_record(dir)?.is_some_and(|r| r.upgrade_path.is_some()) {
+        run.progress.warn(&format!(
+            "{} holds releases of several separate runs: its recorded upgrade path does not join them, so they \
+             are listed in version order, not as one path",
+            dir.display()
+        ));
+    }
+    Ok(())
+}
+
 /// With `--apply-release-image-signature`: the cluster, reached now, in seconds, before any
 /// payload is read. A dry run needs no cluster: it warns and plans without one.
 pub(super) async fn connect_cluster(run: &Run<'_>) -> Result<Option<cluster::Cluster>> {

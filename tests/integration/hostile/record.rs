@@ -55,3 +55,28 @@ fn a_tampered_or_linked_record_stops_the_upload_before_any_registry_is_asked() {
     std::os::unix::fs::symlink("/dev/zero", &record_path).expect("symlink");
     assert_upload_refused(tree.path(), requests, "it is a symbolic link, expected a regular file");
 }
+
+#[test]
+fn a_tree_written_by_separate_runs_is_not_shown_as_one_path() {
+    let b = bed(ReleaseSpec { components: 2, ..ReleaseSpec::default() });
+    let tree = temp_dir();
+    assert_success(&run(args(&b.release, format!("--to-dir={}", tree.path().display()), &[])));
+    let record_path = tree.path().join("release-mirror/releases.json");
+    let mut record: Value = serde_json::from_slice(&std::fs::read(&record_path).expect("record")).expect("JSON");
+    // What a shortest-path run left before this release was added by a `--from` run.
+    let hop = serde_json::json!({"from": "4.98.0", "to": "4.98.1", "conditional": false, "risks": []});
+    record["upgradePath"] =
+        serde_json::json!({"channel": "stable-4.98", "arch": "amd64", "hops": [hop], "graph": null});
+    std::fs::write(&record_path, record.to_string()).expect("write");
+    let dest = Registry::start();
+    let out = run([
+        format!("--from-dir={}", tree.path().display()),
+        format!("--to={}/mirror/ocp/release", dest.host()),
+        "--insecure".into(),
+        "--skip-release-image-signature".into(),
+    ]);
+    assert_success(&out);
+    let (err, text) = (stderr(&out), String::from_utf8_lossy(&out.stdout).into_owned());
+    assert!(err.contains("holds releases of several separate runs"), "{err}");
+    assert!(!text.contains("Upgrade sequence") && !text.contains("hop"), "{text}");
+}
