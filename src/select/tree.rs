@@ -103,7 +103,7 @@ pub fn read(root: &Path) -> Result<Option<TreeRecord>> {
 pub fn write(root: &Path, new: TreeRecord, graph: Option<&[u8]>) -> Result<PathBuf> {
     let dir = root.join(RECORD_DIR);
     disk::ensure_dir(root, &dir).with_context(|| format!("failed to create folder {}", dir.display()))?;
-    let _lock = lock(&dir)?;
+    let _lock = lock(&dir);
     let mut merged = read(root)?.unwrap_or_default();
     merged.releases.retain(|r| !new.releases.iter().any(|n| n.digest == r.digest || n.image == r.image));
     merged.releases.extend(new.releases);
@@ -131,11 +131,13 @@ pub fn write(root: &Path, new: TreeRecord, graph: Option<&[u8]>) -> Result<PathB
 }
 
 /// An exclusive lock on the record's folder, held until the file is dropped (or the process
-/// ends, however it ends).
-fn lock(dir: &Path) -> Result<std::fs::File> {
-    let folder = std::fs::File::open(dir).with_context(|| format!("failed to open folder {}", dir.display()))?;
-    folder.lock().with_context(|| format!("failed to lock folder {}", dir.display()))?;
-    Ok(folder)
+/// ends, however it ends). A filesystem that cannot lock a folder (some network mounts)
+/// gives none: the record is still replaced atomically, only runs at the same moment are
+/// not merged.
+fn lock(dir: &Path) -> Option<std::fs::File> {
+    let folder = std::fs::File::open(dir).ok()?;
+    folder.lock().ok()?;
+    Some(folder)
 }
 
 /// Semantic order where both parse, text order otherwise.
