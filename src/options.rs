@@ -77,9 +77,14 @@ impl Options {
 /// the `--from` list, or, with `--from-dir` alone, every release the tree records.
 fn release_source(args: &MirrorArgs) -> anyhow::Result<ReleaseSource> {
     let g = &args.graph;
-    let bare = args.source.as_deref().filter(|t| t.parse::<Version>().is_ok());
+    let bare = args.source.as_deref().map(bare_version).transpose()?.flatten();
     let listed: Vec<&str> =
         args.from.iter().map(String::as_str).chain(args.source.as_deref().filter(|_| bare.is_none())).collect();
+    if bare.is_some() && (g.min_version.is_some() || g.max_version.is_some()) {
+        return Err(usage(
+            "a bare version names one release; --min-version/--max-version choose several: give one or the other",
+        ));
+    }
     let from_graph = g.min_version.is_some() || g.max_version.is_some() || bare.is_some();
     if from_graph && !listed.is_empty() {
         return Err(usage(
@@ -91,10 +96,7 @@ fn release_source(args: &MirrorArgs) -> anyhow::Result<ReleaseSource> {
         return Err(usage("releases chosen from the update graph are read from registries: drop --from-dir"));
     }
     if let Some(version) = bare {
-        return Ok(ReleaseSource::Graph(Box::new(selection(
-            g,
-            Choose::Version(version_arg("the release", version)?),
-        )?)));
+        return Ok(ReleaseSource::Graph(Box::new(selection(g, Choose::Version(version))?)));
     }
     if from_graph {
         return Ok(ReleaseSource::Graph(Box::new(selection(g, range_or_path(g)?)?)));
@@ -113,6 +115,24 @@ fn release_source(args: &MirrorArgs) -> anyhow::Result<ReleaseSource> {
     }
     let refs = listed.iter().map(|text| listed_ref(text, args.from_dir.is_some())).collect::<anyhow::Result<_>>()?;
     Ok(ReleaseSource::Listed(refs))
+}
+
+/// The release a bare positional argument names: `4.15.3` or `v4.15.3`; `None` for an image
+/// reference. `4.15` (a minor version, which would otherwise be taken as the image
+/// `docker.io/library/4.15`) is explained.
+fn bare_version(text: &str) -> anyhow::Result<Option<Version>> {
+    let plain = text.strip_prefix('v').unwrap_or(text);
+    if let Ok(version) = plain.parse::<Version>() {
+        return Ok(Some(version));
+    }
+    let parts: Vec<&str> = plain.split('.').collect();
+    if parts.len() == 2 && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())) {
+        return Err(usage(format!(
+            "{text} is a minor version, not a release: give a release such as {plain}.0, or choose releases with \
+             --channel=stable-{plain} --min-version and --max-version"
+        )));
+    }
+    Ok(None)
 }
 
 /// Whether the releases are read from a `file://` tree.
@@ -329,6 +349,16 @@ mod tests {
             parse(&["--channel=c", "--min-version=4.1.0", "--max-version=4.2.0", "--shortest-path", "--to=m.io/x"]);
         let Ok(Options { source: ReleaseSource::Graph(g), .. }) = path else { panic!("a graph selection") };
         assert!(matches!(g.choose, Choose::ShortestPath { kinds: EdgeKinds::All, .. }), "{g:?}");
+        for text in ["v4.15.3", "4.15.3"] {
+            let Ok(Options { source: ReleaseSource::Graph(g), .. }) = parse(&[text, "--to=m.io/x"]) else {
+                panic!("{text}: a graph selection")
+            };
+            assert!(matches!(&g.choose, Choose::Version(v) if v.to_string() == "4.15.3"), "{g:?}");
+        }
+        let minor = parse(&["4.15", "--to=m.io/x"]).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(minor.starts_with("4.15 is a minor version, not a release: give a release such as 4.15.0"), "{minor}");
+        let both = parse(&["4.15.3", "--min-version=4.15.1", "--to=m.io/x"]).err().map(|e| e.to_string());
+        assert!(both.unwrap_or_default().starts_with("a bare version names one release"), "--min-version not ignored");
         let bare = parse(&["4.15.3", "--to=m.io/x"]);
         let Ok(Options { source: ReleaseSource::Graph(g), .. }) = bare else { panic!("a graph selection") };
         assert!(matches!(g.choose, Choose::Version(_)) && g.channel.is_none(), "{g:?}");

@@ -1,10 +1,13 @@
-//! oc's `v2/` disk layout: pure path logic, an atomic writer and a reader, as an image store.
+//! oc's `v2/` disk layout: pure path logic, an atomic writer and a reader, as an image store,
+//! and the bounded reader of the small files beside it.
 
 mod error;
 pub(crate) mod layout;
+mod read;
 mod store;
 mod write;
 
 pub(crate) use error::DiskError;
+pub(crate) use read::read_small;
 pub(crate) use store::DiskStore;
 pub(crate) use write::{ensure_dir, write_file_atomic};

@@ -39,14 +39,20 @@ pub(crate) fn ensure_dir(root: &Path, dir: &Path) -> Result<(), DiskError> {
             }
             Ok(m) if m.is_dir() => {}
             Ok(_) => return Err(DiskError::Unsafe { path: current, reason: "it is not a directory".into() }),
-            Err(_) => {
-                fs::create_dir(&current).map_err(io("create directory", &current))?;
-                fs::set_permissions(&current, fs::Permissions::from_mode(DIR_MODE))
-                    .map_err(io("set permissions of", &current))?;
-            }
+            Err(_) => match fs::create_dir(&current) {
+                Ok(()) => fs::set_permissions(&current, fs::Permissions::from_mode(DIR_MODE))
+                    .map_err(io("set permissions of", &current))?,
+                // Another run made it in between: a folder is what was wanted.
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && is_real_dir(&current) => {}
+                Err(e) => return Err(io("create directory", &current)(e)),
+            },
         }
     }
     Ok(())
+}
+
+fn is_real_dir(path: &Path) -> bool {
+    fs::symlink_metadata(path).is_ok_and(|m| m.is_dir())
 }
 
 /// `.release-mirror-tmp-<pid>-`: the owner's process id in every temp file's name, so a
@@ -181,6 +187,20 @@ mod tests {
         let err = ensure_dir(root.path(), &root.path().join("v2/evil/blobs")).unwrap_err();
         assert!(err.to_string().contains("symbolic link"), "{err}");
         assert_eq!(fs::read_dir(outside.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn runs_creating_the_same_folders_at_once_all_succeed() {
+        for _ in 0..50 {
+            let root = tempfile::tempdir().unwrap();
+            let dir = root.path().join("release-mirror/a/b");
+            std::thread::scope(|s| {
+                let made: Vec<_> = (0..4).map(|_| s.spawn(|| ensure_dir(root.path(), &dir))).collect();
+                for m in made {
+                    m.join().unwrap().expect("a folder another run made is fine");
+                }
+            });
+        }
     }
 
     #[test]

@@ -5,13 +5,20 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use reqwest::header::ACCEPT;
+use reqwest::header::{ACCEPT, CONTENT_TYPE, RETRY_AFTER};
 use serde::Deserialize;
 
 /// The largest update-service answer accepted: the real graph is about 1 MB per channel.
-pub(crate) const MAX_GRAPH_BYTES: u64 = 64 << 20;
+pub const MAX_GRAPH_BYTES: u64 = 64 << 20;
 /// Time allowed for the whole update-service exchange.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// How often a busy service (503 or 429 with `Retry-After`) is asked again.
+const MAX_RETRIES: usize = 3;
+/// The longest `Retry-After` honoured.
+const MAX_RETRY_WAIT_SECS: u64 = 60;
+/// How much of an answer that is not a graph is quoted.
+const SHOWN_BODY: usize = 120;
 
 /// The public OpenShift update service.
 pub const DEFAULT_UPDATE_SERVICE: &str = "https://api.openshift.com/api/upgrades_info/v1/graph";
@@ -50,6 +57,28 @@ pub enum FetchError {
         status: u16,
         /// `: kind: value` from the service's error body, when it sent one.
         detail: String,
+    },
+    /// The answer is not an update graph (HTML from a proxy, say).
+    #[error("the update service {url} answered channel {channel:?}, arch {arch:?} with status {status} and {what}: not an update graph")]
+    NotJson {
+        /// The service's URL, credentials hidden.
+        url: String,
+        /// The channel asked for.
+        channel: String,
+        /// The architecture asked for.
+        arch: String,
+        /// The HTTP status.
+        status: u16,
+        /// Its content type and the start of its body.
+        what: String,
+    },
+    /// The update-service URL does not parse.
+    #[error("the update service URL {url} is invalid: {reason}")]
+    Url {
+        /// The URL, credentials hidden.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
     },
     /// The answer was larger than any update graph.
     #[error("the update service {url} sent more than {limit} bytes: not an update graph")]
@@ -120,27 +149,73 @@ async fn fetch_service(
     let shown = crate::http::redact(url);
     let connect = |source| FetchError::Connect { url: shown.clone(), source };
     let client = http.builder()?.timeout(ANSWER_TIMEOUT).build().map_err(connect)?;
-    let resp = client
-        .get(url)
-        .query(&[("channel", channel), ("arch", arch)])
-        .header(ACCEPT, "application/json")
-        .send()
-        .await
-        .map_err(|e| connect(e.without_url()))?;
-    let status = resp.status();
-    let body = read_bounded(resp, MAX_GRAPH_BYTES).await.map_err(|e| match e {
-        Bounded::Over => FetchError::TooLarge { url: shown.clone(), limit: MAX_GRAPH_BYTES },
-        Bounded::Failed(e) => connect(e.without_url()),
-    })?;
+    let target = query_url(url, channel, arch).map_err(|reason| FetchError::Url { url: shown.clone(), reason })?;
+    let mut retries = 0;
+    let (status, content_type, body) = loop {
+        let resp = client
+            .get(target.clone())
+            .header(ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(|e| connect(e.without_url()))?;
+        let status = resp.status();
+        if let Some(wait) = retry_after(&resp).filter(|_| retries < MAX_RETRIES) {
+            retries += 1;
+            tokio::time::sleep(wait).await;
+            continue;
+        }
+        let content_type = resp.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+        let body = read_bounded(resp, MAX_GRAPH_BYTES).await.map_err(|e| match e {
+            Bounded::Over => FetchError::TooLarge { url: shown.clone(), limit: MAX_GRAPH_BYTES },
+            Bounded::Failed(e) => connect(e.without_url()),
+        })?;
+        break (status, content_type, body);
+    };
+    let (channel, arch) = (channel.to_string(), arch.to_string());
     if !status.is_success() {
         let detail = match serde_json::from_slice::<ServiceError>(&body) {
             Ok(e) => format!(": {}: {}", e.kind, e.value),
-            Err(_) => String::new(),
+            Err(_) if body.is_empty() => String::new(),
+            Err(_) => format!(": {}", what_came(&content_type, &body)),
         };
-        let (channel, arch) = (channel.to_string(), arch.to_string());
         return Err(FetchError::Status { url: shown, channel, arch, status: status.as_u16(), detail });
     }
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        let what = what_came(&content_type, &body);
+        return Err(FetchError::NotJson { url: shown, channel, arch, status: status.as_u16(), what });
+    }
     Ok(body)
+}
+
+/// `url` with this `channel` and `arch` as its only such parameters (a URL that names a
+/// channel already would otherwise ask for two).
+fn query_url(url: &str, channel: &str, arch: &str) -> Result<reqwest::Url, String> {
+    let mut parsed = reqwest::Url::parse(url).map_err(|e| e.to_string())?;
+    let kept: Vec<(String, String)> = parsed
+        .query_pairs()
+        .filter(|(k, _)| k != "channel" && k != "arch")
+        .map(|(k, v)| (k.into(), v.into()))
+        .collect();
+    parsed.query_pairs_mut().clear().extend_pairs(kept).append_pair("channel", channel).append_pair("arch", arch);
+    Ok(parsed)
+}
+
+/// How long a 503 or 429 asks to be left alone (`Retry-After: <seconds>`), up to a minute.
+fn retry_after(resp: &reqwest::Response) -> Option<Duration> {
+    if !matches!(resp.status().as_u16(), 503 | 429) {
+        return None;
+    }
+    let seconds: u64 = resp.headers().get(RETRY_AFTER)?.to_str().ok()?.trim().parse().ok()?;
+    Some(Duration::from_secs(seconds.min(MAX_RETRY_WAIT_SECS)))
+}
+
+/// What came back instead of a graph: its type and the start of its body, on one line.
+fn what_came(content_type: &str, body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(&body[..body.len().min(SHOWN_BODY)]);
+    let start: String =
+        text.split_whitespace().collect::<Vec<_>>().join(" ").chars().flat_map(char::escape_default).collect();
+    let content_type = if content_type.is_empty() { "no content type" } else { content_type };
+    format!("{content_type}, starting {start:?}")
 }
 
 enum Bounded {

@@ -16,7 +16,7 @@ mod real_graph;
 
 #[cfg(test)]
 use body::{GraphBody, CHANNELS_KEY};
-pub use fetch::{fetch, FetchError, GraphSource, ARCHES, DEFAULT_UPDATE_SERVICE};
+pub use fetch::{fetch, FetchError, GraphSource, ARCHES, DEFAULT_UPDATE_SERVICE, MAX_GRAPH_BYTES};
 pub use model::{Edge, Graph, Release, Risk};
 pub use path::{EdgeKinds, Hop, Unreachable, UpgradePath};
 pub(crate) use select::{default_channels, NotFound};
@@ -94,6 +94,28 @@ pub enum GraphError {
     /// No upgrade path between two releases.
     #[error("{0}")]
     Unreachable(Box<Unreachable>),
+
+    /// More nodes or updates than any real graph has.
+    #[error("the update graph has {count} {what}, more than the limit of {limit}")]
+    TooLarge {
+        /// `nodes` or `updates`.
+        what: &'static str,
+        /// How many it has.
+        count: usize,
+        /// The most accepted.
+        limit: usize,
+    },
+
+    /// A node's `manifestref` metadata names another digest than its payload.
+    #[error("graph node {version} has payload {payload}, but its manifestref says {manifestref}")]
+    ManifestRef {
+        /// The node's version.
+        version: String,
+        /// Its payload pullspec.
+        payload: String,
+        /// The digest its metadata names.
+        manifestref: String,
+    },
 }
 
 /// Test helper: a graph body as a JSON string. `nodes` are `(version, "chan-a,chan-b")` in body

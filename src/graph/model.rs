@@ -60,6 +60,41 @@ pub(super) struct Link {
     pub(super) risks: Vec<Risk>,
 }
 
+/// The most nodes a graph may have: every architecture's full graph has a few thousand.
+pub const MAX_GRAPH_NODES: usize = 50_000;
+/// The most updates (plain and conditional) a graph may list.
+pub const MAX_GRAPH_UPDATES: usize = 2_000_000;
+/// Node metadata key holding the digest of the release image.
+const MANIFEST_REF_KEY: &str = "io.openshift.upgrades.graph.release.manifestref";
+
+fn check_size(body: &GraphBody) -> Result<(), GraphError> {
+    let nodes = body.nodes.len();
+    if nodes > MAX_GRAPH_NODES {
+        return Err(GraphError::TooLarge { what: "nodes", count: nodes, limit: MAX_GRAPH_NODES });
+    }
+    let updates = body.edges.len() + body.conditional_edges.iter().map(|g| g.edges.len()).sum::<usize>();
+    if updates > MAX_GRAPH_UPDATES {
+        return Err(GraphError::TooLarge { what: "updates", count: updates, limit: MAX_GRAPH_UPDATES });
+    }
+    Ok(())
+}
+
+/// A payload by digest must be the digest the node's `manifestref` names, when it names one.
+fn check_manifest_ref(node: &super::body::NodeBody) -> Result<(), GraphError> {
+    let (Some(manifestref), Some((_, digest))) = (node.metadata.get(MANIFEST_REF_KEY), node.payload.rsplit_once('@'))
+    else {
+        return Ok(());
+    };
+    if manifestref == digest {
+        return Ok(());
+    }
+    Err(GraphError::ManifestRef {
+        version: node.version.clone(),
+        payload: node.payload.clone(),
+        manifestref: manifestref.clone(),
+    })
+}
+
 impl Graph {
     /// Parses and validates a graph body from JSON bytes.
     pub fn parse(bytes: &[u8]) -> Result<Self, GraphError> {
@@ -70,9 +105,11 @@ impl Graph {
     /// conditional edges name versions of the graph. A conditional edge that repeats a plain
     /// one is kept as plain and reported by [`Graph::plain_and_conditional`].
     pub(crate) fn from_body(body: &GraphBody) -> Result<Self, GraphError> {
+        check_size(body)?;
         let mut order = Vec::with_capacity(body.nodes.len());
         for (index, node) in body.nodes.iter().enumerate() {
             let version: Version = node.version.parse().map_err(|source| GraphError::NodeVersion { index, source })?;
+            check_manifest_ref(node)?;
             order.push((version, index));
         }
         order.sort();
@@ -109,6 +146,9 @@ impl Graph {
     }
 
     fn add_conditional(&mut self, body: &GraphBody) -> Result<(), GraphError> {
+        // Each plain-and-conditional pair is reported once, found in constant time (a hostile
+        // graph may repeat a million of them).
+        let mut reported = BTreeSet::new();
         for (group, entry) in body.conditional_edges.iter().enumerate() {
             let risks: Vec<Risk> = entry
                 .risks
@@ -120,8 +160,8 @@ impl Graph {
                 let to = self.conditional_end(group, &edge.to)?;
                 let link = self.links.entry((from, to)).or_insert(Link { conditional: true, risks: Vec::new() });
                 if !link.conditional {
-                    let pair = (self.releases[from].version.clone(), self.releases[to].version.clone());
-                    if !self.plain_and_conditional.contains(&pair) {
+                    if reported.insert((from, to)) {
+                        let pair = (self.releases[from].version.clone(), self.releases[to].version.clone());
                         self.plain_and_conditional.push(pair);
                     }
                     continue;
@@ -338,5 +378,34 @@ mod tests {
         assert_eq!(stable.payload_of(&v("4.15.0")), Some("example.com/ocp-release@sha256:4.15.0"));
         assert_eq!(stable.payload_of(&v("4.14.2")), None);
         assert!(g.channel_filter("nope").releases().is_empty());
+    }
+
+    #[test]
+    fn a_graph_larger_than_any_real_one_is_refused_before_it_is_searched() {
+        let nodes: Vec<String> = (0..=MAX_GRAPH_NODES)
+            .map(|i| format!(r#"{{"version":"4.{}.{}","payload":"p","metadata":{{}}}}"#, i / 1000, i % 1000))
+            .collect();
+        let json = format!(r#"{{"nodes":[{}],"edges":[]}}"#, nodes.join(","));
+        let err = parse_err(&json).to_string();
+        assert_eq!(
+            err,
+            format!("the update graph has {} nodes, more than the limit of {MAX_GRAPH_NODES}", MAX_GRAPH_NODES + 1)
+        );
+        let edges = vec!["[0,0]"; MAX_GRAPH_UPDATES + 1].join(",");
+        let json = format!(r#"{{"nodes":[{{"version":"4.1.0","payload":"p"}}],"edges":[{edges}]}}"#);
+        assert!(parse_err(&json).to_string().contains("updates, more than the limit"));
+    }
+
+    #[test]
+    fn a_node_whose_manifestref_disagrees_with_its_payload_is_refused() {
+        let (a, b) = (format!("sha256:{}", "a".repeat(64)), format!("sha256:{}", "b".repeat(64)));
+        let node = |digest: &str| {
+            format!(
+                r#"{{"nodes":[{{"version":"4.99.2","payload":"q.io/r@{a}","metadata":{{"{MANIFEST_REF_KEY}":"{digest}"}}}}],"edges":[]}}"#
+            )
+        };
+        assert!(Graph::parse(node(&a).as_bytes()).is_ok(), "an agreeing manifestref");
+        let err = parse_err(&node(&b)).to_string();
+        assert_eq!(err, format!("graph node 4.99.2 has payload q.io/r@{a}, but its manifestref says {b}"));
     }
 }

@@ -3,12 +3,12 @@
 //! "Shortest" is, in order: fewest hops; then fewest conditional hops; then, among paths still
 //! tied, the one whose first intermediate release is highest, then its second, and so on. The
 //! last rule keeps the answer deterministic and favours newer (better-fixed) stepping stones.
-//! It is computed as the best cost from every release to the target (Dijkstra on the reversed
-//! graph, costs compared as (hops, conditional hops)), then a walk from the start that always
-//! steps to the highest release that keeps the cost optimal.
+//! It is computed as the best cost from every release to the target (a breadth-first search
+//! on the reversed graph, costs compared as (hops, conditional hops): linear in the graph's
+//! size), then a walk from the start that always steps to the highest release that keeps the
+//! cost optimal.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::VecDeque;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -127,24 +127,30 @@ impl Graph {
         }
     }
 
-    /// Dijkstra from `goal` over reversed updates: the best cost from every release to it.
+    /// The best cost from every release to `goal`, in time linear in the graph: a
+    /// breadth-first search over reversed updates gives each release its hop count, and
+    /// releases taken in that order (nearest first) each pick the fewest conditional hops
+    /// among their updates one hop nearer.
     fn costs_to(&self, goal: usize, kinds: EdgeKinds) -> Vec<Option<Cost>> {
         let mut into = vec![Vec::new(); self.releases().len()];
         for (from, to, link) in self.links().filter(|(_, _, link)| kinds.allows(link)) {
             into[to].push((from, usize::from(link.conditional)));
         }
         let mut cost: Vec<Option<Cost>> = vec![None; into.len()];
-        let mut queue = BinaryHeap::from([Reverse(((0, 0), goal))]);
         cost[goal] = Some((0, 0));
-        while let Some(Reverse((here, node))) = queue.pop() {
-            if cost[node].is_some_and(|best| best < here) {
-                continue;
-            }
-            for &(prev, conditional) in &into[node] {
-                let via = (here.0 + 1, here.1 + conditional);
-                if cost[prev].is_none_or(|best| via < best) {
-                    cost[prev] = Some(via);
-                    queue.push(Reverse((via, prev)));
+        let mut queue = VecDeque::from([goal]);
+        while let Some(node) = queue.pop_front() {
+            let Some((hops, conditional)) = cost[node] else { continue };
+            for &(prev, step) in &into[node] {
+                let via = (hops + 1, conditional + step);
+                match cost[prev] {
+                    None => {
+                        cost[prev] = Some(via);
+                        queue.push_back(prev);
+                    }
+                    // Same hop count, fewer conditional hops: still queued, not yet expanded.
+                    Some(best) if best.0 == via.0 && via.1 < best.1 => cost[prev] = Some(via),
+                    Some(_) => {}
                 }
             }
         }

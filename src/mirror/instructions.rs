@@ -69,11 +69,25 @@ fn entries(sources: &[MirrorSource], indent: &str) -> String {
     for s in sources {
         let _ = writeln!(out, "{indent}- mirrors:");
         for m in &s.mirrors {
-            let _ = writeln!(out, "{indent}  - {m}");
+            let _ = writeln!(out, "{indent}  - {}", scalar(m));
         }
-        let _ = writeln!(out, "{indent}  source: {}", s.source);
+        let _ = writeln!(out, "{indent}  source: {}", scalar(&s.source));
     }
     out
+}
+
+/// `text` as a YAML scalar: plain when YAML reads it back as the same string (every real
+/// repository name), else double-quoted (`[::1]:5000/ocp/release`; JSON's string syntax is
+/// YAML's double-quoted scalar).
+fn scalar(text: &str) -> String {
+    let plain = text.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && text.chars().all(|c| c.is_ascii_alphanumeric() || "._/:@-".contains(c))
+        && !text.ends_with(':');
+    if plain {
+        text.to_string()
+    } else {
+        serde_json::to_string(text).unwrap_or_default()
+    }
 }
 
 fn idms(sources: &[MirrorSource]) -> String {
@@ -139,6 +153,24 @@ mod tests {
             text.contains("  imageDigestMirrors:\n  - mirrors:\n    - m.io/mirror/release\n    source: quay.io/ocp/release\n  - mirrors:\n    - m.io/mirror/release\n    source: quay.io/ocp/art\n"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn an_ipv6_mirror_is_quoted_so_yaml_reads_it_back() {
+        let d = format!("sha256:{}", "1".repeat(64));
+        let mappings = [mapping("", &format!("quay.io/ocp/release@{d}"), "[::1]:5000/ocp/release:4.1-x86_64")];
+        for kind in [Instructions::Idms, Instructions::Icsp] {
+            let text = render(kind, &mirror_sources(&mappings));
+            let object = &text[text.find("apiVersion").expect("object")..];
+            let doc: serde_json::Value = serde_saphyr::from_str(object).expect("valid YAML");
+            let spec = &doc["spec"];
+            let entry = spec.get("imageDigestMirrors").or(spec.get("repositoryDigestMirrors")).expect("entries");
+            assert_eq!(entry[0]["mirrors"][0], "[::1]:5000/ocp/release", "{text}");
+            assert_eq!(entry[0]["source"], "quay.io/ocp/release");
+            let install = &text[text.find("- mirrors").expect("install section")..text.find("\nTo use").expect("end")];
+            let doc: serde_json::Value = serde_saphyr::from_str(install).expect("valid YAML");
+            assert_eq!(doc[0]["mirrors"][0], "[::1]:5000/ocp/release", "{text}");
+        }
     }
 
     #[test]

@@ -54,12 +54,9 @@ impl ReleaseSummary {
     /// What `release` is and where `mappings` put it.
     pub(crate) fn new(release: &Release, mappings: &[Mapping]) -> ReleaseSummary {
         let mapping = mappings.iter().find(|m| m.is_release() && m.digest == release.digest);
-        let upgrade_command = mapping.filter(|m| m.destination.registry().is_some()).map(|m| {
-            format!(
-                "oc adm upgrade --allow-explicit-upgrade --to-image {}",
-                m.destination.repo_only().with_digest(&release.digest)
-            )
-        });
+        let upgrade_command = mapping
+            .filter(|m| m.destination.registry().is_some())
+            .map(|m| upgrade_command(&m.destination.repo_only().with_digest(&release.digest)));
         ReleaseSummary {
             source: release.source.to_string(),
             digest: release.digest.to_string(),
@@ -147,5 +144,27 @@ impl Summary {
                 .map(|m| m.destination.to_string())
                 .collect(),
         }
+    }
+}
+
+/// `oc adm upgrade …` to `image`, the reference quoted for the shell (`[::1]:5000/…` is a
+/// glob otherwise).
+fn upgrade_command(image: &crate::reference::ImageRef) -> String {
+    format!("oc adm upgrade --allow-explicit-upgrade --to-image {}", crate::run::quote(&image.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::reference::ImageRef;
+
+    #[test]
+    fn the_upgrade_command_quotes_an_ipv6_mirror_and_leaves_a_plain_one_alone() {
+        let digest = format!("sha256:{}", "1".repeat(64));
+        let ipv6 = ImageRef::parse(&format!("[::1]:5000/ocp/release@{digest}")).expect("ref");
+        let want = format!("oc adm upgrade --allow-explicit-upgrade --to-image '[::1]:5000/ocp/release@{digest}'");
+        assert_eq!(super::upgrade_command(&ipv6), want);
+        let plain = ImageRef::parse(&format!("m.io:5000/ocp/release@{digest}")).expect("ref");
+        let want = format!("oc adm upgrade --allow-explicit-upgrade --to-image m.io:5000/ocp/release@{digest}");
+        assert_eq!(super::upgrade_command(&plain), want);
     }
 }

@@ -184,6 +184,35 @@ impl Credentials {
         Ok(None)
     }
 
+    /// Where the credential [`Credentials::lookup`] gives for `host/repo` comes from, for
+    /// messages: `credential helper docker-credential-X (named by FILE)` or `FILE`. Asks no
+    /// helper that was not asked already.
+    pub fn origin(&self, host: &str, repo: &str) -> Option<String> {
+        for source in self.sources(host, repo) {
+            match source {
+                Source::Stored(cred) => {
+                    let file = self.files.iter().find(|f| f.auths.values().any(|c| std::ptr::eq(c, cred)))?;
+                    return Some(file.path.display().to_string());
+                }
+                Source::Helper { name, file } => match self.answered(name, host) {
+                    Some(Ok(Some(_))) => {
+                        let (prefix, file) = (credhelper::PREFIX, file.display());
+                        return Some(format!("credential helper {prefix}{name} (named by {file})"));
+                    }
+                    Some(Ok(None)) => continue,
+                    _ => return None,
+                },
+            }
+        }
+        None
+    }
+
+    /// Helper `name`'s answer for `host`, if it was asked.
+    fn answered(&self, name: &str, host: &str) -> Option<HelperAnswer> {
+        let answers = self.answers.lock().unwrap_or_else(|p| p.into_inner());
+        answers.get(&(name.to_string(), host.to_string())).and_then(|cell| cell.get().cloned())
+    }
+
     /// Helper `name`'s answer for `host`, asked on a blocking thread the first time.
     async fn ask(&self, name: &str, host: &str) -> HelperAnswer {
         let cell = {

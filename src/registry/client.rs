@@ -157,6 +157,10 @@ impl RegistryClient {
                 self.pause(attempt, retry::retry_after(resp.headers()), status.as_str()).await;
                 continue;
             }
+            if answered && status == StatusCode::UNAUTHORIZED {
+                let denied = self.check_denied(resp, scopes);
+                return denied.map_err(|e| self.rejected(e, scopes));
+            }
             if status != StatusCode::UNAUTHORIZED || answered {
                 return self.check_denied(resp, scopes);
             }
@@ -218,6 +222,17 @@ impl RegistryClient {
         self.check_denied(resp, scopes)
     }
 
+    /// A 401 after credentials were sent: they were rejected, and the message says whose
+    /// they were (a helper's password is not "no credentials").
+    fn rejected(&self, err: RegistryError, scopes: &[Scope]) -> RegistryError {
+        let RegistryError::Unauthorized { host, repo, status: 401 } = err else { return err };
+        let scope_repo = scopes.first().map_or("", |s| s.repo.as_str());
+        match self.transport.credentials.origin(&host, scope_repo) {
+            Some(origin) => RegistryError::Rejected { host, repo, status: 401, origin },
+            None => RegistryError::Unauthorized { host, repo, status: 401 },
+        }
+    }
+
     fn check_denied(&self, resp: Response, scopes: &[Scope]) -> Result<Response, RegistryError> {
         let status = resp.status();
         if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
@@ -263,7 +278,9 @@ impl RegistryClient {
             Challenge::Bearer { realm, service } => {
                 let earned = Instant::now();
                 let at = Realm { host: &self.host, realm, service: service.as_deref() };
-                let token = tokens::fetch(&self.transport.http, &at, scopes, cred.as_ref()).await?;
+                let token = tokens::fetch(&self.transport.http, &at, scopes, cred.as_ref())
+                    .await
+                    .map_err(|e| self.rejected(e, scopes))?;
                 (tokens::sensitive(&format!("Bearer {}", token.value)), Some((earned, token.lifetime)))
             }
         };

@@ -9,7 +9,7 @@ use std::ffi::OsStr;
 use std::fmt;
 use std::io::{Read, Write};
 use std::process::{Command, ExitStatus, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
@@ -28,6 +28,8 @@ const KNOWN_COMPLAINTS: &[&str] = &["no credentials server URL", "no credentials
 const TOKEN_USERNAME: &str = "<token>";
 /// A credential is a few KiB at most; a longer answer is not one.
 const MAX_ANSWER: u64 = 1 << 20;
+/// How long, once the helper has exited, its answer may take to reach EOF.
+const AFTER_EXIT: Duration = Duration::from_secs(1);
 /// How often a running helper is checked for having exited.
 const POLL: Duration = Duration::from_millis(5);
 
@@ -80,13 +82,17 @@ pub(crate) fn get(name: &str, server: &str, timeout: Duration) -> Result<Option<
     run(OsStr::new(&format!("{PREFIX}{name}")), server, timeout)
 }
 
-/// Run `program get` with `server` on stdin and read its answer.
+/// Run `program get` with `server` on stdin and read its answer. The helper runs in its own
+/// process group: at the limit the whole group is killed, children included. Its answer is
+/// what it wrote by the time it exited (a child it left holding the pipe is not waited for).
 fn run(program: &OsStr, server: &str, timeout: Duration) -> Result<Option<Credential>, HelperError> {
+    use std::os::unix::process::CommandExt as _;
     let mut child = Command::new(program)
         .arg("get")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
+        .process_group(0)
         .spawn()
         .map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => HelperError::Missing,
@@ -94,13 +100,12 @@ fn run(program: &OsStr, server: &str, timeout: Duration) -> Result<Option<Creden
         })?;
     // Drain both outputs on their own threads so a chatty helper never blocks on a full
     // pipe; stderr is read and dropped.
-    let (answer_tx, answer_rx) = mpsc::channel();
-    if let Some(mut out) = child.stdout.take() {
+    let answer = Arc::new(Mutex::new(Vec::new()));
+    let (eof_tx, eof_rx) = mpsc::channel();
+    if let Some(out) = child.stdout.take() {
+        let answer = Arc::clone(&answer);
         std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            let read = (&mut out).take(MAX_ANSWER + 1).read_to_end(&mut buf);
-            let _ = std::io::copy(&mut out, &mut std::io::sink());
-            let _ = answer_tx.send(read.map(|_| buf));
+            let _ = eof_tx.send(read_answer(out, &answer));
         });
     }
     if let Some(mut err) = child.stderr.take() {
@@ -111,31 +116,51 @@ fn run(program: &OsStr, server: &str, timeout: Duration) -> Result<Option<Creden
         // reading closes the pipe: its exit status tells.
         let _ = input.write_all(server.as_bytes());
     }
+    let status = wait_or_kill(&mut child, timeout)?;
+    // What it wrote before exiting is in the pipe: read at once, unless a child of it
+    // holds the pipe open; then what arrived within a moment is the answer.
+    if let Ok(Err(e)) = eof_rx.recv_timeout(AFTER_EXIT) {
+        return Err(HelperError::Io(format!("reading its answer failed ({e})")));
+    }
+    let stdout = std::mem::take(&mut *answer.lock().unwrap_or_else(|p| p.into_inner()));
+    if stdout.len() as u64 > MAX_ANSWER {
+        return Err(HelperError::BadAnswer);
+    }
+    interpret(if status.success() { Ok(()) } else { Err(describe(status)) }, &stdout)
+}
+
+/// Read `out` into `answer` as it comes, at most [`MAX_ANSWER`] + 1 bytes kept.
+fn read_answer(mut out: impl Read, answer: &Mutex<Vec<u8>>) -> std::io::Result<()> {
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = out.read(&mut chunk)?;
+        if n == 0 {
+            return Ok(());
+        }
+        let mut kept = answer.lock().unwrap_or_else(|p| p.into_inner());
+        let room = (MAX_ANSWER as usize + 1).saturating_sub(kept.len());
+        kept.extend_from_slice(&chunk[..n.min(room)]);
+    }
+}
+
+/// The helper's exit status; at `timeout` its process group is killed.
+fn wait_or_kill(child: &mut std::process::Child, timeout: Duration) -> Result<ExitStatus, HelperError> {
     let deadline = Instant::now() + timeout;
-    let status = loop {
+    loop {
         match child.try_wait() {
-            Ok(Some(status)) => break status,
+            Ok(Some(status)) => return Ok(status),
             Ok(None) if Instant::now() >= deadline => {
-                let _ = child.kill();
+                let group = rustix::process::Pid::from_child(child);
+                if rustix::process::kill_process_group(group, rustix::process::Signal::KILL).is_err() {
+                    let _ = child.kill();
+                }
                 let _ = child.wait();
                 return Err(HelperError::TimedOut(timeout));
             }
             Ok(None) => std::thread::sleep(POLL),
             Err(e) => return Err(HelperError::Io(format!("waiting for it failed ({e})"))),
         }
-    };
-    // The helper has exited; its output follows at once unless a child of it kept the
-    // pipe open.
-    let wait = deadline.saturating_duration_since(Instant::now()).max(Duration::from_secs(1));
-    let stdout = match answer_rx.recv_timeout(wait) {
-        Ok(Ok(buf)) => buf,
-        Ok(Err(e)) => return Err(HelperError::Io(format!("reading its answer failed ({e})"))),
-        Err(_) => return Err(HelperError::TimedOut(timeout)),
-    };
-    if stdout.len() as u64 > MAX_ANSWER {
-        return Err(HelperError::BadAnswer);
     }
-    interpret(if status.success() { Ok(()) } else { Err(describe(status)) }, &stdout)
 }
 
 /// `exit status 1`, or the signal that ended it.
@@ -293,5 +318,39 @@ mod tests {
         assert_eq!(run_script(&silent, "q.io", TIMEOUT), Err(HelperError::BadAnswer));
         let killed = script(dir.path(), "killed", "kill -9 $$");
         assert_eq!(run_script(&killed, "q.io", TIMEOUT), Err(HelperError::Failed("killed by signal 9".into())));
+    }
+
+    fn is_gone(pid: &str) -> bool {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).unwrap_or_default();
+        stat.is_empty() || stat.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z'))
+    }
+
+    #[test]
+    fn a_hung_helper_is_killed_with_its_children() {
+        let dir = tempfile::tempdir().unwrap();
+        let pid_file = dir.path().join("child");
+        let hung = script(dir.path(), "hung", &format!("sleep 30 & echo $! > '{}'; wait", pid_file.display()));
+        let limit = Duration::from_millis(500);
+        assert_eq!(run_script(&hung, "q.io", limit), Err(HelperError::TimedOut(limit)));
+        let pid = std::fs::read_to_string(&pid_file).expect("the helper started a child");
+        // SIGKILL is delivered, not awaited: give the kernel a bounded moment to finish it.
+        let gone = (0..200).any(|_| {
+            is_gone(&pid) || {
+                std::thread::sleep(Duration::from_millis(10));
+                false
+            }
+        });
+        assert!(gone, "the helper's child {} still runs", pid.trim());
+    }
+
+    #[test]
+    fn a_helper_that_answers_and_exits_is_heard_even_if_its_child_holds_the_pipe() {
+        let dir = tempfile::tempdir().unwrap();
+        let helper = script(
+            dir.path(),
+            "leaves-a-child",
+            "cat >/dev/null; printf '{\"Username\":\"u\",\"Secret\":\"p\"}'; sleep 30 & exit 0",
+        );
+        assert_eq!(run_script(&helper, "q.io", Duration::from_secs(10)), Ok(basic("u", "p")));
     }
 }

@@ -48,6 +48,21 @@ pub enum RegistryError {
         status: u16,
     },
 
+    /// The registry rejected the credentials a helper or file gave.
+    #[error(
+        "registry {host} rejected the credentials {origin} gave for {repo} ({status}): check them, or log in again"
+    )]
+    Rejected {
+        /// The registry host.
+        host: String,
+        /// The repository.
+        repo: String,
+        /// The HTTP status.
+        status: u16,
+        /// Where the credentials came from (a helper or a file).
+        origin: String,
+    },
+
     /// A token was refused in the middle of an upload.
     #[error(
         "registry {host} refused the token for {repo} in the middle of an upload (401); it expired or was revoked"
@@ -180,6 +195,7 @@ impl RegistryError {
         matches!(
             self,
             RegistryError::Unauthorized { .. }
+                | RegistryError::Rejected { .. }
                 | RegistryError::NotFound { .. }
                 | RegistryError::AuthFile { .. }
                 | RegistryError::Http(_)

@@ -84,7 +84,11 @@ pub(super) fn recorded_origins(run: &Run<'_>, dir: &Path, releases: &mut [Releas
                  quay.io/openshift-release-dev/ocp-release) with the mirror {}",
                 dir.display(),
                 release.version,
-                if found.is_some() { "it was itself copied from disk" } else { "a tree written by oc" },
+                match (&record, found) {
+                    (_, Some(_)) => "it was itself copied from disk".to_string(),
+                    (Some(_), None) => format!("its record does not list {digest}"),
+                    (None, None) => "a tree written by oc".to_string(),
+                },
                 job.target.to.name()
             )),
             _ => {}

@@ -26,6 +26,7 @@ use crate::select::Selected;
 use crate::signature::Accepted;
 
 pub use report::{ReleaseReport, Report, SignatureInfo, SignatureReport};
+pub use upload::quote;
 
 /// Run `job`: mirror, write and apply as it says, tell `events` what happens on the way, and
 /// describe what was done. The caller prints the report; [`Report::into_result`] then says
@@ -79,6 +80,7 @@ struct ReleaseRun {
 async fn run_with(job: &Job, transport: &Transport, progress: Progress) -> Result<Report> {
     let selection = steps::select(job).await?;
     let mut run = Run::new(job, transport, progress);
+    steps::note_separate_runs(&run, &selection)?;
     run.cluster = steps::connect_cluster(&run).await?;
     let mut releases = steps::load(&run, &selection).await?;
     if job.to_mirror {

@@ -100,7 +100,8 @@ pub(crate) fn prepare_config_map(
         None => std::fs::create_dir_all(dir).map_err(anyhow::Error::new),
     };
     made.with_context(|| format!("cannot create folder {} for the signature configmap", dir.display()))?;
-    let unchanged = std::fs::read(&path).is_ok_and(|old| old == yaml.as_bytes());
+    // A file that is a link, a FIFO or too large is replaced, never read.
+    let unchanged = disk::read_small(&path, yaml.len()).ok().flatten().is_some_and(|old| old == yaml.as_bytes());
     if !unchanged {
         tempfile::Builder::new().prefix(".release-mirror-probe-").tempfile_in(dir).with_context(|| {
             format!("cannot write the signature configmap into {}: nothing was copied", dir.display())

@@ -27,6 +27,23 @@ pub(super) async fn select(job: &Job) -> Result<Selection> {
     Ok(selection)
 }
 
+/// A tree whose recorded path does not join its recorded releases was written by separate
+/// runs: say so, since its releases are then listed in version order, not as one path.
+pub(super) fn note_separate_runs(run: &Run<'_>, selection: &Selection) -> Result<()> {
+    let (crate::job::ReleaseSource::Tree, Some(dir), None) = (&run.job.releases, &run.job.from_dir, &selection.path)
+    else {
+        return Ok(());
+    };
+    if select::read_record(dir)?.is_some_and(|r| r.upgrade_path.is_some()) {
+        run.progress.warn(&format!(
+            "{} holds releases of several separate runs: its recorded upgrade path does not join them, so they \
+             are listed in version order, not as one path",
+            dir.display()
+        ));
+    }
+    Ok(())
+}
+
 /// With `--apply-release-image-signature`: the cluster, reached now, in seconds, before any
 /// payload is read. A dry run needs no cluster: it warns and plans without one.
 pub(super) async fn connect_cluster(run: &Run<'_>) -> Result<Option<cluster::Cluster>> {
@@ -53,10 +70,37 @@ pub(super) async fn connect_cluster(run: &Run<'_>) -> Result<Option<cluster::Clu
 pub(super) async fn load(run: &Run<'_>, selection: &Selection) -> Result<Vec<ReleaseRun>> {
     let reads = selection.releases.iter().map(|selected| load_one(run, selected));
     let mut releases = futures_util::future::try_join_all(reads).await?;
+    for r in &releases {
+        check_claims(run.job, r)?;
+    }
     if let (Some(dir), false) = (&run.job.from_dir, run.job.to_mirror) {
         super::inspect::recorded_origins(run, dir, &mut releases)?;
     }
     Ok(releases)
+}
+
+/// What the graph (or the tree's record) named must be what was fetched: the payload's own
+/// metadata version, and the architecture the graph was asked for. Checked before any copy.
+fn check_claims(job: &Job, r: &ReleaseRun) -> Result<()> {
+    let (own, image) = (&r.release.version, &r.selected.image);
+    if let Some(named) = &r.selected.version {
+        if own.parse::<crate::graph::Version>().ok().as_ref() != Some(named) {
+            bail!(
+                "release {named} was chosen, but its payload {image} says it is release {own}: refusing to mirror it"
+            );
+        }
+    }
+    if let crate::job::ReleaseSource::Graph(graph) = &job.releases {
+        let want = release::openshift_arch(&graph.arch);
+        if graph.arch != "multi" && r.release.arch != want {
+            bail!(
+                "the update graph for architecture {} names {image}, a release for {}: refusing to mirror it",
+                graph.arch,
+                r.release.arch
+            );
+        }
+    }
+    Ok(())
 }
 
 async fn load_one(run: &Run<'_>, selected: &Selected) -> Result<ReleaseRun> {

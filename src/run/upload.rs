@@ -35,7 +35,7 @@ pub(crate) fn commands(dir: &Path, repo: &ImageRef, loaded: &[&Release]) -> Vec<
 
 /// `text` as one shell word: unchanged when every character is safe, else in single quotes
 /// (a `'` inside written as `'\''`).
-pub(crate) fn quote(text: &str) -> String {
+pub fn quote(text: &str) -> String {
     let safe = |c: char| c.is_ascii_alphanumeric() || "_-./:=@%+,".contains(c);
     if !text.is_empty() && text.chars().all(safe) {
         return text.to_string();

@@ -83,9 +83,10 @@ async fn bare_version(selection: &GraphSelection, http: &HttpSettings, version: 
     )
 }
 
+/// Where the graph came from, for messages; a password in the service's URL is not shown.
 fn describe(source: &graph::GraphSource) -> String {
     match source {
-        graph::GraphSource::Service(url) => url.clone(),
+        graph::GraphSource::Service(url) => crate::http::redact(url),
         graph::GraphSource::File(path) => path.display().to_string(),
     }
 }
@@ -95,7 +96,32 @@ fn finish(releases: Vec<(Version, String)>, path: Option<Route>, graph: Option<V
     for (version, payload) in releases {
         let image = ImageRef::parse(&payload)
             .with_context(|| format!("the update graph's payload of release {version} is not an image reference"))?;
+        if image.registry().is_none() || image.digest.is_none() {
+            bail!("the update graph's payload of release {version} is {payload}: a graph must name a registry image by digest");
+        }
         selection.releases.push(Selected { version: Some(version), image });
     }
     Ok(selection)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_payload_by_tag_or_on_disk_is_refused_for_path_and_mirror_alike() {
+        let v: Version = "4.15.3".parse().expect("version");
+        for payload in ["q.io/ocp/release:4.15.3-x86_64", "file://openshift/release:4.15.3-x86_64"] {
+            let err = finish(vec![(v.clone(), payload.into())], None, None).expect_err("refused").to_string();
+            assert!(err.ends_with("a graph must name a registry image by digest"), "{err}");
+        }
+        let by_digest = format!("q.io/ocp/release@sha256:{}", "a".repeat(64));
+        assert_eq!(finish(vec![(v, by_digest)], None, None).expect("accepted").releases.len(), 1);
+    }
+
+    #[test]
+    fn an_update_service_password_is_not_shown_in_messages() {
+        let source = graph::GraphSource::Service("https://admin:s3cret@osus.example/graph?x=1".into());
+        assert_eq!(describe(&source), "https://***@osus.example/graph?x=1");
+    }
 }

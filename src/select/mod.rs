@@ -7,6 +7,7 @@
 
 mod graph;
 mod tree;
+mod tree_check;
 
 use std::path::Path;
 
@@ -19,6 +20,7 @@ use crate::job::ReleaseSource;
 use crate::reference::ImageRef;
 
 pub(crate) use tree::{RecordedPath, RecordedRelease, TreeRecord, GRAPH_FILE, RECORD_DIR, RECORD_VERSION};
+pub use tree_check::{MAX_RECORDED_RELEASES, MAX_RECORD_BYTES};
 
 /// The releases of a run and how they were chosen.
 #[derive(Debug, Clone, Default, Serialize)]

@@ -170,6 +170,14 @@ fn read_config_map(path: PathBuf, digest: &Digest, n: u32) -> Fetched {
 }
 
 fn read_file(path: PathBuf) -> Fetched {
+    // A FIFO or a device would block or never end: only a regular file is opened.
+    match std::fs::metadata(&path) {
+        Ok(meta) if !meta.is_file() => {
+            let source = std::io::Error::other("it is not a regular file");
+            return Fetched::Failed(FetchError::File { path, source });
+        }
+        _ => {}
+    }
     let file = match std::fs::File::open(&path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Fetched::NotFound,
@@ -189,6 +197,19 @@ fn read_file(path: PathBuf) -> Fetched {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_signature_file_that_is_a_fifo_or_a_device_is_refused_without_blocking() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fifo = dir.path().join("signature-1");
+        assert!(std::process::Command::new("mkfifo").arg(&fifo).status().expect("mkfifo").success());
+        for path in [fifo, PathBuf::from("/dev/zero")] {
+            match read_file(path.clone()) {
+                Fetched::Failed(e) => assert!(format!("{e:#}").contains("signature file"), "{e}"),
+                _ => panic!("{} was read", path.display()),
+            }
+        }
+    }
 
     #[test]
     fn redact_drops_the_credentials_of_a_url_and_nothing_else() {

@@ -3,6 +3,7 @@
 //! are data (their JSON comes from serde); this is the one place their text is made.
 
 mod sequence;
+mod shown;
 
 use std::fmt::Write as _;
 
@@ -41,7 +42,7 @@ pub fn report(report: &Report, instructions: Instructions) -> String {
         };
         let _ = writeln!(out, "\nTo let the cluster verify {what} (before upgrading):\n");
         for file in unapplied {
-            let _ = writeln!(out, "  oc apply -f {file}");
+            let _ = writeln!(out, "  oc apply -f {}", release_mirror::run::quote(file));
         }
     }
     out
@@ -143,7 +144,7 @@ pub fn path(selection: &Selection) -> String {
             let kind = if h.conditional { "conditional update" } else { "update" };
             let _ = writeln!(out, "  ↓ {kind} {} -> {}", h.from, h.to);
             for risk in &h.risks {
-                let _ = writeln!(out, "    risk {}: {} ({})", risk.name, risk.message, risk.url);
+                out.push_str(&shown::risk(risk));
             }
         }
         let version = r.version.as_ref().map(ToString::to_string).unwrap_or_default();

@@ -18,9 +18,9 @@ pub fn render(releases: &[ReleaseReport], path: Option<&Route>) -> String {
             let _ = writeln!(
                 out,
                 "\nUpgrade sequence (channel {}, {n} hop{}, {conditional} conditional), from {}:",
-                p.channel,
+                super::shown::one_line(&p.channel),
                 if n == 1 { "" } else { "s" },
-                first.release.version
+                super::shown::one_line(&first.release.version)
             );
         }
         None => _ = writeln!(out, "\nReleases in upgrade order:"),
@@ -29,7 +29,7 @@ pub fn render(releases: &[ReleaseReport], path: Option<&Route>) -> String {
         let hop = path.and_then(|p| i.checked_sub(1).and_then(|prev| find_hop(p, &releases[prev], r)));
         match hop {
             Some(h) => out.push_str(&hop_text(h)),
-            None => _ = writeln!(out, "\n  {}", r.release.version),
+            None => _ = writeln!(out, "\n  {}", super::shown::one_line(&r.release.version)),
         }
         // On a path the first release is where the cluster is: nothing to run for it.
         let start = i == 0 && path.is_some();
@@ -58,7 +58,7 @@ fn hop_text(hop: &Hop) -> String {
         hop.from, hop.to
     );
     for risk in &hop.risks {
-        let _ = writeln!(out, "    risk {}: {} ({})", risk.name, risk.message, risk.url);
+        out.push_str(&super::shown::risk(risk));
     }
     out
 }

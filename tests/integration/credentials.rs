@@ -173,3 +173,28 @@ fn containers_auth_json_under_xdg_config_home_is_read() {
     assert_success(&out);
     assert!(stderr(&out).contains("nothing to copy"), "{}", stderr(&out));
 }
+
+#[test]
+fn a_password_the_registry_rejects_is_reported_as_rejected_naming_the_helper() {
+    let src = source();
+    let dest = guarded_registry();
+    let home = temp_dir();
+    helper(
+        home.path(),
+        "stale",
+        &format!("cat >/dev/null\nprintf '{{\"Username\":\"{USER}\",\"Secret\":\"old-{PASSWORD}\"}}'"),
+    );
+    let docker_config = home.path().join(".docker/config.json");
+    write(&docker_config, &format!(r#"{{"credHelpers":{{"{}":"stale"}}}}"#, dest.host()));
+    let out = run_with(home.path(), &[], mirror_args(&src, &dest, &[]));
+    assert_eq!(out.status.code(), Some(1), "{}", output(&out));
+    let err = stderr(&out);
+    let expected = format!(
+        "registry {} rejected the credentials credential helper docker-credential-stale (named by {}) gave",
+        dest.host(),
+        docker_config.display()
+    );
+    assert!(err.contains(&expected), "{err}");
+    assert!(!err.contains("give credentials for"), "not reported as no credentials: {err}");
+    assert_no_secret(&output(&out));
+}

@@ -4,7 +4,11 @@
 //! with a clear error (or ignored where harmless), nothing is written outside the target,
 //! and nothing panics.
 
+mod commands;
+mod graph;
 mod image;
+mod record;
+mod updateservice;
 
 use std::path::Path;
 use std::process::Output;

@@ -70,6 +70,8 @@ pub enum Fault {
     Hang,
     /// This status (301, 302, 307, 308) with `Location: <location>` and an empty body.
     Redirect { status: u16, location: String },
+    /// 503 with `Retry-After: <seconds>` and an empty body (a service restarting).
+    Busy { retry_after: u64 },
     /// 200 `application/json`, chunked, with no declared length, 80 MiB of whitespace for as
     /// long as the client reads: more than any update graph.
     Endless,
@@ -131,7 +133,6 @@ impl UpdateService {
     }
 
     /// Fail the next `times` graph requests, then answer as usual.
-    #[allow(dead_code, reason = "for the retry of a 503 with Retry-After (issue 27)")]
     pub fn fail_next(&self, fault: Fault, times: usize) {
         self.lock().fault = Some((fault, Some(times)));
     }
@@ -211,6 +212,9 @@ fn answer(request: &Request, st: &mut State) -> Option<Reply> {
                 Some(Reply { headers: vec![("Location", location)], ..Reply::empty(status) })
             }
             Fault::Endless => Some(Reply { endless: true, ..Reply::typed(200, JSON, Vec::new()) }),
+            Fault::Busy { retry_after } => {
+                Some(Reply { headers: vec![("Retry-After", retry_after.to_string())], ..Reply::empty(503) })
+            }
         };
     }
     let content_type = match negotiate(request.accept.as_deref()) {

@@ -1,0 +1,82 @@
+//! The tree's record crosses the gap and is trusted there only after it is checked against
+//! the tree: an entry naming a registry, a mirror source by another digest, or a record
+//! linked to a device stops the upload before any registry is asked.
+
+use serde_json::Value;
+
+use crate::faults::{args, bed};
+use crate::support::registry::Registry;
+use crate::support::spec::ReleaseSpec;
+use crate::support::{assert_success, run, stderr, temp_dir};
+
+/// Upload the tree at `dir` with no `--from`: exit 1 with `needle`, nothing pushed, and the
+/// source registry (behind the bed's proxy) never asked.
+fn assert_upload_refused(dir: &std::path::Path, proxy_requests: impl Fn() -> usize, needle: &str) {
+    let dest = Registry::start();
+    let before = proxy_requests();
+    let out = run([
+        format!("--from-dir={}", dir.display()),
+        format!("--to={}/mirror/ocp/release", dest.host()),
+        "--insecure".into(),
+        "--skip-release-image-signature".into(),
+    ]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains(needle), "stderr lacks {needle:?}:\n{err}");
+    assert!(dest.client().catalog().is_empty(), "nothing is pushed");
+    assert_eq!(proxy_requests(), before, "the source registry was contacted");
+}
+
+#[test]
+fn a_tampered_or_linked_record_stops_the_upload_before_any_registry_is_asked() {
+    let b = bed(ReleaseSpec { components: 2, ..ReleaseSpec::default() });
+    let tree = temp_dir();
+    assert_success(&run(args(&b.release, format!("--to-dir={}", tree.path().display()), &[])));
+    let record_path = tree.path().join("release-mirror/releases.json");
+    let original: Value = serde_json::from_slice(&std::fs::read(&record_path).expect("record")).expect("JSON");
+    let requests = || b.proxy.log().len();
+
+    let mut registry_entry = original.clone();
+    registry_entry["releases"][0]["image"] = Value::from(b.release.release_ref());
+    std::fs::write(&record_path, registry_entry.to_string()).expect("tamper");
+    assert_upload_refused(tree.path(), requests, "is not an image inside the tree");
+
+    let mut evil_source = original.clone();
+    evil_source["releases"][0]["source"] = Value::from("evil.example.com/x/y");
+    std::fs::write(&record_path, evil_source.to_string()).expect("tamper");
+    assert_upload_refused(tree.path(), requests, "its source evil.example.com/x/y is not by digest");
+
+    let mut future = original.clone();
+    future["schemaVersion"] = Value::from(99);
+    std::fs::write(&record_path, future.to_string()).expect("tamper");
+    assert_upload_refused(tree.path(), requests, "schemaVersion 99 is not known");
+
+    std::fs::remove_file(&record_path).expect("rm");
+    std::os::unix::fs::symlink("/dev/zero", &record_path).expect("symlink");
+    assert_upload_refused(tree.path(), requests, "it is a symbolic link, expected a regular file");
+}
+
+#[test]
+fn a_tree_written_by_separate_runs_is_not_shown_as_one_path() {
+    let b = bed(ReleaseSpec { components: 2, ..ReleaseSpec::default() });
+    let tree = temp_dir();
+    assert_success(&run(args(&b.release, format!("--to-dir={}", tree.path().display()), &[])));
+    let record_path = tree.path().join("release-mirror/releases.json");
+    let mut record: Value = serde_json::from_slice(&std::fs::read(&record_path).expect("record")).expect("JSON");
+    // What a shortest-path run left before this release was added by a `--from` run.
+    let hop = serde_json::json!({"from": "4.98.0", "to": "4.98.1", "conditional": false, "risks": []});
+    record["upgradePath"] =
+        serde_json::json!({"channel": "stable-4.98", "arch": "amd64", "hops": [hop], "graph": null});
+    std::fs::write(&record_path, record.to_string()).expect("write");
+    let dest = Registry::start();
+    let out = run([
+        format!("--from-dir={}", tree.path().display()),
+        format!("--to={}/mirror/ocp/release", dest.host()),
+        "--insecure".into(),
+        "--skip-release-image-signature".into(),
+    ]);
+    assert_success(&out);
+    let (err, text) = (stderr(&out), String::from_utf8_lossy(&out.stdout).into_owned());
+    assert!(err.contains("holds releases of several separate runs"), "{err}");
+    assert!(!text.contains("Upgrade sequence") && !text.contains("hop"), "{text}");
+}
