@@ -46,6 +46,9 @@ pub struct Job {
     pub signatures: SignaturePolicy,
     /// What is printed, and how.
     pub output: OutputSettings,
+    /// `--graph-data-image`: build (or upload) the graph-data image of a disconnected update
+    /// service.
+    pub graph_data: Option<crate::osus::GraphDataJob>,
 }
 
 impl Job {
@@ -66,6 +69,7 @@ impl Job {
             concurrency: Concurrency::Adaptive,
             signatures: SignaturePolicy::Verify(SignatureCheck::default()),
             output: OutputSettings::default(),
+            graph_data: None,
         }
     }
 }

@@ -34,7 +34,7 @@
 //! # async fn example() -> anyhow::Result<()> {
 //! let release = ImageRef::parse("quay.io/openshift-release-dev/ocp-release:4.15.0-x86_64")?;
 //! let to = ImageRef::parse_repository("mirror.internal:5000/ocp/release")?;
-//! let job = Job::new(release, Target { to, release_image: None, skip_release_image: false });
+//! let job = Job::new(release, Target { to, release_image: None, skip_release_image: false, release_repo: None });
 //! let report = release_mirror::run(&job, release_mirror::events::discard()).await?;
 //! std::fs::write("report.json", report.to_json())?;
 //! # Ok(())
@@ -56,6 +56,7 @@ pub mod http;
 pub mod job;
 pub mod manifest;
 pub mod mirror;
+pub mod osus;
 pub mod progress;
 pub mod reference;
 pub mod registry;

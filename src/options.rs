@@ -11,6 +11,7 @@ use release_mirror::job::{
     SignaturePolicy,
 };
 use release_mirror::mirror::{Concurrency, Instructions, Target, TreeCheck};
+use release_mirror::osus::{self, GraphDataJob, GraphDataSource};
 use release_mirror::reference::{ImageRef, Location};
 use release_mirror::store::BlobCheck;
 use release_mirror::{http, registry};
@@ -64,10 +65,14 @@ impl Options {
                 return Err(usage("--to-release-image must go to the same kind of destination as --to/--to-dir"));
             }
         }
+        let release_repo = args.to_release_repo.as_deref().map(ImageRef::parse_repository).transpose()?;
+        if release_repo.as_ref().is_some_and(|r| (r.location == Location::Disk) != (to.location == Location::Disk)) {
+            return Err(usage("--to-release-repo must go to the same kind of destination as --to/--to-dir"));
+        }
         Ok(Options {
             source,
             from_dir,
-            target: Target { to, release_image, skip_release_image: args.skip_release_image },
+            target: Target { to, release_image, skip_release_image: args.skip_release_image, release_repo },
             to_dir,
         })
     }
@@ -180,6 +185,7 @@ pub fn path_selection(g: &GraphArgs) -> anyhow::Result<GraphSelection> {
 pub fn job(args: &MirrorArgs) -> anyhow::Result<Job> {
     let opts = Options::from_args(args)?;
     let signatures = signature_policy(args, args.to_dir.as_ref());
+    let graph_data = graph_data(args, opts.to_dir.is_some())?;
     Ok(Job {
         releases: opts.source,
         from_dir: opts.from_dir,
@@ -197,6 +203,7 @@ pub fn job(args: &MirrorArgs) -> anyhow::Result<Job> {
         tree_check: if args.verify { TreeCheck::Contents } else { TreeCheck::Sizes },
         concurrency: args.max_per_registry.map_or(Concurrency::Adaptive, |n| Concurrency::Fixed(usize::from(n))),
         signatures,
+        graph_data,
         output: OutputSettings {
             format: match args.output {
                 cli::OutputFormat::Text => OutputFormat::Text,
@@ -211,6 +218,23 @@ pub fn job(args: &MirrorArgs) -> anyhow::Result<Job> {
             verbose: args.verbose,
         },
     })
+}
+
+/// `--graph-data-image` with its tarball (default: the update service's endpoint) and base.
+fn graph_data(args: &MirrorArgs, to_dir: bool) -> anyhow::Result<Option<GraphDataJob>> {
+    let flags = &args.update_service;
+    let Some(repo) = &flags.graph_data_image else { return Ok(None) };
+    let image = ImageRef::parse_repository(repo)?;
+    if image.location == Location::Disk && !to_dir {
+        return Err(usage(format!("--graph-data-image={repo} is a file:// repository: it needs --to-dir")));
+    }
+    let source = match &flags.graph_data {
+        Some(text) if text.starts_with("http://") || text.starts_with("https://") => GraphDataSource::Url(text.clone()),
+        Some(path) => GraphDataSource::File(PathBuf::from(path)),
+        None => GraphDataSource::Url(osus::default_url(&args.graph.update_service)),
+    };
+    let base = ImageRef::parse(&flags.graph_data_base)?;
+    Ok(Some(GraphDataJob { image, source, base }))
 }
 
 /// How every HTTP client connects (`--certificate-authority`, `--insecure`).

@@ -30,6 +30,10 @@ pub struct TreeRecord {
     pub releases: Vec<RecordedRelease>,
     /// The path the releases were chosen on; absent for a range or a list.
     pub upgrade_path: Option<RecordedPath>,
+    /// The graph-data image the tree holds for a disconnected update service
+    /// (`file://openshift/graph-data@sha256:…`), built with `--graph-data-image`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub graph_data_image: Option<String>,
 }
 
 /// One release of the tree.
@@ -107,6 +111,9 @@ pub fn write(root: &Path, new: TreeRecord, graph: Option<&[u8]>) -> Result<PathB
     merged.schema_version = RECORD_VERSION;
     if graph.is_some() || new.upgrade_path.is_some() {
         merged.upgrade_path = new.upgrade_path;
+    }
+    if new.graph_data_image.is_some() {
+        merged.graph_data_image = new.graph_data_image;
     }
     let dir = root.join(RECORD_DIR);
     disk::ensure_dir(root, &dir).with_context(|| format!("failed to create folder {}", dir.display()))?;

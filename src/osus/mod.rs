@@ -1,0 +1,203 @@
+//! The disconnected OpenShift Update Service (OSUS): everything `--graph-data-image` needs
+//! besides the release images. This folder owns the graph-data tarball (fetched bounded in
+//! `fetch.rs`, checked in `tarball.rs`), the graph-data image built without a container
+//! runtime (its layer in `layer.rs`, its manifest and config in `image.rs`, read and pushed
+//! through the store interface in `push.rs`), and the `UpdateService` resource that names
+//! it (`resource.rs`). The run calls [`prepare`] before the copy (so bad graph data stops
+//! the run before anything is pushed) and [`push`] after it.
+
+mod fetch;
+mod image;
+mod layer;
+mod push;
+mod resource;
+pub mod tarball;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result};
+use serde::Serialize;
+
+use crate::mirror::Stores;
+use crate::progress::Progress;
+use crate::reference::ImageRef;
+
+pub use fetch::default_url;
+pub use layer::{command, DATA_DIR, MOUNT_DIR};
+pub use resource::{UpdateService, FILE_NAME as UPDATE_SERVICE_FILE};
+
+/// The base image oc-mirror uses: it has `bash`, `cp` and `sleep`, as the operator needs.
+pub const DEFAULT_BASE: &str = "registry.access.redhat.com/ubi9/ubi:latest";
+/// The tag the graph-data image is stored under (it is named by digest everywhere else).
+pub const TAG: &str = "latest";
+
+/// `--graph-data-image` and its inputs.
+#[derive(Debug, Clone)]
+pub struct GraphDataJob {
+    /// Where the image goes: a registry repository or a `file://` repository in `--to-dir`.
+    pub image: ImageRef,
+    /// The graph-data tarball.
+    pub source: GraphDataSource,
+    /// The base image (`--graph-data-base`).
+    pub base: ImageRef,
+}
+
+/// Where the graph-data tarball comes from (`--graph-data`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GraphDataSource {
+    File(PathBuf),
+    Url(String),
+}
+
+impl std::fmt::Display for GraphDataSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GraphDataSource::File(p) => write!(f, "{}", p.display()),
+            GraphDataSource::Url(u) => f.write_str(&crate::http::redact(u)),
+        }
+    }
+}
+
+/// The image, ready to push: built in memory, or recorded in the `--from-dir` tree.
+#[derive(Debug)]
+pub enum Prepared {
+    Build(Box<Build>),
+    /// The tree's image (`file://…@sha256:…`), uploaded as it is.
+    Recorded(ImageRef),
+}
+
+/// A graph-data image built in memory on its base.
+#[derive(Debug)]
+pub struct Build {
+    base: push::StoredImage,
+    layer: layer::Layer,
+    built: image::Built,
+}
+
+/// What became of the graph-data image.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GraphDataImage {
+    /// Where it is, by digest.
+    pub image: String,
+    /// `built`, `uploaded` (from a tree), `present` (the destination had it) or `planned` (dry run).
+    pub action: &'static str,
+    /// The base image, by digest (absent for an upload).
+    pub base: Option<String>,
+    /// The graph-data layer's digest and compressed size (absent for an upload).
+    pub layer_digest: Option<String>,
+    pub layer_size: Option<u64>,
+    /// The image reference, pinned.
+    #[serde(skip)]
+    pub pinned: Option<ImageRef>,
+}
+
+/// Before anything is copied: a tree's recorded image, or the tarball fetched and checked,
+/// the base read and the image made in memory. `arch` is the releases' (`x86_64`).
+pub async fn prepare(
+    job: &GraphDataJob,
+    from_dir: Option<&Path>,
+    sources: &Stores,
+    http: &crate::http::Settings,
+    arch: &str,
+    progress: &Progress,
+) -> Result<Prepared> {
+    if let Some(recorded) = recorded(from_dir)? {
+        progress.info(&format!("uploading the graph-data image {recorded} the tree records"));
+        return Ok(Prepared::Recorded(recorded));
+    }
+    progress.info(&format!("reading the graph data {}", job.source));
+    let bytes = fetch::fetch(&job.source, http).await?;
+    let data = tarball::check(&bytes).with_context(|| format!("the graph data {} is refused", job.source))?;
+    drop(bytes);
+    let layer = layer::build(&data).context("failed to build the graph-data layer")?;
+    let base = push::read_image(sources, &job.base, platform_arch(arch))
+        .await
+        .with_context(|| format!("failed to read the graph-data base image {}", job.base))?;
+    let config = push::read_config(sources, &base).await?;
+    let built = image::build(&base.manifest, &config, &layer)?;
+    progress.info(&format!(
+        "graph data {} ({} files): layer {} ({} bytes) on {}",
+        data.version,
+        layer.files,
+        layer.digest,
+        layer.blob.len(),
+        base.image
+    ));
+    Ok(Prepared::Build(Box::new(Build { base, layer, built })))
+}
+
+/// Push the prepared image to `job.image` (nothing in a dry run), and say where it is.
+pub async fn push(
+    job: &GraphDataJob,
+    prepared: Prepared,
+    stores: (&Stores, &Stores),
+    dry_run: bool,
+    progress: &Progress,
+) -> Result<GraphDataImage> {
+    let to = job.image.with_tag(TAG);
+    let (from, manifest, new, mut report) = match prepared {
+        Prepared::Recorded(recorded) => {
+            let store = stores.0.get(&recorded)?;
+            let manifest =
+                crate::store::ImageStore::get_manifest(store.as_ref(), &recorded.repository, &recorded.reference())
+                    .await
+                    .with_context(|| format!("failed to read the graph-data image {recorded}"))?;
+            let report = GraphDataImage { action: "uploaded", ..empty() };
+            (recorded, manifest, HashMap::new(), report)
+        }
+        Prepared::Build(b) => {
+            let new = HashMap::from([
+                (b.layer.digest.clone(), b.layer.blob.clone()),
+                (b.built.config_digest.clone(), b.built.config.clone()),
+            ]);
+            let report = GraphDataImage {
+                action: "built",
+                base: Some(b.base.image.to_string()),
+                layer_digest: Some(b.layer.digest.to_string()),
+                layer_size: Some(b.layer.blob.len() as u64),
+                ..empty()
+            };
+            (b.base.image, b.built.manifest, new, report)
+        }
+    };
+    let pinned = job.image.with_digest(&manifest.digest);
+    report.image = pinned.to_string();
+    report.pinned = Some(pinned.clone());
+    if dry_run {
+        report.action = "planned";
+        return Ok(report);
+    }
+    let pushed = push::push(stores, &from, &to, &manifest, &new)
+        .await
+        .with_context(|| format!("failed to push the graph-data image to {to}"))?;
+    if pushed.present {
+        report.action = "present";
+    }
+    progress.info(&format!("graph-data image {pinned} ({} blobs copied)", pushed.blobs_copied));
+    Ok(report)
+}
+
+fn empty() -> GraphDataImage {
+    GraphDataImage { image: String::new(), action: "", base: None, layer_digest: None, layer_size: None, pinned: None }
+}
+
+/// The graph-data image a `--from-dir` tree records, if any.
+fn recorded(from_dir: Option<&Path>) -> Result<Option<ImageRef>> {
+    let Some(dir) = from_dir else { return Ok(None) };
+    let Some(text) = crate::select::read_record(dir)?.and_then(|r| r.graph_data_image) else { return Ok(None) };
+    let image = ImageRef::parse(&text)
+        .with_context(|| format!("the release record of {} names an invalid graph-data image", dir.display()))?;
+    Ok(Some(image))
+}
+
+/// The platform architecture of a release architecture (`x86_64` → `amd64`); a multi-arch
+/// release gets the amd64 image.
+fn platform_arch(arch: &str) -> &str {
+    match arch {
+        "x86_64" | "multi" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    }
+}
