@@ -65,7 +65,7 @@ pub fn check_bounded(bytes: &[u8], limit: u64) -> Result<GraphData, TarballError
     if !bytes.starts_with(&[0x1f, 0x8b]) {
         return Err(TarballError::NotGzip);
     }
-    let bounded = Bounded { inner: flate2::read::GzDecoder::new(bytes), left: limit, over: false };
+    let bounded = Bounded { inner: flate2::read::MultiGzDecoder::new(bytes), left: limit, over: false };
     let mut archive = tar::Archive::new(bounded);
     let mut data = GraphData::default();
     let read = read_entries(&mut archive, &mut data);

@@ -1,0 +1,153 @@
+//! Graph data refused before anything is pushed, the dry run, and the default tarball
+//! location on the update service, with tarballs made here (no fixtures).
+
+use std::io::Write as _;
+use std::path::Path;
+
+use super::{args, bed, Bed};
+use crate::support::registry::Registry;
+use crate::support::{assert_success, run, serve_on_loopback, stderr, stdout, temp_dir};
+
+/// One raw tar entry whose name is written as given.
+fn entry(name: &str, kind: tar::EntryType, body: &[u8]) -> Vec<u8> {
+    let mut header = tar::Header::new_gnu();
+    header.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
+    header.set_entry_type(kind);
+    header.set_size(body.len() as u64);
+    header.set_mode(0o644);
+    if kind == tar::EntryType::Symlink {
+        header.set_link_name("/etc/shadow").expect("link name");
+    }
+    header.set_cksum();
+    let mut out = header.as_bytes().to_vec();
+    out.extend_from_slice(body);
+    out.resize(out.len().div_ceil(512) * 512, 0);
+    out
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(data).expect("gzip");
+    gz.finish().expect("gzip")
+}
+
+/// A tarball with `version` (unless `None`), one channel, one blocked edge and `extra`.
+fn tarball(version: Option<&str>, extra: &[Vec<u8>]) -> Vec<u8> {
+    let mut tar = Vec::new();
+    if let Some(v) = version {
+        tar.extend(entry("version", tar::EntryType::Regular, v.as_bytes()));
+    }
+    tar.extend(entry("channels/stable-4.99.yaml", tar::EntryType::Regular, b"name: stable-4.99\nversions: []\n"));
+    tar.extend(entry("blocked-edges/4.99.1-X.yaml", tar::EntryType::Regular, b"to: 4.99.1\nfrom: .*\n"));
+    tar.extend(entry("raw/metadata.json", tar::EntryType::Regular, b"{}"));
+    for e in extra {
+        tar.extend_from_slice(e);
+    }
+    tar.extend([0u8; 1024]);
+    gzip(&tar)
+}
+
+/// 2 GiB of zeros as a valid gzip of 2048 members of 1 MiB each (a few KB on disk; gzip -dc
+/// gives the 2 GiB), written without holding more than one member.
+fn two_gib_of_zeros(path: &Path) {
+    let member = gzip(&vec![0u8; 1 << 20]);
+    let mut file = std::fs::File::create(path).expect("create");
+    for _ in 0..2048 {
+        file.write_all(&member).expect("write");
+    }
+}
+
+fn osus_args(b: &Bed, dest: &Registry, tarball: &Path) -> Vec<String> {
+    let host = dest.host();
+    args(
+        b,
+        &[
+            format!("--to={host}/ocp/release"),
+            format!("--to-release-repo={host}/ocp/release-images"),
+            format!("--graph-data-image={host}/ocp/graph-data"),
+            format!("--graph-data={}", tarball.display()),
+        ],
+    )
+}
+
+#[test]
+fn hostile_graph_data_is_refused_with_nothing_pushed() {
+    let b = bed(1);
+    let dir = temp_dir();
+    let regular = tar::EntryType::Regular;
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("dotdot", tarball(Some("1.1.0\n"), &[entry("../escape", regular, b"x")]), "leaves the data folder"),
+        ("absolute", tarball(Some("1.1.0\n"), &[entry("/etc/cron.d/x", regular, b"x")]), "has an absolute path"),
+        ("symlink", tarball(Some("1.1.0\n"), &[entry("channels/l.yaml", tar::EntryType::Symlink, b"")]), "is a link"),
+        ("no-version", tarball(None, &[]), "has no `version` file"),
+        ("version-2", tarball(Some("2.0.0\n"), &[]), "its `version` is 2.0.0"),
+        ("not-gzip", b"version\n1.1.0\n".to_vec(), "is not gzip-compressed"),
+    ];
+    for (name, bytes, why) in cases {
+        let path = dir.path().join(format!("{name}.tar.gz"));
+        std::fs::write(&path, bytes).expect("write");
+        assert_refused(&b, &path, why);
+    }
+    let zeros = dir.path().join("zeros.tar.gz");
+    two_gib_of_zeros(&zeros);
+    assert_refused(&b, &zeros, "unpacks to more than 134217728 bytes");
+}
+
+fn assert_refused(b: &Bed, path: &Path, why: &str) {
+    let dest = Registry::start();
+    let out = run(osus_args(b, &dest, path));
+    assert!(!out.status.success(), "{} was accepted: {}", path.display(), stdout(&out));
+    let err = stderr(&out);
+    assert!(err.contains(&format!("the graph data {} is refused", path.display())), "{err}");
+    assert!(err.contains(why), "{}: wanted {why:?} in {err}", path.display());
+    assert!(dest.client().catalog().is_empty(), "{}: something was pushed", path.display());
+}
+
+#[test]
+fn the_dry_run_shows_the_image_it_would_build_and_pushes_nothing() {
+    let (b, dest, dir) = (bed(1), Registry::start(), temp_dir());
+    let path = dir.path().join("graph-data.tar.gz");
+    std::fs::write(&path, tarball(Some("1.1.0\n"), &[])).expect("write");
+    let mut args = osus_args(&b, &dest, &path);
+    args.push("--dry-run".into());
+    let out = run(args);
+    assert_success(&out);
+    let text = stdout(&out);
+    let base = format!("{}/base/ubi@sha256:", b.source.host());
+    let line =
+        text.lines().find(|l| l.starts_with("Would build graph-data image ")).unwrap_or_else(|| panic!("{text}"));
+    assert!(line.contains(&format!("{}/ocp/graph-data@sha256:", dest.host())), "{line}");
+    assert!(line.contains(&format!(" on {base}")) && line.contains("(graph-data layer "), "{line}");
+    assert!(text.contains("  kind: UpdateService\n"), "{text}");
+    assert!(dest.client().catalog().is_empty(), "a dry run pushes nothing");
+}
+
+#[test]
+fn without_graph_data_the_tarball_comes_from_the_update_services_own_endpoint() {
+    let (b, dest) = (bed(1), Registry::start());
+    let body = tarball(Some("1.1.0\n"), &[]);
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let port = serve_on_loopback("graph-data endpoint", move |mut stream| {
+        let mut request = [0u8; 2048];
+        let n = std::io::Read::read(&mut stream, &mut request).unwrap_or(0);
+        let line = String::from_utf8_lossy(&request[..n]).lines().next().unwrap_or_default().to_string();
+        log.lock().unwrap().push(line);
+        let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+        let _ = stream.write_all(head.as_bytes());
+        let _ = stream.write_all(&body);
+    });
+    let host = dest.host();
+    let out = run(args(
+        &b,
+        &[
+            format!("--to={host}/ocp/release"),
+            format!("--to-release-repo={host}/ocp/release-images"),
+            format!("--graph-data-image={host}/ocp/graph-data"),
+            format!("--update-service=http://127.0.0.1:{port}/api/upgrades_info/v1/graph"),
+        ],
+    ));
+    assert_success(&out);
+    assert_eq!(*seen.lock().unwrap(), ["GET /api/upgrades_info/graph-data HTTP/1.1"]);
+    assert!(dest.client().get_manifest("ocp/graph-data", "latest").is_some(), "the image was pushed");
+}
