@@ -3,7 +3,7 @@
 //! skopeo), the release repository holding release images only, registry → registry and
 //! registry → disk → registry, and hostile tarballs refused before anything is pushed.
 
-mod hostile;
+mod synthetic;
 
 use std::collections::BTreeMap;
 use std::io::{Read as _, Write as _};
@@ -52,8 +52,18 @@ pub fn files_of(gz: &[u8], prefix: &str) -> BTreeMap<String, Vec<u8>> {
 /// A small base image with one shell-less layer, pushed as `base/ubi:latest`; returns its
 /// layers' bytes.
 pub fn push_base(registry: &Registry) -> Vec<Vec<u8>> {
+    let (manifest, layers) = push_base_image(registry, "amd64");
+    registry.client().put_manifest(BASE_REPO, "latest", DOCKER_MANIFEST, &manifest);
+    layers
+}
+
+const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+
+/// A base image for `arch` with one layer, pushed by digest: its manifest and layers.
+pub fn push_base_image(registry: &Registry, arch: &str) -> (Vec<u8>, Vec<Vec<u8>>) {
     let mut tar = tar::Builder::new(Vec::new());
-    let body = b"NAME=test-base\n";
+    let body = format!("NAME=test-base-{arch}\n");
+    let body = body.as_bytes();
     let mut header = tar::Header::new_gnu();
     header.set_size(body.len() as u64);
     header.set_mode(0o644);
@@ -64,7 +74,7 @@ pub fn push_base(registry: &Registry) -> Vec<Vec<u8>> {
     gz.write_all(&tar).expect("gzip");
     let layer = gz.finish().expect("gzip");
     let config = serde_json::json!({
-        "architecture": "amd64", "os": "linux",
+        "architecture": arch, "os": "linux",
         "config": {"Env": ["PATH=/usr/bin:/bin"], "Cmd": ["/bin/sh"]},
         "rootfs": {"type": "layers", "diff_ids": [sha256_digest(&tar)]},
         "history": [{"created": "2024-01-01T00:00:00Z", "created_by": "test base"}]
@@ -82,13 +92,8 @@ pub fn push_base(registry: &Registry) -> Vec<Vec<u8>> {
     for blob in [config.as_bytes().to_vec(), layer.clone()] {
         client.push_blob(BASE_REPO, &sha256_digest(&blob), || blob.clone().into());
     }
-    client.put_manifest(
-        BASE_REPO,
-        "latest",
-        "application/vnd.docker.distribution.manifest.v2+json",
-        manifest.as_bytes(),
-    );
-    vec![layer]
+    client.put_manifest(BASE_REPO, &sha256_digest(manifest.as_bytes()), DOCKER_MANIFEST, manifest.as_bytes());
+    (manifest.into_bytes(), vec![layer])
 }
 
 /// Three releases in a source registry that also holds the base image.
@@ -99,17 +104,21 @@ pub struct Bed {
 }
 
 pub fn bed(count: usize) -> Bed {
+    bed_with(count, ReleaseSpec::default())
+}
+
+/// [`bed`] with releases made from `spec`.
+pub fn bed_with(count: usize, spec: ReleaseSpec) -> Bed {
     let source = Registry::start();
     let versions = ["4.99.0", "4.99.1", "4.99.2"];
-    let releases: Vec<GeneratedRelease> =
-        series(&ReleaseSpec { components: 4, ..ReleaseSpec::default() }, &versions[..count], 0.5)
-            .iter()
-            .map(|spec| {
-                let release = generate(spec, &source.host(), "ocp");
-                release.push(&source);
-                release
-            })
-            .collect();
+    let releases: Vec<GeneratedRelease> = series(&ReleaseSpec { components: 4, ..spec }, &versions[..count], 0.5)
+        .iter()
+        .map(|spec| {
+            let release = generate(spec, &source.host(), "ocp");
+            release.push(&source);
+            release
+        })
+        .collect();
     let base_layers = push_base(&source);
     Bed { source, releases, base_layers }
 }
@@ -170,7 +179,7 @@ fn assert_graph_image(dest: &Client, digest: &str, base_layers: &[Vec<u8>], tarb
     assert_eq!(layers.len(), base_layers.len() + 1);
     for (descriptor, base) in layers.iter().zip(base_layers) {
         let blob = dest.get_blob("ocp/graph-data", descriptor["digest"].as_str().unwrap()).expect("base layer");
-        assert_eq!(&blob, base, "base layer byte for byte");
+        assert!(&blob == base, "base layer {} is not the base's byte for byte", descriptor["digest"]);
     }
     let last = layers.last().unwrap();
     assert_eq!(last["mediaType"], "application/vnd.docker.image.rootfs.diff.tar.gzip");

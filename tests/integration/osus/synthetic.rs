@@ -1,12 +1,16 @@
-//! Graph data refused before anything is pushed, the dry run, and the default tarball
-//! location on the update service, with tarballs made here (no fixtures).
+//! With tarballs made here (no fixtures): graph data refused before anything is pushed, the
+//! dry run, the default tarball location on the update service, a base that is a list, and
+//! the UpdateService file beside the signature ConfigMaps.
 
 use std::io::Write as _;
 use std::path::Path;
 
-use super::{args, bed, Bed};
+use super::{args, bed, bed_with, push_base_image, Bed, BASE_REPO, DOCKER_MANIFEST};
+use crate::support::gpg::{atomic_payload, keys};
 use crate::support::registry::Registry;
-use crate::support::{assert_success, run, serve_on_loopback, stderr, stdout, temp_dir};
+use crate::support::sigstore::{Mode, SigStore};
+use crate::support::spec::ReleaseSpec;
+use crate::support::{assert_success, run, serve_on_loopback, sha256_digest, stderr, stdout, temp_dir};
 
 /// One raw tar entry whose name is written as given.
 fn entry(name: &str, kind: tar::EntryType, body: &[u8]) -> Vec<u8> {
@@ -150,4 +154,74 @@ fn without_graph_data_the_tarball_comes_from_the_update_services_own_endpoint() 
     assert_success(&out);
     assert_eq!(*seen.lock().unwrap(), ["GET /api/upgrades_info/graph-data HTTP/1.1"]);
     assert!(dest.client().get_manifest("ocp/graph-data", "latest").is_some(), "the image was pushed");
+}
+
+#[test]
+fn a_base_that_is_a_list_gives_an_image_on_the_releases_platform() {
+    let b = bed(1);
+    let (arm, _) = push_base_image(&b.source, "arm64");
+    let (amd, amd_layers) = push_base_image(&b.source, "amd64");
+    let entry = |manifest: &[u8], arch: &str| {
+        serde_json::json!({"mediaType": DOCKER_MANIFEST, "digest": sha256_digest(manifest), "size": manifest.len(),
+                           "platform": {"os": "linux", "architecture": arch}})
+    };
+    let list = serde_json::json!({
+        "schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.list.v2+json",
+        "manifests": [entry(&arm, "arm64"), entry(&amd, "amd64")]
+    })
+    .to_string();
+    let list_type = "application/vnd.docker.distribution.manifest.list.v2+json";
+    b.source.client().put_manifest(BASE_REPO, "list", list_type, list.as_bytes());
+    let (dest, dir) = (Registry::start(), temp_dir());
+    let path = dir.path().join("graph-data.tar.gz");
+    std::fs::write(&path, tarball(Some("1.1.0\n"), &[])).expect("write");
+    let mut args = osus_args(&b, &dest, &path);
+    args.retain(|a| !a.starts_with("--graph-data-base="));
+    args.push(format!("--graph-data-base={}/{BASE_REPO}:list", b.source.host()));
+    let out = run(args);
+    assert_success(&out);
+    let text = stdout(&out);
+    let base = format!(" on {}/{BASE_REPO}@{} ", b.source.host(), sha256_digest(&amd));
+    assert!(text.contains(&base), "the amd64 image of the list is the base: {text}");
+    let client = dest.client();
+    let (bytes, _, _) = client.get_manifest("ocp/graph-data", "latest").expect("pushed");
+    let manifest: serde_json::Value = serde_json::from_slice(&bytes).expect("manifest");
+    let first = manifest["layers"][0]["digest"].as_str().expect("a layer").to_string();
+    assert_eq!(first, sha256_digest(&amd_layers[0]));
+}
+
+#[test]
+fn the_update_service_is_written_beside_the_signature_config_maps() {
+    let k = keys();
+    let store = SigStore::start(Mode::Serve);
+    let spec = ReleaseSpec {
+        verification_keys: vec![("test".into(), k.gpg.export(&k.rsa))],
+        stores: vec![("local".into(), store.url())],
+        ..ReleaseSpec::default()
+    };
+    let b = bed_with(1, spec);
+    let digest = b.releases[0].release_digest.clone();
+    let identity = "quay.io/openshift-release-dev/ocp-release:4.99.0-x86_64";
+    store.put(&digest, 1, k.gpg.sign(&k.rsa, &atomic_payload(&digest, identity), true));
+    let (dest, dir, config) = (Registry::start(), temp_dir(), temp_dir());
+    let path = dir.path().join("graph-data.tar.gz");
+    std::fs::write(&path, tarball(Some("1.1.0\n"), &[])).expect("write");
+    let mut args = osus_args(&b, &dest, &path);
+    args.retain(|a| a != "--skip-release-image-signature");
+    args.push(format!("--release-image-signature-to-dir={}", config.path().display()));
+    let out = run(args);
+    assert_success(&out);
+    let file = config.path().join("update-service.yaml");
+    let written = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    let image = dest.client().get_manifest("ocp/graph-data", "latest").expect("pushed").2;
+    let resource: serde_json::Value = serde_saphyr::from_str(&written).expect("YAML");
+    assert_eq!(resource["kind"], "UpdateService");
+    assert_eq!(resource["metadata"]["namespace"], "openshift-update-service");
+    assert_eq!(resource["spec"]["graphDataImage"], format!("{}/ocp/graph-data@{image}", dest.host()));
+    assert_eq!(resource["spec"]["releases"], format!("{}/ocp/release-images", dest.host()));
+    assert_eq!(resource["spec"]["replicas"], 2);
+    let text = stdout(&out);
+    assert!(text.contains(&format!("create this UpdateService (written to {}):", file.display())), "{text}");
+    let signature = std::fs::read_dir(config.path()).expect("folder").count();
+    assert_eq!(signature, 2, "the ConfigMap and the UpdateService side by side");
 }
