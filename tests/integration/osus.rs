@@ -68,7 +68,7 @@ pub fn push_base_image(registry: &Registry, arch: &str) -> (Vec<u8>, Vec<Vec<u8>
     header.set_size(body.len() as u64);
     header.set_mode(0o644);
     header.set_cksum();
-    tar.append_data(&mut header, "etc/os-release", &body[..]).expect("tar");
+    tar.append_data(&mut header, "etc/os-release", body).expect("tar");
     let tar = tar.into_inner().expect("tar");
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     gz.write_all(&tar).expect("gzip");
