@@ -298,6 +298,38 @@ mod tests {
         assert_eq!(o.target.to.to_string(), "m.io:5000/ocp/release");
     }
 
+    fn job_of(args: &[&str]) -> anyhow::Result<Job> {
+        let cli = Cli::try_parse_from(std::iter::once("kubectl-release_mirror").chain(args.iter().copied())).unwrap();
+        job(&cli.mirror)
+    }
+
+    #[test]
+    fn the_update_service_flags_give_a_release_repo_and_a_graph_data_job() {
+        let args = ["--from=q.io/a:1", "--to=m.io/x", "--to-release-repo=m.io/releases", "--graph-data-image=m.io/gd"];
+        let job = job_of(&args).unwrap();
+        assert_eq!(job.target.release_repo.map(|r| r.to_string()).as_deref(), Some("m.io/releases"));
+        let g = job.graph_data.expect("a graph-data job");
+        let url = "https://api.openshift.com/api/upgrades_info/graph-data";
+        assert_eq!((g.image.to_string(), g.source), ("m.io/gd".to_string(), GraphDataSource::Url(url.into())));
+        assert_eq!(g.base.to_string(), "registry.access.redhat.com/ubi9/ubi:latest");
+        let service =
+            job_of(&[&args[..], &["--update-service=http://127.0.0.1:9/g", "--graph-data=./gd.tgz"]].concat());
+        assert_eq!(service.unwrap().graph_data.unwrap().source, GraphDataSource::File("./gd.tgz".into()));
+        let by_service = job_of(&[&args[..], &["--update-service=http://127.0.0.1:9/g"]].concat()).unwrap();
+        let url = "http://127.0.0.1:9/api/upgrades_info/graph-data";
+        assert_eq!(by_service.graph_data.unwrap().source, GraphDataSource::Url(url.into()));
+    }
+
+    #[test]
+    fn update_service_repositories_must_match_the_destination() {
+        let disk_repo = ["--from=q.io/a:1", "--to=m.io/x", "--to-release-repo=file://releases"];
+        assert!(usage_text(&disk_repo).contains("--to-release-repo must go to the same kind of destination"));
+        let err = job_of(&["--from=q.io/a:1", "--to=m.io/x", "--graph-data-image=file://gd"]).unwrap_err();
+        assert!(err.to_string().contains("is a file:// repository: it needs --to-dir"), "{err}");
+        let both = ["kubectl-release_mirror", "--from=q.io/a:1", "--to=m.io/x", "--to-release-repo=m.io/r"];
+        assert!(Cli::try_parse_from([&both[..], &["--to-release-image=m.io/r:1"]].concat()).is_err(), "conflict");
+    }
+
     #[test]
     fn to_dir_defaults_to_openshift_release() {
         let o = parse(&["q.io/ocp/release:4.1", "--to-dir=/tmp/m"]).unwrap();

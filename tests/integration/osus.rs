@@ -217,6 +217,10 @@ fn registry_to_registry_builds_the_graph_data_image_and_names_it_by_digest_in_th
     assert!(text.contains(&format!("  graphDataImage: {host}/ocp/graph-data@{digest}\n")), "{text}");
     assert!(text.contains(&format!("    releases: {host}/ocp/release-images\n    replicas: 2\n")), "{text}");
     assert!(text.contains("oc patch clusterversion/version --type=merge"), "{text}");
+    for r in &b.releases {
+        let upgrade = format!("--to-image {host}/ocp/release-images@{}\n", r.release_digest);
+        assert!(text.contains(&upgrade), "the upgrade commands name the release repository: {text}");
+    }
     let release_source = format!("{}/{}", b.source.host(), b.releases[0].release_repo);
     assert!(
         text.contains(&format!("  - mirrors:\n    - {host}/ocp/release-images\n    source: {release_source}\n")),

@@ -225,3 +225,18 @@ fn the_update_service_is_written_beside_the_signature_config_maps() {
     let signature = std::fs::read_dir(config.path()).expect("folder").count();
     assert_eq!(signature, 2, "the ConfigMap and the UpdateService side by side");
 }
+
+#[test]
+fn without_a_release_repo_the_image_is_pushed_and_no_update_service_is_printed() {
+    let (b, dest, dir) = (bed(1), Registry::start(), temp_dir());
+    let path = dir.path().join("graph-data.tarball");
+    std::fs::write(&path, tarball(Some("1.1.0\n"), &[])).expect("write");
+    let mut args = osus_args(&b, &dest, &path);
+    args.retain(|a| !a.starts_with("--to-release-repo="));
+    let out = run(args);
+    assert_success(&out);
+    assert!(dest.client().get_manifest("ocp/graph-data", "latest").is_some(), "the image was pushed");
+    assert!(!stdout(&out).contains("UpdateService"), "{}", stdout(&out));
+    assert!(stderr(&out).contains("no UpdateService written: the update service reads every tag"), "{}", stderr(&out));
+    assert!(dest.client().list_tags("ocp/release").iter().any(|t| t == "4.99.0-x86_64"), "the release stays in --to");
+}
