@@ -108,7 +108,14 @@ pub async fn prepare(
         return Ok(Prepared::Recorded(recorded));
     }
     progress.info(&format!("reading the graph data {}", job.source));
-    let bytes = fetch::fetch(&job.source, http).await?;
+    let bytes = fetch::fetch(&job.source, http).await.with_context(|| match from_dir {
+        Some(dir) => format!(
+            "{} records no graph-data image (build one into the tree with --graph-data-image=file://REPO), so it \
+             is built here",
+            dir.display()
+        ),
+        None => format!("no graph data for the graph-data image {}", job.image),
+    })?;
     let data = tarball::check(&bytes).with_context(|| format!("the graph data {} is refused", job.source))?;
     drop(bytes);
     let layer = layer::build(&data).context("failed to build the graph-data layer")?;

@@ -240,3 +240,30 @@ fn without_a_release_repo_the_image_is_pushed_and_no_update_service_is_printed()
     assert!(stderr(&out).contains("no UpdateService written: the update service reads every tag"), "{}", stderr(&out));
     assert!(dest.client().list_tags("ocp/release").iter().any(|t| t == "4.99.0-x86_64"), "the release stays in --to");
 }
+
+#[test]
+fn uploading_a_tree_without_a_graph_data_image_says_so_when_it_cannot_build_one() {
+    let (b, dir) = (bed(1), temp_dir());
+    assert_success(&run(args(&b, &[format!("--to-dir={}", dir.path().display())])));
+    let dest = Registry::start();
+    let host = dest.host();
+    let out = run([
+        format!("--from-dir={}", dir.path().display()),
+        format!("--to={host}/ocp/release"),
+        format!("--to-release-repo={host}/ocp/release-images"),
+        format!("--graph-data-image={host}/ocp/graph-data"),
+        // Nothing listens there: the disconnected side cannot download the graph data.
+        "--update-service=http://127.0.0.1:1/api/upgrades_info/v1/graph".into(),
+        "--insecure".into(),
+        "--skip-release-image-signature".into(),
+    ]);
+    assert!(!out.status.success(), "{}", stdout(&out));
+    let err = stderr(&out);
+    let wanted = format!("{} records no graph-data image (build one into the tree", dir.path().display());
+    assert!(err.contains(&wanted), "{err}");
+    assert!(
+        err.contains("failed to download the graph data from http://127.0.0.1:1/api/upgrades_info/graph-data"),
+        "{err}"
+    );
+    assert!(dest.client().catalog().is_empty(), "nothing uploaded");
+}
