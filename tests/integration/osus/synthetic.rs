@@ -267,3 +267,20 @@ fn uploading_a_tree_without_a_graph_data_image_says_so_when_it_cannot_build_one(
     );
     assert!(dest.client().catalog().is_empty(), "nothing uploaded");
 }
+
+#[test]
+fn a_base_in_the_destination_registry_is_mounted_not_copied() {
+    let (b, dest, dir) = (bed(1), Registry::start(), temp_dir());
+    let base_layers = super::push_base(&dest);
+    let path = dir.path().join("graph-data.tar.gz");
+    std::fs::write(&path, tarball(Some("1.1.0\n"), &[])).expect("write");
+    let mut args = osus_args(&b, &dest, &path);
+    args.retain(|a| !a.starts_with("--graph-data-base="));
+    args.push(format!("--graph-data-base={}/{BASE_REPO}:latest", dest.host()));
+    let out = run(args);
+    assert_success(&out);
+    assert!(stderr(&out).contains("(2 blobs copied)"), "the config and the graph layer only: {}", stderr(&out));
+    let client = dest.client();
+    let layer = client.get_blob("ocp/graph-data", &sha256_digest(&base_layers[0])).expect("the base layer, mounted");
+    assert!(layer == base_layers[0], "mounted byte for byte");
+}
