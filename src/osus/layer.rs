@@ -115,6 +115,8 @@ mod tests {
             let mut e = e.expect("entry");
             let h = e.header();
             assert_eq!((h.mtime().unwrap(), h.uid().unwrap(), h.gid().unwrap()), (0, 0, 0));
+            let mode = if h.entry_type().is_dir() { 0o755 } else { 0o644 };
+            assert_eq!(h.mode().unwrap(), mode);
             let name = e.path().unwrap().display().to_string();
             let mut body = String::new();
             e.read_to_string(&mut body).unwrap();
