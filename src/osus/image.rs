@@ -47,6 +47,25 @@ pub fn build(base_manifest: &RawManifest, base_config: &[u8], layer: &Layer) -> 
     Ok(Built { manifest, config, config_digest })
 }
 
+/// The list of the built images: the base list with only the entries built on, each
+/// pointing at its built image (`built` pairs a base image's digest with its built manifest).
+pub fn list(base: &RawManifest, built: &[(&Digest, &RawManifest)]) -> Result<RawManifest> {
+    let mut doc: Value = serde_json::from_slice(&base.bytes).context("the base image's list")?;
+    let Some(entries) = doc.get_mut("manifests").and_then(Value::as_array_mut) else {
+        bail!("the base image's list has no manifests")
+    };
+    entries.retain(|e| built.iter().any(|(d, _)| e.get("digest").and_then(Value::as_str) == Some(d.as_str())));
+    for entry in entries.iter_mut() {
+        let digest = entry.get("digest").and_then(Value::as_str).unwrap_or_default().to_string();
+        let Some((_, manifest)) = built.iter().find(|(d, _)| d.as_str() == digest) else { continue };
+        entry["digest"] = json!(manifest.digest.to_string());
+        entry["size"] = json!(manifest.bytes.len());
+        entry["mediaType"] = json!(manifest.media_type);
+    }
+    let bytes = Bytes::from(serde_json::to_vec_pretty(&doc)?);
+    Ok(RawManifest { digest: Digest::of(&bytes), bytes, media_type: base.media_type.clone() })
+}
+
 /// The base's config with the layer added and the command set (`Entrypoint`, `Env`, `User`
 /// and the rest stay the base's).
 fn config(base: &[u8], diff_id: &Digest) -> Result<Vec<u8>> {
@@ -119,6 +138,27 @@ mod tests {
         assert_eq!(doc["config"]["Env"], json!(["PATH=/bin"]));
         assert_eq!(doc["config"]["Cmd"], json!(layer::command()));
         assert_eq!(doc["architecture"], "amd64");
+    }
+
+    #[test]
+    fn the_list_keeps_the_platforms_built_on_and_points_at_the_built_images() {
+        let d = |n: &str| Digest::of(n.as_bytes());
+        let base = json!({"schemaVersion": 2, "mediaType": crate::manifest::DOCKER_LIST, "manifests": [
+            {"mediaType": DOCKER_MANIFEST, "digest": d("amd").to_string(), "size": 1, "platform": {"os": "linux", "architecture": "amd64"}},
+            {"mediaType": DOCKER_MANIFEST, "digest": d("s390x").to_string(), "size": 1, "platform": {"os": "linux", "architecture": "s390x"}}]});
+        let bytes = Bytes::from(base.to_string());
+        let base = RawManifest { digest: Digest::of(&bytes), bytes, media_type: crate::manifest::DOCKER_LIST.into() };
+        let (manifest, config) = self::base();
+        let built = build(&manifest, &config, &layer()).unwrap().manifest;
+        let amd = d("amd");
+        let list = list(&base, &[(&amd, &built)]).unwrap();
+        let doc: Value = serde_json::from_slice(&list.bytes).unwrap();
+        let entries = doc["manifests"].as_array().unwrap();
+        assert_eq!(entries.len(), 1, "s390x was not built on");
+        assert_eq!(entries[0]["digest"], built.digest.to_string());
+        assert_eq!(entries[0]["size"], built.bytes.len());
+        assert_eq!(entries[0]["platform"]["architecture"], "amd64");
+        assert_eq!(list.media_type, crate::manifest::DOCKER_LIST);
     }
 
     #[test]

@@ -70,9 +70,13 @@ pub enum Prepared {
 /// A graph-data image built in memory on its base.
 #[derive(Debug)]
 pub struct Build {
-    base: push::StoredImage,
+    /// The base, pinned (to its list when several of its images were built on).
+    base: ImageRef,
     layer: layer::Layer,
-    built: image::Built,
+    /// The built image (a list of the built platform images, for a list base).
+    set: push::ImageSet,
+    /// The configs of the built images, by digest.
+    configs: Vec<(crate::digest::Digest, bytes::Bytes)>,
 }
 
 /// What became of the graph-data image.
@@ -94,13 +98,13 @@ pub struct GraphDataImage {
 }
 
 /// Before anything is copied: a tree's recorded image, or the tarball fetched and checked,
-/// the base read and the image made in memory. `arch` is the releases' (`x86_64`).
+/// the base read and the image made in memory. `archs` are the releases' (`x86_64`, `multi`).
 pub async fn prepare(
     job: &GraphDataJob,
     from_dir: Option<&Path>,
     sources: &Stores,
     http: &crate::http::Settings,
-    arch: &str,
+    archs: &[&str],
     progress: &Progress,
 ) -> Result<Prepared> {
     if let Some(recorded) = recorded(from_dir)? {
@@ -119,20 +123,50 @@ pub async fn prepare(
     let data = tarball::check(&bytes).with_context(|| format!("the graph data {} is refused", job.source))?;
     drop(bytes);
     let layer = layer::build(&data).context("failed to build the graph-data layer")?;
-    let base = push::read_image(sources, &job.base, platform_arch(arch))
-        .await
-        .with_context(|| format!("failed to read the graph-data base image {}", job.base))?;
-    let config = push::read_config(sources, &base).await?;
-    let built = image::build(&base.manifest, &config, &layer)?;
+    let build = build_on_base(job, sources, &platforms(archs), layer).await?;
     progress.info(&format!(
         "graph data {} ({} files): layer {} ({} bytes) on {}",
         data.version,
-        layer.files,
-        layer.digest,
-        layer.blob.len(),
-        base.image
+        build.layer.files,
+        build.layer.digest,
+        build.layer.blob.len(),
+        build.base
     ));
-    Ok(Prepared::Build(Box::new(Build { base, layer, built })))
+    Ok(Prepared::Build(Box::new(build)))
+}
+
+/// The layer added to each chosen image of the base; a list of them for a list base with
+/// more than one.
+async fn build_on_base(
+    job: &GraphDataJob,
+    sources: &Stores,
+    platforms: &Option<Vec<String>>,
+    layer: layer::Layer,
+) -> Result<Build> {
+    let read = || format!("failed to read the graph-data base image {}", job.base);
+    let base = push::read_base(sources, &job.base, platforms.as_deref()).await.with_context(read)?;
+    let mut built = Vec::with_capacity(base.images.len());
+    for image in &base.images {
+        let config = push::read_config(sources, image).await.with_context(read)?;
+        built.push((image.manifest.digest.clone(), image::build(&image.manifest, &config, &layer)?));
+    }
+    let configs = built.iter().map(|(_, b)| (b.config_digest.clone(), b.config.clone())).collect();
+    let set = match (&base.list, built.as_slice()) {
+        (_, []) => anyhow::bail!("{} has no image to build on", job.base),
+        (_, [(_, only)]) => push::ImageSet { top: only.manifest.clone(), children: Vec::new() },
+        (Some(list), _) => {
+            let pairs: Vec<_> = built.iter().map(|(d, b)| (d, &b.manifest)).collect();
+            let top = image::list(list, &pairs)?;
+            push::ImageSet { top, children: built.iter().map(|(_, b)| b.manifest.clone()).collect() }
+        }
+        (None, _) => anyhow::bail!("{} is one image, but more than one was built on it", job.base),
+    };
+    // One image built on: the base is that image; several: the list.
+    let base_image = match base.images.as_slice() {
+        [only] => only.image.clone(),
+        _ => base.image,
+    };
+    Ok(Build { base: base_image, layer, set, configs })
 }
 
 /// Push the prepared image to `job.image` (nothing in a dry run), and say where it is.
@@ -144,39 +178,34 @@ pub async fn push(
     progress: &Progress,
 ) -> Result<GraphDataImage> {
     let to = job.image.with_tag(TAG);
-    let (from, manifest, new, mut report) = match prepared {
+    let (from, set, new, mut report) = match prepared {
         Prepared::Recorded(recorded) => {
-            let store = stores.0.get(&recorded)?;
-            let manifest =
-                crate::store::ImageStore::get_manifest(store.as_ref(), &recorded.repository, &recorded.reference())
-                    .await
-                    .with_context(|| format!("failed to read the graph-data image {recorded}"))?;
-            let report = GraphDataImage { action: "uploaded", ..empty() };
-            (recorded, manifest, HashMap::new(), report)
+            let set = push::read_set(stores.0, &recorded)
+                .await
+                .with_context(|| format!("failed to read the graph-data image {recorded}"))?;
+            (recorded, set, HashMap::new(), GraphDataImage { action: "uploaded", ..empty() })
         }
         Prepared::Build(b) => {
-            let new = HashMap::from([
-                (b.layer.digest.clone(), b.layer.blob.clone()),
-                (b.built.config_digest.clone(), b.built.config.clone()),
-            ]);
+            let mut new: HashMap<_, _> = b.configs.into_iter().collect();
+            new.insert(b.layer.digest.clone(), b.layer.blob.clone());
             let report = GraphDataImage {
                 action: "built",
-                base: Some(b.base.image.to_string()),
+                base: Some(b.base.to_string()),
                 layer_digest: Some(b.layer.digest.to_string()),
                 layer_size: Some(b.layer.blob.len() as u64),
                 ..empty()
             };
-            (b.base.image, b.built.manifest, new, report)
+            (b.base, b.set, new, report)
         }
     };
-    let pinned = job.image.with_digest(&manifest.digest);
+    let pinned = job.image.with_digest(&set.top.digest);
     report.image = pinned.to_string();
     report.pinned = Some(pinned.clone());
     if dry_run {
         report.action = "planned";
         return Ok(report);
     }
-    let pushed = push::push(stores, &from, &to, &manifest, &new)
+    let pushed = push::push(stores, &from, &to, &set, &new)
         .await
         .with_context(|| format!("failed to push the graph-data image to {to}"))?;
     if pushed.present {
@@ -199,12 +228,33 @@ fn recorded(from_dir: Option<&Path>) -> Result<Option<ImageRef>> {
     Ok(Some(image))
 }
 
-/// The platform architecture of a release architecture (`x86_64` → `amd64`); a multi-arch
-/// release gets the amd64 image.
-fn platform_arch(arch: &str) -> &str {
-    match arch {
-        "x86_64" | "multi" => "amd64",
-        "aarch64" => "arm64",
-        other => other,
+/// The base platforms the releases run on (`x86_64` → `linux/amd64`); `None` (every linux
+/// platform of a list) when one of them is multi-arch.
+fn platforms(archs: &[&str]) -> Option<Vec<String>> {
+    if archs.contains(&"multi") {
+        return None;
+    }
+    let mut out: Vec<String> = archs
+        .iter()
+        .map(|arch| match *arch {
+            "x86_64" => "linux/amd64".to_string(),
+            "aarch64" => "linux/arm64".to_string(),
+            other => format!("linux/{other}"),
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_releases_architectures_name_the_base_platforms() {
+        let names = |archs: &[&str]| super::platforms(archs);
+        let amd_arm = Some(vec!["linux/amd64".to_string(), "linux/arm64".to_string()]);
+        assert_eq!(names(&["x86_64", "aarch64", "x86_64"]), amd_arm);
+        assert_eq!(names(&["s390x"]), Some(vec!["linux/s390x".to_string()]));
+        assert_eq!(names(&["x86_64", "multi"]), None, "every platform for a multi-arch release");
     }
 }

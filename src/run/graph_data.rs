@@ -10,9 +10,9 @@ use crate::osus::{self, GraphDataImage, UpdateService};
 /// Before anything is copied: the graph data checked and the image made in memory.
 pub(super) async fn prepare(run: &Run<'_>, releases: &[ReleaseRun]) -> Result<Option<osus::Prepared>> {
     let Some(job) = &run.job.graph_data else { return Ok(None) };
-    let arch = releases.first().map_or("x86_64", |r| r.release.arch.as_str());
+    let archs: Vec<&str> = releases.iter().map(|r| r.release.arch.as_str()).collect();
     let from_dir = run.job.from_dir.as_deref();
-    osus::prepare(job, from_dir, &run.sources, &run.job.http, arch, &run.progress).await.map(Some)
+    osus::prepare(job, from_dir, &run.sources, &run.job.http, &archs, &run.progress).await.map(Some)
 }
 
 /// After the copy: the image pushed (in a dry run: only named).

@@ -6,6 +6,7 @@ use std::io::Write as _;
 use std::path::Path;
 
 use super::{args, bed, bed_with, push_base_image, Bed, BASE_REPO, DOCKER_MANIFEST};
+use crate::support::generator::generate;
 use crate::support::gpg::{atomic_payload, keys};
 use crate::support::registry::Registry;
 use crate::support::sigstore::{Mode, SigStore};
@@ -283,4 +284,61 @@ fn a_base_in_the_destination_registry_is_mounted_not_copied() {
     let client = dest.client();
     let layer = client.get_blob("ocp/graph-data", &sha256_digest(&base_layers[0])).expect("the base layer, mounted");
     assert!(layer == base_layers[0], "mounted byte for byte");
+}
+
+#[test]
+fn releases_of_two_architectures_get_a_list_built_on_both_images_of_the_base() {
+    let mut b = bed(1);
+    let arm = generate(
+        &ReleaseSpec { arch: "arm64".into(), components: 2, ..ReleaseSpec::default() },
+        &b.source.host(),
+        "ocp",
+    );
+    arm.push(&b.source);
+    b.releases.push(arm);
+    let (s390x, _) = push_base_image(&b.source, "s390x");
+    let (arm_base, arm_layers) = push_base_image(&b.source, "arm64");
+    let (amd_base, amd_layers) = push_base_image(&b.source, "amd64");
+    let entry = |manifest: &[u8], arch: &str| {
+        serde_json::json!({"mediaType": DOCKER_MANIFEST, "digest": sha256_digest(manifest), "size": manifest.len(),
+                           "platform": {"os": "linux", "architecture": arch}})
+    };
+    let list_type = "application/vnd.docker.distribution.manifest.list.v2+json";
+    let list = serde_json::json!({"schemaVersion": 2, "mediaType": list_type,
+        "manifests": [entry(&amd_base, "amd64"), entry(&s390x, "s390x"), entry(&arm_base, "arm64")]})
+    .to_string();
+    b.source.client().put_manifest(BASE_REPO, "list", list_type, list.as_bytes());
+    let (dest, dir) = (Registry::start(), temp_dir());
+    let path = dir.path().join("graph-data.tar.gz");
+    std::fs::write(&path, tarball(Some("1.1.0\n"), &[])).expect("write");
+    let mut args = osus_args(&b, &dest, &path);
+    args.retain(|a| !a.starts_with("--graph-data-base="));
+    args.push(format!("--graph-data-base={}/{BASE_REPO}:list", b.source.host()));
+    let out = run(args);
+    assert_success(&out);
+    let client = dest.client();
+    let (bytes, media_type, digest) = client.get_manifest("ocp/graph-data", "latest").expect("pushed");
+    assert_eq!(media_type, list_type);
+    assert!(
+        stdout(&out).contains(&format!(
+            "/ocp/graph-data@{digest} on {}/{BASE_REPO}@{}",
+            b.source.host(),
+            sha256_digest(list.as_bytes())
+        )),
+        "{}",
+        stdout(&out)
+    );
+    let built: serde_json::Value = serde_json::from_slice(&bytes).expect("list");
+    let entries = built["manifests"].as_array().expect("manifests");
+    let archs: Vec<&str> = entries.iter().map(|e| e["platform"]["architecture"].as_str().unwrap()).collect();
+    assert_eq!(archs, ["amd64", "arm64"], "the releases' platforms, in the base's order; s390x left out");
+    for (entry, base_layer) in entries.iter().zip([&amd_layers[0], &arm_layers[0]]) {
+        let (child, _, _) = client.get_manifest("ocp/graph-data", entry["digest"].as_str().unwrap()).expect("child");
+        let child: serde_json::Value = serde_json::from_slice(&child).expect("child manifest");
+        assert_eq!(child["layers"][0]["digest"], sha256_digest(base_layer), "each platform on its own base");
+        assert_eq!(child["layers"].as_array().map(Vec::len), Some(2));
+        let config = client.get_blob("ocp/graph-data", child["config"]["digest"].as_str().unwrap()).expect("config");
+        let config: serde_json::Value = serde_json::from_slice(&config).expect("config");
+        assert_eq!(config["architecture"], entry["platform"]["architecture"]);
+    }
 }
