@@ -3,6 +3,7 @@
 //! skopeo), the release repository holding release images only, registry → registry and
 //! registry → disk → registry, and hostile tarballs refused before anything is pushed.
 
+mod lists;
 mod synthetic;
 
 use std::collections::BTreeMap;
