@@ -326,6 +326,7 @@ mod tests {
         assert!(usage_text(&disk_repo).contains("--to-release-repo must go to the same kind of destination"));
         let err = job_of(&["--from=q.io/a:1", "--to=m.io/x", "--graph-data-image=file://gd"]).unwrap_err();
         assert!(err.to_string().contains("is a file:// repository: it needs --to-dir"), "{err}");
+        assert_eq!(release_mirror::exit::code_for(&err), release_mirror::exit::Code::Usage);
         let both = ["kubectl-release_mirror", "--from=q.io/a:1", "--to=m.io/x", "--to-release-repo=m.io/r"];
         assert!(Cli::try_parse_from([&both[..], &["--to-release-image=m.io/r:1"]].concat()).is_err(), "conflict");
     }

@@ -101,7 +101,7 @@ fn hostile_graph_data_is_refused_with_nothing_pushed() {
 fn assert_refused(b: &Bed, path: &Path, why: &str) {
     let dest = Registry::start();
     let out = run(osus_args(b, &dest, path));
-    assert!(!out.status.success(), "{} was accepted: {}", path.display(), stdout(&out));
+    assert_eq!(out.status.code(), Some(1), "{} was not refused as input: {}", path.display(), stdout(&out));
     let err = stderr(&out);
     assert!(err.contains(&format!("the graph data {} is refused", path.display())), "{err}");
     assert!(err.contains(why), "{}: wanted {why:?} in {err}", path.display());
