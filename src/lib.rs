@@ -23,6 +23,8 @@
 //!   [`run()`]. The library prints nothing; the command line renders them.
 //! - [`release`] reads payloads, [`signature`] verifies and builds ConfigMaps, [`cluster`]
 //!   applies them. None of them knows the others, the command line, or the report.
+//! - [`osus`]: the disconnected update service: the graph-data image built without a
+//!   container runtime ([`osus::GraphDataJob`], in [`Job`]) and the `UpdateService` naming it.
 //! - [`http`]: the one HTTP setup (CA bundle, `--insecure`, proxy environment, redirects)
 //!   the registry, the update service and signature stores build their clients from.
 //!

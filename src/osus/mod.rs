@@ -11,7 +11,7 @@ mod image;
 mod layer;
 mod push;
 mod resource;
-pub mod tarball;
+pub(crate) mod tarball;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -46,7 +46,9 @@ pub struct GraphDataJob {
 /// Where the graph-data tarball comes from (`--graph-data`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GraphDataSource {
+    /// A file saved earlier.
     File(PathBuf),
+    /// An `http(s)` URL, fetched with the run's HTTP settings.
     Url(String),
 }
 
@@ -61,7 +63,7 @@ impl std::fmt::Display for GraphDataSource {
 
 /// The image, ready to push: built in memory, or recorded in the `--from-dir` tree.
 #[derive(Debug)]
-pub enum Prepared {
+pub(crate) enum Prepared {
     Build(Box<Build>),
     /// The tree's image (`file://…@sha256:…`), uploaded as it is.
     Recorded(ImageRef),
@@ -69,7 +71,7 @@ pub enum Prepared {
 
 /// A graph-data image built in memory on its base.
 #[derive(Debug)]
-pub struct Build {
+pub(crate) struct Build {
     /// The base, pinned (to its list when several of its images were built on).
     base: ImageRef,
     layer: layer::Layer,
@@ -89,8 +91,9 @@ pub struct GraphDataImage {
     pub action: &'static str,
     /// The base image, by digest (absent for an upload).
     pub base: Option<String>,
-    /// The graph-data layer's digest and compressed size (absent for an upload).
+    /// The graph-data layer's digest (absent for an upload).
     pub layer_digest: Option<String>,
+    /// The graph-data layer's compressed size (absent for an upload).
     pub layer_size: Option<u64>,
     /// The image reference, pinned.
     #[serde(skip)]
@@ -99,7 +102,7 @@ pub struct GraphDataImage {
 
 /// Before anything is copied: a tree's recorded image, or the tarball fetched and checked,
 /// the base read and the image made in memory. `archs` are the releases' (`x86_64`, `multi`).
-pub async fn prepare(
+pub(crate) async fn prepare(
     job: &GraphDataJob,
     from_dir: Option<&Path>,
     sources: &Stores,
@@ -170,7 +173,7 @@ async fn build_on_base(
 }
 
 /// Push the prepared image to `job.image` (nothing in a dry run), and say where it is.
-pub async fn push(
+pub(crate) async fn push(
     job: &GraphDataJob,
     prepared: Prepared,
     stores: (&Stores, &Stores),

@@ -12,7 +12,7 @@ use futures_util::StreamExt as _;
 
 use crate::digest::Digest;
 use crate::manifest::{self, Descriptor, Parsed};
-use crate::mirror::{AnyStore, Stores};
+use crate::mirror::Stores;
 use crate::reference::ImageRef;
 use crate::store::{BlobReader, ImageStore, RawManifest};
 
@@ -150,7 +150,7 @@ pub async fn push(
         let mount = from.registry().is_some() && from.registry() == to.registry();
         for manifest in set.children.iter().chain(std::iter::once(&set.top)) {
             for blob in &manifest::parse(&manifest.bytes, &manifest.media_type)?.blobs() {
-                if copy_blob(&source, from, &dest, repo, blob, new.get(&blob.digest), mount).await? {
+                if copy_blob(source.as_ref(), from, dest.as_ref(), repo, blob, new.get(&blob.digest), mount).await? {
                     pushed.blobs_copied += 1;
                 }
             }
@@ -165,9 +165,9 @@ pub async fn push(
 
 /// One blob to `repo` of `dest`, unless it is there; `true` when bytes moved.
 async fn copy_blob(
-    source: &AnyStore,
+    source: &impl ImageStore,
     from: &ImageRef,
-    dest: &AnyStore,
+    dest: &impl ImageStore,
     repo: &str,
     blob: &Descriptor,
     in_memory: Option<&Bytes>,
