@@ -126,7 +126,7 @@ pub(crate) async fn prepare(
     let data = tarball::check(&bytes).with_context(|| format!("the graph data {} is refused", job.source))?;
     drop(bytes);
     let layer = layer::build(&data).context("failed to build the graph-data layer")?;
-    let build = build_on_base(job, sources, &platforms(archs), layer).await?;
+    let build = build_on_base(job, sources, platforms(archs).as_deref(), layer).await?;
     progress.info(&format!(
         "graph data {} ({} files): layer {} ({} bytes) on {}",
         data.version,
@@ -143,11 +143,11 @@ pub(crate) async fn prepare(
 async fn build_on_base(
     job: &GraphDataJob,
     sources: &Stores,
-    platforms: &Option<Vec<String>>,
+    platforms: Option<&[String]>,
     layer: layer::Layer,
 ) -> Result<Build> {
     let read = || format!("failed to read the graph-data base image {}", job.base);
-    let base = push::read_base(sources, &job.base, platforms.as_deref()).await.with_context(read)?;
+    let base = push::read_base(sources, &job.base, platforms).await.with_context(read)?;
     let mut built = Vec::with_capacity(base.images.len());
     for image in &base.images {
         let config = push::read_config(sources, image).await.with_context(read)?;
