@@ -16,7 +16,7 @@ use crate::http;
 const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// The tarball's bytes.
-pub async fn fetch(source: &GraphDataSource, settings: &http::Settings) -> Result<Vec<u8>> {
+pub(crate) async fn fetch(source: &GraphDataSource, settings: &http::Settings) -> Result<Vec<u8>> {
     match source {
         GraphDataSource::File(path) => read_file(path),
         GraphDataSource::Url(url) => download(url, settings).await,

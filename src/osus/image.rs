@@ -14,14 +14,14 @@ use crate::store::RawManifest;
 
 /// The built image: its manifest, and the two blobs it adds to the base's.
 #[derive(Debug, Clone)]
-pub struct Built {
-    pub manifest: RawManifest,
-    pub config: Bytes,
-    pub config_digest: Digest,
+pub(crate) struct Built {
+    pub(crate) manifest: RawManifest,
+    pub(crate) config: Bytes,
+    pub(crate) config_digest: Digest,
 }
 
 /// The image of `layer` on the base image whose manifest and config are given.
-pub fn build(base_manifest: &RawManifest, base_config: &[u8], layer: &Layer) -> Result<Built> {
+pub(crate) fn build(base_manifest: &RawManifest, base_config: &[u8], layer: &Layer) -> Result<Built> {
     let config = Bytes::from(config(base_config, &layer.diff_id)?);
     let config_digest = Digest::of(&config);
     let media_type = base_manifest.media_type.as_str();
@@ -49,7 +49,7 @@ pub fn build(base_manifest: &RawManifest, base_config: &[u8], layer: &Layer) -> 
 
 /// The list of the built images: the base list with only the entries built on, each
 /// pointing at its built image (`built` pairs a base image's digest with its built manifest).
-pub fn list(base: &RawManifest, built: &[(&Digest, &RawManifest)]) -> Result<RawManifest> {
+pub(crate) fn list(base: &RawManifest, built: &[(&Digest, &RawManifest)]) -> Result<RawManifest> {
     let mut doc: Value = serde_json::from_slice(&base.bytes).context("the base image's list")?;
     let Some(entries) = doc.get_mut("manifests").and_then(Value::as_array_mut) else {
         bail!("the base image's list has no manifests")

@@ -11,31 +11,31 @@ use super::tarball::GraphData;
 use crate::digest::{Digest, Hasher};
 
 /// Where the image keeps the data; the image's command copies it from here.
-pub const DATA_DIR: &str = "var/lib/cincinnati-graph-data";
+pub(crate) const DATA_DIR: &str = "var/lib/cincinnati-graph-data";
 /// Where the operator's init container mounts the folder graph-builder reads.
-pub const MOUNT_DIR: &str = "/var/lib/cincinnati/graph-data";
+pub(crate) const MOUNT_DIR: &str = "/var/lib/cincinnati/graph-data";
 
 /// The layer, compressed, with both of its digests.
 #[derive(Debug, Clone)]
-pub struct Layer {
+pub(crate) struct Layer {
     /// The gzip blob.
-    pub blob: Bytes,
+    pub(crate) blob: Bytes,
     /// Its digest (the manifest's layer descriptor).
-    pub digest: Digest,
+    pub(crate) digest: Digest,
     /// The digest of the uncompressed tar (the config's `diff_id`).
-    pub diff_id: Digest,
+    pub(crate) diff_id: Digest,
     /// Files in it.
-    pub files: usize,
+    pub(crate) files: usize,
 }
 
 /// The image's command, as oc-mirror and the operator's documentation give it.
-pub fn command() -> Vec<String> {
+pub(crate) fn command() -> Vec<String> {
     let copy = format!("exec cp -rp /{DATA_DIR}/* {MOUNT_DIR}");
     vec!["/bin/bash".into(), "-c".into(), copy]
 }
 
 /// Build the layer from checked data.
-pub fn build(data: &GraphData) -> io::Result<Layer> {
+pub(crate) fn build(data: &GraphData) -> io::Result<Layer> {
     let gz = flate2::GzBuilder::new().mtime(0).write(Vec::new(), flate2::Compression::default());
     let mut tar = tar::Builder::new(Tee { inner: gz, hasher: Hasher::default() });
     tar.mode(tar::HeaderMode::Deterministic);

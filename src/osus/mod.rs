@@ -24,13 +24,12 @@ use crate::progress::Progress;
 use crate::reference::ImageRef;
 
 pub use fetch::default_url;
-pub use layer::{command, DATA_DIR, MOUNT_DIR};
 pub use resource::{UpdateService, FILE_NAME as UPDATE_SERVICE_FILE};
 
 /// The base image oc-mirror uses: it has `bash`, `cp` and `sleep`, as the operator needs.
 pub const DEFAULT_BASE: &str = "registry.access.redhat.com/ubi9/ubi:latest";
 /// The tag the graph-data image is stored under (it is named by digest everywhere else).
-pub const TAG: &str = "latest";
+pub(crate) const TAG: &str = "latest";
 
 /// `--graph-data-image` and its inputs.
 #[derive(Debug, Clone)]
@@ -92,12 +91,12 @@ pub struct GraphDataImage {
     /// The base image, by digest (absent for an upload).
     pub base: Option<String>,
     /// The graph-data layer's digest (absent for an upload).
-    pub layer_digest: Option<String>,
+    pub(crate) layer_digest: Option<String>,
     /// The graph-data layer's compressed size (absent for an upload).
     pub layer_size: Option<u64>,
     /// The image reference, pinned.
     #[serde(skip)]
-    pub pinned: Option<ImageRef>,
+    pub(crate) pinned: Option<ImageRef>,
 }
 
 /// Before anything is copied: a tree's recorded image, or the tarball fetched and checked,

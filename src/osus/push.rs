@@ -21,27 +21,27 @@ const MAX_CONFIG_BYTES: u64 = 4 << 20;
 
 /// An image as read from a store: its manifest and config.
 #[derive(Debug, Clone)]
-pub struct StoredImage {
+pub(crate) struct StoredImage {
     /// Pinned to the (platform) manifest's digest.
-    pub image: ImageRef,
-    pub manifest: RawManifest,
-    pub config: Descriptor,
+    pub(crate) image: ImageRef,
+    pub(crate) manifest: RawManifest,
+    pub(crate) config: Descriptor,
 }
 
 /// A base image as read: one image, or the chosen platform images of a list.
 #[derive(Debug, Clone)]
-pub struct Base {
+pub(crate) struct Base {
     /// Pinned to the digest `reference` resolved to (the list's, for a list).
-    pub image: ImageRef,
+    pub(crate) image: ImageRef,
     /// The list, when the base is one.
-    pub list: Option<RawManifest>,
+    pub(crate) list: Option<RawManifest>,
     /// The images the graph-data image is built on, in the list's order.
-    pub images: Vec<StoredImage>,
+    pub(crate) images: Vec<StoredImage>,
 }
 
 /// The base `reference` names; for a list, its images for `platforms` (`linux/amd64`…), or
 /// every `linux/…` image when `platforms` is `None`.
-pub async fn read_base(stores: &Stores, reference: &ImageRef, platforms: Option<&[String]>) -> Result<Base> {
+pub(crate) async fn read_base(stores: &Stores, reference: &ImageRef, platforms: Option<&[String]>) -> Result<Base> {
     let store = stores.get(reference)?;
     let repo = reference.repository.as_str();
     let top = store.get_manifest(repo, &reference.reference()).await?;
@@ -82,7 +82,7 @@ fn choose<'a>(manifests: &'a [Descriptor], platforms: Option<&[String]>) -> Resu
 }
 
 /// A whole blob of `image` (its config), bounded.
-pub async fn read_config(stores: &Stores, image: &StoredImage) -> Result<Bytes> {
+pub(crate) async fn read_config(stores: &Stores, image: &StoredImage) -> Result<Bytes> {
     if image.config.size > MAX_CONFIG_BYTES {
         bail!("the config of {} is larger than {MAX_CONFIG_BYTES} bytes", image.image);
     }
@@ -103,21 +103,21 @@ pub async fn read_config(stores: &Stores, image: &StoredImage) -> Result<Bytes> 
 
 /// What a push did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Pushed {
+pub(crate) struct Pushed {
     /// The destination had the manifest already.
-    pub present: bool,
-    pub blobs_copied: usize,
+    pub(crate) present: bool,
+    pub(crate) blobs_copied: usize,
 }
 
 /// An image to push: its manifest and, for a list, its platform manifests.
 #[derive(Debug, Clone)]
-pub struct ImageSet {
-    pub top: RawManifest,
-    pub children: Vec<RawManifest>,
+pub(crate) struct ImageSet {
+    pub(crate) top: RawManifest,
+    pub(crate) children: Vec<RawManifest>,
 }
 
 /// The image `reference` (by digest) names in its store, with a list's platform manifests.
-pub async fn read_set(stores: &Stores, reference: &ImageRef) -> Result<ImageSet> {
+pub(crate) async fn read_set(stores: &Stores, reference: &ImageRef) -> Result<ImageSet> {
     let store = stores.get(reference)?;
     let repo = reference.repository.as_str();
     let top = store.get_manifest(repo, &reference.reference()).await?;
@@ -132,7 +132,7 @@ pub async fn read_set(stores: &Stores, reference: &ImageRef) -> Result<ImageSet>
 
 /// Push `set` to `to` (platform manifests first, by digest; then the top one by digest and
 /// under `to`'s tag): the blobs in `new` from memory, the others from `from`'s repository.
-pub async fn push(
+pub(crate) async fn push(
     stores: (&Stores, &Stores),
     from: &ImageRef,
     to: &ImageRef,

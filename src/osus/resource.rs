@@ -5,9 +5,9 @@
 use serde::Serialize;
 
 /// Name of the resource, as the mirror configuration objects are named.
-pub const NAME: &str = "release-mirror";
+pub(crate) const NAME: &str = "release-mirror";
 /// The namespace the OpenShift Update Service operator watches.
-pub const NAMESPACE: &str = "openshift-update-service";
+pub(crate) const NAMESPACE: &str = "openshift-update-service";
 /// The file written beside the signature ConfigMaps.
 pub const FILE_NAME: &str = "update-service.yaml";
 
@@ -16,9 +16,9 @@ pub const FILE_NAME: &str = "update-service.yaml";
 #[serde(rename_all = "camelCase")]
 pub struct UpdateService {
     /// The release repository (no tag): release images only.
-    pub releases: String,
+    pub(crate) releases: String,
     /// The graph-data image, by digest.
-    pub graph_data_image: String,
+    pub(crate) graph_data_image: String,
     /// The resource, as YAML.
     pub resource: String,
     /// The file it was written to (in a dry run: would be); absent when no folder was given.
@@ -29,7 +29,7 @@ pub struct UpdateService {
 
 impl UpdateService {
     /// The resource for `releases` and `graph_data_image` (a digest reference).
-    pub fn new(releases: String, graph_data_image: String) -> UpdateService {
+    pub(crate) fn new(releases: String, graph_data_image: String) -> UpdateService {
         let resource = yaml(&releases, &graph_data_image);
         UpdateService { releases, graph_data_image, resource, file: None, cluster_version_command: patch_command() }
     }

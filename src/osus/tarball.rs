@@ -10,23 +10,23 @@ use std::io::{self, Read};
 use tar::EntryType;
 
 /// The largest tarball accepted as sent: the real one is about 40 KB.
-pub const MAX_TARBALL_BYTES: u64 = 32 << 20;
+pub(crate) const MAX_TARBALL_BYTES: u64 = 32 << 20;
 /// The most bytes the tarball may unpack to (the real one: under 1 MB).
-pub const MAX_UNPACKED_BYTES: u64 = 128 << 20;
+pub(crate) const MAX_UNPACKED_BYTES: u64 = 128 << 20;
 
 /// The checked content of a graph-data tarball: every file with its bytes and every
 /// folder, by its path inside the data folder (`channels/stable-4.15.yaml`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct GraphData {
-    pub files: BTreeMap<String, Vec<u8>>,
-    pub dirs: BTreeSet<String>,
+pub(crate) struct GraphData {
+    pub(crate) files: BTreeMap<String, Vec<u8>>,
+    pub(crate) dirs: BTreeSet<String>,
     /// The `version` file, trimmed (`1.1.0`).
-    pub version: String,
+    pub(crate) version: String,
 }
 
 /// Why a tarball was refused.
 #[derive(Debug, thiserror::Error)]
-pub enum TarballError {
+pub(crate) enum TarballError {
     #[error("it is not gzip-compressed (a graph-data tarball is a .tar.gz)")]
     NotGzip,
     #[error("it could not be unpacked as a gzip tar")]
@@ -56,12 +56,12 @@ pub enum TarballError {
 }
 
 /// Check `bytes` (a whole tarball, at most [`MAX_TARBALL_BYTES`]) with the default bound.
-pub fn check(bytes: &[u8]) -> Result<GraphData, TarballError> {
+pub(crate) fn check(bytes: &[u8]) -> Result<GraphData, TarballError> {
     check_bounded(bytes, MAX_UNPACKED_BYTES)
 }
 
 /// Check `bytes`, refusing more than `limit` unpacked bytes.
-pub fn check_bounded(bytes: &[u8], limit: u64) -> Result<GraphData, TarballError> {
+pub(crate) fn check_bounded(bytes: &[u8], limit: u64) -> Result<GraphData, TarballError> {
     if !bytes.starts_with(&[0x1f, 0x8b]) {
         return Err(TarballError::NotGzip);
     }
