@@ -40,7 +40,8 @@ pub(super) fn check(record: &TreeRecord, root: &Path) -> Result<()> {
         }
         entry(&layout, r).with_context(|| format!("its entry for release {:?} ({})", r.version, r.image))?;
         if let Ok(version) = r.version.parse::<Version>() {
-            if let Some(before) = previous.as_ref().filter(|p| **p >= version) {
+            // Equal versions are one release for several architectures; a lower one is a downgrade.
+            if let Some(before) = previous.as_ref().filter(|p| **p > version) {
                 bail!("release {version} comes after {before}: the releases are not in upgrade order");
             }
             previous = Some(version);
