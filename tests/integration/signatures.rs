@@ -13,7 +13,7 @@ use base64::Engine as _;
 use serde_json::Value;
 
 use crate::mirror::{source_with, Source};
-use crate::support::gpg::{atomic_payload, keys};
+use crate::support::gpg::{atomic_payload, ed25519_file_store, keys};
 use crate::support::registry::Registry;
 use crate::support::sigstore::{path_of, Mode, SigStore};
 use crate::support::spec::ReleaseSpec;
@@ -86,16 +86,9 @@ fn rsa_signature_from_the_payload_http_store_is_verified_and_written_as_the_conf
 
 #[test]
 fn ed25519_uncompressed_signature_from_a_file_store_goes_to_the_to_dir_config() {
-    let k = keys();
     let src = release(&[], &[]);
     let digest = digest_of(&src);
-    let store = temp_dir();
-    let sig_dir = store.path().join(digest.replacen(':', "=", 1));
-    std::fs::create_dir_all(&sig_dir).expect("mkdir");
-    let signature = k.gpg.sign(&k.ed25519, &atomic_payload(&digest, IDENTITY), false);
-    std::fs::write(sig_dir.join("signature-1"), &signature).expect("write signature");
-    let key = store.path().join("ed25519.asc");
-    std::fs::write(&key, k.gpg.export(&k.ed25519)).expect("write key");
+    let (store, key, signature) = ed25519_file_store(&digest, IDENTITY);
     let media = temp_dir();
     let out = run([
         format!("--from={}", src.release.release_ref()),
@@ -115,7 +108,7 @@ fn ed25519_uncompressed_signature_from_a_file_store_goes_to_the_to_dir_config() 
     assert_eq!(sig["configMapName"], digest.replacen(':', "-", 1).as_str());
     assert_eq!(sig["signatures"][0]["keyring"], "ed25519.asc");
     assert_eq!(sig["signatures"][0]["identity"], IDENTITY);
-    assert_eq!(sig["signatures"][0]["keyFingerprint"], k.ed25519.as_str());
+    assert_eq!(sig["signatures"][0]["keyFingerprint"], keys().ed25519.as_str());
     assert!(sig["signatures"][0]["created"].as_str().is_some_and(|c| c.ends_with('Z')), "{sig}");
 }
 

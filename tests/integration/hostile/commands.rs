@@ -2,7 +2,7 @@
 //! reaches the shell as one word and runs nothing.
 
 use crate::mirror::{source_with, Source};
-use crate::support::gpg::{atomic_payload, keys};
+use crate::support::gpg::ed25519_file_store;
 use crate::support::spec::ReleaseSpec;
 use crate::support::{assert_success, run, stdout, temp_dir};
 
@@ -16,16 +16,9 @@ fn as_shell_reads_it(dir: &std::path::Path, word: &str) -> String {
 
 #[test]
 fn the_printed_oc_apply_line_is_one_shell_word_whatever_the_folder_is_called() {
-    let k = keys();
     let src: Source = source_with(ReleaseSpec::default());
     let digest = src.release.release_digest.clone();
-    let store = temp_dir();
-    let sig_dir = store.path().join(digest.replacen(':', "=", 1));
-    std::fs::create_dir_all(&sig_dir).expect("mkdir");
-    let signature = k.gpg.sign(&k.ed25519, &atomic_payload(&digest, IDENTITY), false);
-    std::fs::write(sig_dir.join("signature-1"), &signature).expect("write signature");
-    let key = store.path().join("ed25519.asc");
-    std::fs::write(&key, k.gpg.export(&k.ed25519)).expect("write key");
+    let (store, key, _) = ed25519_file_store(&digest, IDENTITY);
     let media = temp_dir();
     let tree = media.path().join("usb disk;$(touch pwned)");
     let out = run([

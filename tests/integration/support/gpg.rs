@@ -150,3 +150,18 @@ pub fn atomic_payload(digest: &str, identity: &str) -> Vec<u8> {
     .to_string()
     .into_bytes()
 }
+
+/// A `file://` signature store holding one Ed25519 signature of `digest` claiming
+/// `identity`, with the public key beside it: (the store's folder, the key file, the
+/// signature's bytes).
+pub fn ed25519_file_store(digest: &str, identity: &str) -> (tempfile::TempDir, std::path::PathBuf, Vec<u8>) {
+    let k = keys();
+    let store = super::temp_dir();
+    let sig_dir = store.path().join(digest.replacen(':', "=", 1));
+    std::fs::create_dir_all(&sig_dir).expect("mkdir");
+    let signature = k.gpg.sign(&k.ed25519, &atomic_payload(digest, identity), false);
+    std::fs::write(sig_dir.join("signature-1"), &signature).expect("write signature");
+    let key = store.path().join("ed25519.asc");
+    std::fs::write(&key, k.gpg.export(&k.ed25519)).expect("write key");
+    (store, key, signature)
+}
