@@ -8,7 +8,7 @@ use clap::{Parser, ValueEnum};
 use release_gen::generator::generate;
 use release_gen::http::Client;
 use release_gen::profile::{names_from_image_references, SizeProfile};
-use release_gen::spec::{series, union, Media, ReleaseSpec};
+use release_gen::spec::{series, union, ImagePolicySpec, Media, ReleaseSpec};
 
 /// Make a synthetic OpenShift release for demos and benchmarks.
 #[derive(Debug, Parser)]
@@ -85,6 +85,10 @@ struct Args {
     store: Vec<(String, String)>,
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Put a 4.22-shaped `openshift` ClusterImagePolicy in the payload, trusting this PEM
+    /// public key (sigstore signatures of the release and component repositories).
+    #[arg(long, value_name = "PEM")]
+    image_policy_key: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -169,6 +173,13 @@ fn run(args: Args) -> Result<Vec<String>, String> {
         verification_keys: keys,
         stores: args.store.clone(),
         seed: args.seed,
+        image_policy: match &args.image_policy_key {
+            Some(file) => Some(ImagePolicySpec {
+                key_pem: std::fs::read_to_string(file).map_err(|e| format!("cannot read {file}: {e}"))?,
+                feature_set: None,
+            }),
+            None => None,
+        },
         ..ReleaseSpec::default()
     };
     if !(0.0..=1.0).contains(&args.changed_fraction) {

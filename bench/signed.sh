@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# Signed against unsigned, in one run: the full-size release (the 183 components of a real
+# 4.14 image-references, TOTAL_GIB unique) made twice by the project's generator with the same
+# seed, once plain and once with a 4.22-shaped `openshift` ClusterImagePolicy in its payload
+# and every image signed in cosign's format (bench/cosign_sign.py, openssl as the signer).
+# Each is mirrored registry -> registry on loopback into a fresh destination ROUNDS times
+# (the signed one verifies every signature before the copy and copies the .sig images beside
+# their images), then a no-op rerun of each goes through bench/linkproxy.py at NOOP_LINK
+# (100 ms, 200 Mbit/s by default).
+#
+#   bench/signed.sh                 # ~10 min on 2 cores; results in bench/results/signed/
+set -euo pipefail
+cd "$(dirname "$0")/.."
+TOTAL_GIB=${TOTAL_GIB:-4}
+ROUNDS=${ROUNDS:-3}
+NOOP_LINK=${NOOP_LINK:-100:200}
+NAMES_FROM=${NAMES_FROM:-../shared/fixtures/oc-mirror/tests/unit/testdata/working-dir-fake/hold-release/ocp-release/4.14.1-x86_64/release-manifests/image-references}
+OUT=${OUT:-bench/results/signed}
+for tool in docker-registry python3 curl openssl /usr/bin/time; do
+    command -v "$tool" >/dev/null || { echo "bench needs $tool" >&2; exit 2; }
+done
+cargo build --quiet --release -p kubectl-release_mirror -p release-gen
+work=$(mktemp -d /tmp/release-mirror-signed.XXXXXX)
+cp target/release/kubectl-release_mirror target/release/release-gen "$work/"
+ours=$work/kubectl-release_mirror
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_http() { for _ in $(seq 200); do curl -fsS "$1" >/dev/null 2>&1 && return; sleep 0.05; done; echo "$1 did not answer" >&2; exit 1; }
+registry() { # name port: a registry on port with storage $work/name (kept across restarts); pid in $last
+    mkdir -p "$work/$1"
+    printf 'version: 0.1\nlog: {level: error, accesslog: {disabled: true}}\nstorage: {filesystem: {rootdirectory: %s}, delete: {enabled: true}}\nhttp: {addr: 127.0.0.1:%s, secret: bench}\n' \
+        "$work/$1" "$2" > "$work/$1.yml"
+    docker-registry serve "$work/$1.yml" >> "$work/$1.log" 2>&1 &
+    last=$!; pids+=("$last")
+    wait_http "http://127.0.0.1:$2/v2/"
+}
+measure() { # label cmd...: one line of results.jsonl
+    local label=$1; shift
+    /usr/bin/time -f "%e %U %S %M" -o "$work/t" "$@" > "$work/out" 2> "$work/err" || { cat "$work/err" >&2; exit 1; }
+    read -r wall user sys rss < "$work/t"
+    python3 -c 'import json,sys; l,w,u,s,r=sys.argv[1:]; print(json.dumps({"run":l,"wall_s":float(w),"cpu_s":round(float(u)+float(s),2),"peak_rss_mib":round(int(r)/1024,1)}))' \
+        "$label" "$wall" "$user" "$sys" "$rss" | tee -a "$OUT/results.jsonl"
+}
+sig_tags() { # registry repo -> how many sha256-*.sig tags
+    curl -fsS "http://$1/v2/$2/tags/list?n=100000" | python3 -c 'import json,sys; print(sum(t.endswith(".sig") for t in json.load(sys.stdin)["tags"] or []))'
+}
+
+rm -rf "$OUT"; mkdir -p "$OUT"
+{ echo "commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src || echo ' + uncommitted src changes')"
+  echo "$(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -r)"
+  echo "started $(date -u +%FT%TZ), load $(cut -d' ' -f1-3 /proc/loadavg)"; } > "$OUT/machine.txt"
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$work/key.pem" 2>/dev/null
+openssl pkey -in "$work/key.pem" -pubout -out "$work/pub.pem"
+plain_port=$(free_port) signed_port=$(free_port) inner_port=$(free_port) cdn_port=$(free_port) dst_port=$(free_port)
+plain=127.0.0.1:$plain_port signed=127.0.0.1:$signed_port dst=127.0.0.1:$dst_port
+registry plain "$plain_port"; plain_pid=$last
+registry signed "$signed_port"; signed_pid=$last
+gen() { "$work/release-gen" --push "$1" --insecure --names-from "$NAMES_FROM" --total-gib "$TOTAL_GIB" --version 4.14.1 "${@:2}" \
+    | sed -n 's/.*"release":"\([^"]*\)".*/\1/p'; }
+echo "generating the plain and the signed release ($TOTAL_GIB GiB each; a few minutes)" >&2
+rel_plain=$(gen "$plain")
+rel_signed=$(gen "$signed" --image-policy-key "$work/pub.pem")
+flags=(--insecure --skip-release-image-signature -q)
+"$ours" --from="$rel_signed" --to="$dst/plan" "${flags[@]}" --sigstore=skip --dry-run -o json > "$work/plan.json"
+python3 bench/cosign_sign.py "$work/plan.json" "$signed" "$work/key.pem" 4.14.1
+images=$(python3 -c 'import json,sys; print(sum(not m["name"].endswith(".sig") for m in json.load(open(sys.argv[1]))["mappings"]))' "$work/plan.json")
+
+for round in $(seq "$ROUNDS"); do
+    for kind in plain signed; do
+        [ -n "${dst_pid:-}" ] && { kill "$dst_pid"; wait "$dst_pid" 2>/dev/null || true; }
+        rm -rf "$work/dst"; registry dst "$dst_port"; dst_pid=$last
+        ref=rel_$kind
+        measure "$kind-r2r-$round" "$ours" --from="${!ref}" --to="$dst/mirror" "${flags[@]}"
+        echo "{\"run\":\"$kind-r2r-$round\",\"images\":$images,\"sig_tags_at_destination\":$(sig_tags "$dst" mirror)}" >> "$OUT/results.jsonl"
+    done
+done
+# The no-op reruns: the source behind a distant link; the destination keeps the signed copy
+# of the last round, so the signed rerun runs first, then a fresh plain copy and its rerun.
+link() { # name port: the registry of name moved behind the link proxy listening on port
+    local pid_var=${1}_pid
+    kill "${!pid_var}"; wait "${!pid_var}" 2>/dev/null || true
+    registry "$1" "$inner_port"; eval "$pid_var=$last"
+    python3 bench/linkproxy.py --upstream "127.0.0.1:$inner_port" --port "$2" --cdn-port "$cdn_port" \
+        --rtt-ms "${NOOP_LINK%%:*}" --mbit "${NOOP_LINK##*:}" > "$work/proxy.log" 2>&1 &
+    proxy_pid=$!; pids+=("$proxy_pid")
+    wait_http "http://127.0.0.1:$2/__linkproxy/stats"
+}
+link signed "$signed_port"
+for round in $(seq "$ROUNDS"); do measure "signed-noop-$round" "$ours" --from="$rel_signed" --to="$dst/mirror" "${flags[@]}"; done
+kill "$proxy_pid"; wait "$proxy_pid" 2>/dev/null || true
+kill "$signed_pid" 2>/dev/null || true
+kill "$dst_pid"; wait "$dst_pid" 2>/dev/null || true; rm -rf "$work/dst"; registry dst "$dst_port"; dst_pid=$last
+"$ours" --from="$rel_plain" --to="$dst/mirror" "${flags[@]}" > /dev/null
+link plain "$plain_port"
+for round in $(seq "$ROUNDS"); do measure "plain-noop-$round" "$ours" --from="$rel_plain" --to="$dst/mirror" "${flags[@]}"; done
+
+python3 - "$OUT/results.jsonl" "$images" "$NOOP_LINK" > "$OUT/table.md" <<'PY'
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+def runs(prefix): return [r for r in rows if r["run"].startswith(prefix) and "wall_s" in r]
+def med(prefix, key): return statistics.median(r[key] for r in runs(prefix))
+sigs = [r["sig_tags_at_destination"] for r in rows if r["run"].startswith("signed-r2r") and "sig_tags_at_destination" in r]
+plain_sigs = [r["sig_tags_at_destination"] for r in rows if r["run"].startswith("plain-r2r") and "sig_tags_at_destination" in r]
+print(f"| run | median wall s | median CPU s | peak RSS MiB | runs |")
+print(f"| --- | ---: | ---: | ---: | ---: |")
+for p, title in [("plain-r2r", "unsigned, registry → registry"), ("signed-r2r", "signed, registry → registry"),
+                 ("plain-noop", f"unsigned, no-op rerun at {sys.argv[3]}"), ("signed-noop", f"signed, no-op rerun at {sys.argv[3]}")]:
+    print(f"| {title} | {med(p,'wall_s'):.2f} | {med(p,'cpu_s'):.2f} | {max(r['peak_rss_mib'] for r in runs(p)):.1f} | {len(runs(p))} |")
+print()
+print(f"signed / unsigned wall: {med('signed-r2r','wall_s')/med('plain-r2r','wall_s'):.3f}x; "
+      f"images {sys.argv[2]}; .sig tags at the destination: signed {sigs}, unsigned {plain_sigs}")
+PY
+cat "$OUT/table.md"
