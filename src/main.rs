@@ -62,7 +62,7 @@ fn upgrade_path(args: &cli::PathArgs) -> anyhow::Result<()> {
         runtime.block_on(release_mirror::select::from_graph(&selection, &options::http_settings(&args.http)))?;
     match args.output {
         cli::OutputFormat::Text => emit(&text::path(&selection)),
-        cli::OutputFormat::Json => emit(&format!("{}\n", selection.to_path_json())),
+        cli::OutputFormat::Json => emit(&text::json(&selection)),
     }
 }
 

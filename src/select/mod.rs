@@ -22,17 +22,27 @@ use crate::reference::ImageRef;
 pub(crate) use tree::{RecordedPath, RecordedRelease, TreeRecord, GRAPH_FILE, RECORD_DIR, RECORD_VERSION};
 pub use tree_check::{MAX_RECORDED_RELEASES, MAX_RECORD_BYTES};
 
-/// The releases of a run and how they were chosen.
-#[derive(Debug, Clone, Default, Serialize)]
+/// The releases of a run and how they were chosen. It serialises as `path -o json` prints
+/// it: `{"releases":[{"version","payload"}],"hops":[…]}`.
+#[derive(Debug, Clone, Default)]
 pub struct Selection {
     /// In upgrade order.
     pub releases: Vec<Selected>,
     /// The path they lie on (shortest-path selections, or a tree that recorded one).
-    #[serde(skip)]
     pub path: Option<Route>,
     /// The graph's bytes as the service sent them (graph selections), to record on disk.
-    #[serde(skip)]
     pub graph: Option<Vec<u8>>,
+}
+
+impl Serialize for Selection {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct PathJson<'a> {
+            releases: &'a [Selected],
+            hops: &'a [Hop],
+        }
+        PathJson { releases: &self.releases, hops: self.hops() }.serialize(s)
+    }
 }
 
 /// A release chosen for a run: its image and, when the source says, its version.
@@ -76,16 +86,6 @@ impl Selection {
     /// The hops of the path; none for a range or a list.
     pub(crate) fn hops(&self) -> &[Hop] {
         self.path.as_ref().map(|p| p.hops.as_slice()).unwrap_or_default()
-    }
-
-    /// What `path -o json` prints: `{"releases":[{"version","payload"}],"hops":[…]}`.
-    pub fn to_path_json(&self) -> String {
-        #[derive(Serialize)]
-        struct PathJson<'a> {
-            releases: &'a [Selected],
-            hops: &'a [Hop],
-        }
-        serde_json::to_string_pretty(&PathJson { releases: &self.releases, hops: self.hops() }).unwrap_or_default()
     }
 }
 
@@ -151,7 +151,7 @@ mod tests {
             .collect();
         let route = Route { channel: "c".into(), arch: "amd64".into(), hops: found.hops };
         let selection = Selection { releases, path: Some(route), graph: None };
-        let json: serde_json::Value = serde_json::from_str(&selection.to_path_json()).expect("json");
+        let json = serde_json::to_value(&selection).expect("json");
         let want = serde_json::json!({
             "releases": [
                 {"version": "4.14.1", "payload": pa},

@@ -136,6 +136,13 @@ fn signature_text(signature: &SignatureReport, dry_run: bool) -> String {
     out
 }
 
+/// The versioned JSON document of a report (or a selection), one line feed after it.
+pub fn json(value: &impl serde::Serialize) -> String {
+    let mut text = serde_json::to_string_pretty(value).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
+    text.push('\n');
+    text
+}
+
 /// `path`: one line per release; each hop between them, with the risks of a conditional one.
 pub fn path(selection: &Selection) -> String {
     let mut out = String::new();
