@@ -6,16 +6,21 @@
 //! Data flows one way:
 //!
 //! ```text
-//! Job ──► release::load ──► signature::check_release ──► mirror::plan ──► mirror::execute
-//!  (job)     (payload)          (verify, before copy)      (pure value)     (one executor)
-//!                                                                              │
-//!                  run::Report ◄── cluster::apply_signature ◄── ConfigMap file ◄┘
+//! Job ──► select::resolve ──► release::load ──► signatures verified ──► mirror::plan ──► mirror::execute
+//!  (job)   (which releases)     (payloads)        (before any copy)       (pure value)     (one executor)
+//!                                                                                              │
+//!                  run::Report ◄── cluster::apply_signature ◄── ConfigMap file ◄────────────────┘
 //! ```
 //!
-//! - [`job`]: the run as a plain value (releases, target, signature policy, registry
-//!   settings, output). The command line builds one; so can any program.
-//! - [`run`](mod@run): the only module that sees every part: it runs a [`Job`] and assembles the
-//!   [`Report`].
+//! The public API is what this page names; everything else is crate-private. A failed run is
+//! an [`exit::RunError`]: the error and its [`exit::Failure`] kind, which gives the exit code.
+//!
+//! - [`job`]: the run as a plain value (releases, target, signature policies, HTTP and
+//!   registry settings). The command line builds one; so can any program.
+//! - [`select`]: which releases, in which order: listed, chosen from an update graph, or
+//!   recorded in a tree; one [`select::Selection`].
+//! - [`run`](mod@run): the only module that sees every part: it runs a [`Job`] as named
+//!   steps over one record per release and assembles the [`Report`].
 //! - [`store`]: the one image-store interface; [`registry`] and [`disk`] implement it, and
 //!   [`mirror`] picks one per reference, so every direction is one executor.
 //! - [`events`]: what a run tells its caller on the way (progress, retries, warnings), as
