@@ -80,3 +80,40 @@ fn a_tree_written_by_separate_runs_is_not_shown_as_one_path() {
     assert!(err.contains("holds releases of several separate runs"), "{err}");
     assert!(!text.contains("Upgrade sequence") && !text.contains("hop"), "{text}");
 }
+
+/// The issue's own reproduction: two processes writing one tree at the same moment, many
+/// times over; every time both succeed and the record lists both releases (before, 8 in 30
+/// pairs lost an entry and 1–2 failed with `File exists`).
+#[test]
+fn two_runs_started_together_into_one_tree_both_succeed_and_both_stay_recorded() {
+    let a = crate::mirror::source_with(ReleaseSpec { version: "4.99.0".into(), ..ReleaseSpec::default() });
+    let b = crate::mirror::source_with(ReleaseSpec { version: "4.99.1".into(), ..ReleaseSpec::default() });
+    let home = temp_dir();
+    for round in 0..6 {
+        let tree = temp_dir();
+        let start = |src: &crate::mirror::Source| {
+            crate::support::command(home.path())
+                .args([
+                    format!("--from={}", src.release.release_ref()),
+                    format!("--to-dir={}", tree.path().display()),
+                    "--insecure".into(),
+                    "--skip-release-image-signature".into(),
+                    "-q".into(),
+                ])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("spawn the plugin")
+        };
+        let (first, second) = (start(&a), start(&b));
+        for child in [first, second] {
+            let out = child.wait_with_output().expect("wait for the plugin");
+            assert_eq!(out.status.code(), Some(0), "round {round}: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        let record = std::fs::read(tree.path().join("release-mirror/releases.json")).expect("the record");
+        let record: Value = serde_json::from_slice(&record).expect("json");
+        let versions: Vec<&str> =
+            record["releases"].as_array().expect("releases").iter().filter_map(|r| r["version"].as_str()).collect();
+        assert_eq!(versions, ["4.99.0", "4.99.1"], "round {round}: both releases recorded, in order");
+    }
+}
