@@ -7,6 +7,8 @@
 mod inspect;
 mod report;
 mod signatures;
+mod sigstore;
+mod sigstore_report;
 mod steps;
 mod upload;
 
@@ -26,6 +28,7 @@ use crate::select::Selected;
 use crate::signature::Accepted;
 
 pub use report::{ReleaseReport, Report, SignatureInfo, SignatureReport};
+pub use sigstore_report::{MissingSignature, SigstoreRefused, SigstoreReport};
 pub use upload::quote;
 
 /// Run `job`: mirror, write and apply as it says, tell `events` what happens on the way, and
@@ -88,11 +91,16 @@ async fn run_with(job: &Job, transport: &Transport, progress: Progress) -> Resul
     }
     steps::verify(&run, &mut releases).await?;
     steps::prepare_config_maps(&run, &mut releases)?;
-    let mappings = steps::mappings(&run, &releases).await?;
+    let mut mappings = steps::mappings(&run, &releases).await?;
+    let (signatures, sigstore) = sigstore::find(&run, &releases).await?;
+    mappings.extend(signatures);
     let plan = inspect::plan(&run, mappings, &releases).await?;
     let totals = steps::execute(&run, &plan).await?;
     steps::record_tree(&run, &releases, &selection)?;
-    let reports = steps::sign(&run, &releases, &plan).await?;
+    let mut reports = steps::sign(&run, &releases, &plan).await?;
+    for (report, sigstore) in reports.iter_mut().zip(sigstore) {
+        report.sigstore = Some(sigstore);
+    }
     let summary =
         Summary::new(&plan, totals, job.dry_run, job.target.mirror_prefixes(), run.upload_commands(&releases));
     Ok(Report { mirror: summary, releases: reports, upgrade_path: selection.path, mapping_lines_only: false })

@@ -4,6 +4,7 @@
 
 mod sequence;
 mod shown;
+mod sigstore;
 
 use std::fmt::Write as _;
 
@@ -91,6 +92,10 @@ fn tail(report: &Report, instructions: Instructions) -> String {
     }
     if !mirror.sigstore_signatures.is_empty() {
         out.push('\n');
+    }
+    let sigstore = sigstore::render(&report.releases, mirror.dry_run);
+    if !sigstore.is_empty() {
+        let _ = writeln!(out, "{sigstore}");
     }
     for cmd in &mirror.upload_commands {
         let _ = writeln!(out, "{cmd}\n");

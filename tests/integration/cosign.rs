@@ -112,3 +112,101 @@ fn the_test_bed_builds_signature_images_byte_for_byte_as_cosign_does() {
     let without_bundle = manifest.replace(&format!(",\"dev.sigstore.cosign/bundle\":{bundle}"), "");
     assert_eq!(String::from_utf8(built.manifest).unwrap(), without_bundle);
 }
+
+// ---- The run: every signature found, verified before the copy, copied beside its image.
+
+const DEST_REPO: &str = "mirror/ocp/release";
+
+/// `mirror` with `extra` flags, source → `dest` (GPG signatures skipped: tested elsewhere).
+fn mirror_to(src: &Source, dest: &crate::support::registry::Registry, extra: &[&str]) -> std::process::Output {
+    crate::support::run(crate::mirror::mirror_args(src, dest, extra))
+}
+
+/// Every pushed signature is in `dest` beside its image, byte for byte.
+fn assert_signatures_copied(signed: &[crate::support::cosign::Signed], dest: &crate::support::registry::Registry) {
+    for s in signed {
+        let tag = crate::support::cosign::signature_tag(&s.image);
+        let (bytes, _, _) = dest.client().get_manifest(DEST_REPO, &tag).unwrap_or_else(|| panic!("{tag} mirrored"));
+        assert_eq!(bytes, s.signature.manifest, "{tag}: byte for byte");
+    }
+}
+
+#[test]
+fn a_release_signed_with_an_rsa_or_an_ecdsa_key_is_mirrored_with_every_signature_verified_and_copied() {
+    use crate::support::{assert_success, registry::Registry, run, stdout, temp_dir};
+    for key in [CosignKey::rsa(), CosignKey::ecdsa_p256()] {
+        let src = release_with_policy(&key, None);
+        let signed = sign_release(&src.release, &src.registry.client(), &key);
+        let dest = Registry::start();
+        let out = mirror_to(&src, &dest, &[]);
+        assert_success(&out);
+        assert_signatures_copied(&signed, &dest);
+        let text = stdout(&out);
+        assert!(text.contains("Sigstore signatures of release 4.99.0: 6 verified and copied\n"), "{text}");
+        assert!(text.contains("ack-4.20-sigstore-in-4.21"), "the admin-ack for a 4.21+ release: {text}");
+
+        // registry → disk → registry: the tree holds the tags, the upload checks them again.
+        let media = temp_dir();
+        let dir = format!("--to-dir={}", media.path().display());
+        let to_disk = [format!("--from={}", src.release.release_ref()), dir, "--insecure".into()];
+        let skip = "--skip-release-image-signature".to_string();
+        assert_success(&run(to_disk.iter().cloned().chain([skip.clone()])));
+        let second = Registry::start();
+        let out = run([
+            format!("--from-dir={}", media.path().display()),
+            format!("--to={}/{DEST_REPO}", second.host()),
+            "--insecure".into(),
+            skip,
+        ]);
+        assert_success(&out);
+        assert_signatures_copied(&signed, &second);
+        assert!(stdout(&out).contains(": 6 verified and copied\n"), "{}", stdout(&out));
+    }
+}
+
+#[test]
+fn a_component_signed_by_another_key_stops_the_run_with_exit_3_and_nothing_copied() {
+    use crate::support::{assert_success, registry::Registry, stderr, stdout};
+    let (trusted, stranger) = (CosignKey::rsa(), CosignKey::ecdsa_p256());
+    let src = release_with_policy(&trusted, None);
+    let signed = sign_release(&src.release, &src.registry.client(), &trusted);
+    let (forged, unsigned) = (&src.release.images[1], &src.release.images[2]);
+    let identity = format!("{}/{}:4.99.0", src.release.host, forged.repo);
+    sign_and_push(&src.registry.client(), &forged.repo, &forged.digest, &identity, &stranger);
+    let unsigned_sig = signed.iter().find(|s| s.image == unsigned.digest).expect("signed");
+    let deleted = src.registry.client().delete_manifest(&unsigned.repo, &unsigned_sig.signature.digest);
+    assert!(deleted.is_success(), "{deleted}");
+    let dest = Registry::start();
+    let out = mirror_to(&src, &dest, &[]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let err = stderr(&out);
+    for (c, why) in [(forged, "does not verify with RSA-2048 key"), (unsigned, "no signature")] {
+        let line = err.lines().find(|l| l.contains(&format!("component {} (", c.name))).unwrap_or("");
+        assert!(line.contains("release 4.99.0") && line.contains(&c.digest) && line.contains(why), "{err}");
+    }
+    assert!(dest.client().catalog().is_empty(), "nothing copied");
+
+    // --sigstore=copy mirrors what verifies, and says what is missing.
+    let out = mirror_to(&src, &dest, &["--sigstore=copy"]);
+    assert_success(&out);
+    let ok: Vec<_> = signed.into_iter().filter(|s| s.image != forged.digest && s.image != unsigned.digest).collect();
+    assert_signatures_copied(&ok, &dest);
+    let missing = crate::support::cosign::signature_tag(&forged.digest);
+    assert!(dest.client().get_manifest(DEST_REPO, &missing).is_none(), "a refused signature is not copied");
+    assert!(stdout(&out).contains(": 4 verified and copied, 2 missing\n"), "{}", stdout(&out));
+    assert!(!stdout(&out).contains("ack-4.20-sigstore-in-4.21"), "no admin-ack while signatures are missing");
+}
+
+#[test]
+fn a_4_20_shaped_payload_without_signatures_mirrors_with_one_warning_line() {
+    use crate::support::{assert_success, registry::Registry, stderr};
+    let src = release_with_policy(&CosignKey::ecdsa_p256(), Some("TechPreviewNoUpgrade"));
+    let dest = Registry::start();
+    let out = mirror_to(&src, &dest, &[]);
+    assert_success(&out);
+    let err = stderr(&out);
+    let warnings: Vec<&str> =
+        err.lines().filter(|l| l.starts_with("warning:") && !l.contains("--skip-release-image-signature")).collect();
+    assert_eq!(warnings.len(), 1, "{err}");
+    assert!(warnings[0].contains("TechPreviewNoUpgrade"), "{err}");
+}
