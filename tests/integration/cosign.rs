@@ -210,3 +210,27 @@ fn a_4_20_shaped_payload_without_signatures_mirrors_with_one_warning_line() {
     assert_eq!(warnings.len(), 1, "{err}");
     assert!(warnings[0].contains("TechPreviewNoUpgrade"), "{err}");
 }
+
+#[test]
+fn a_rerun_of_a_complete_signed_mirror_asks_the_source_for_the_release_only() {
+    use crate::support::{assert_success, registry::Registry, run};
+    let key = CosignKey::ecdsa_p256();
+    let image_policy = Some(ImagePolicySpec { key_pem: key.public_pem.clone(), feature_set: None });
+    let spec = ReleaseSpec { components: 3, multi_arch_components: 1, image_policy, ..ReleaseSpec::default() };
+    let b = crate::faults::bed(spec);
+    sign_release(&b.release, &b.registry.client(), &key);
+    let dest = Registry::start();
+    let to = format!("--to={}/{DEST_REPO}", dest.host());
+    assert_success(&run(crate::faults::args(&b.release, to.clone(), &["-q"])));
+    let before = b.proxy.log().len();
+    let out = run(crate::faults::args(&b.release, to, &[]));
+    assert_success(&out);
+    assert!(crate::support::stdout(&out).contains(": 6 verified and copied\n"), "verified in the destination");
+    let asked: Vec<String> = b.proxy.log().into_iter().skip(before).map(|e| e.path).collect();
+    let release = [b.release.release_digest.as_str(), b.release.release_tag.as_str()];
+    let manifests: Vec<&String> = asked.iter().filter(|p| p.contains("/manifests/")).collect();
+    assert!(
+        manifests.iter().all(|p| release.iter().any(|r| p.ends_with(&format!("/manifests/{r}")))),
+        "only the release manifest, no signature: {manifests:?}"
+    );
+}
