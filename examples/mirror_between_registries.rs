@@ -25,7 +25,12 @@ fn main() -> Result<()> {
     let (Some(from), Some(to)) = (args.next(), args.next()) else {
         bail!("usage: mirror_between_registries SOURCE_RELEASE DEST_REPO [--insecure] [--key FILE] [--store URL]");
     };
-    let target = Target { to: ImageRef::parse_repository(&to)?, release_image: None, skip_release_image: false };
+    let target = Target {
+        to: ImageRef::parse_repository(&to)?,
+        release_image: None,
+        skip_release_image: false,
+        release_repo: None,
+    };
     let mut job = Job::new(ImageRef::parse(&from)?, target);
     let mut check = SignatureCheck::default();
     while let Some(flag) = args.next() {

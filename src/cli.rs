@@ -119,6 +119,25 @@ pub struct PathArgs {
     pub output: OutputFormat,
 }
 
+/// The disconnected update service: the graph-data image and its inputs.
+#[derive(Debug, Args, Clone)]
+pub struct UpdateServiceArgs {
+    /// Build the graph-data image of an OpenShift Update Service and store it in this
+    /// repository (a registry repository, or file://REPO inside --to-dir); with --from-dir,
+    /// upload the image the tree records. Pair it with --to-release-repo.
+    #[arg(long, value_name = "REPO", help_heading = "Update service")]
+    pub graph_data_image: Option<String>,
+
+    /// The graph-data tarball: a file or an http(s) URL [default: the update service's
+    /// /api/upgrades_info/graph-data].
+    #[arg(long, value_name = "FILE|URL", requires = "graph_data_image", help_heading = "Update service")]
+    pub graph_data: Option<String>,
+
+    /// Base image of the graph-data image: it needs bash, cp and sleep.
+    #[arg(long, value_name = "IMAGE", default_value = release_mirror::osus::DEFAULT_BASE, help_heading = "Update service")]
+    pub graph_data_base: String,
+}
+
 /// Choosing releases from the update graph.
 #[derive(Debug, Args, Clone)]
 pub struct GraphArgs {
@@ -209,6 +228,11 @@ pub struct MirrorArgs {
     #[arg(long, help_heading = "Destination")]
     pub skip_release_image: bool,
 
+    /// Put every release image of the run in this repository (tagged <version>-<arch>);
+    /// components stay in --to. An update service reads every tag of its release repository.
+    #[arg(long, value_name = "REPO", conflicts_with_all = ["to_release_image", "skip_release_image"], help_heading = "Destination")]
+    pub to_release_repo: Option<String>,
+
     /// Write to this directory in oc's disk layout instead of a registry.
     #[arg(long, value_name = "DIR", help_heading = "Destination")]
     pub to_dir: Option<PathBuf>,
@@ -270,6 +294,9 @@ pub struct MirrorArgs {
 
     #[command(flatten)]
     pub cluster: ClusterArgs,
+
+    #[command(flatten)]
+    pub update_service: UpdateServiceArgs,
 }
 
 /// How every HTTPS connection is trusted: registries, the update service, signature stores.

@@ -46,6 +46,9 @@ pub struct Job {
     pub signatures: SignaturePolicy,
     /// What happens to sigstore (cosign) signatures, the ones the nodes check.
     pub sigstore: SigstorePolicy,
+    /// `--graph-data-image`: build (or upload) the graph-data image of a disconnected update
+    /// service.
+    pub graph_data: Option<crate::osus::GraphDataJob>,
 }
 
 impl Job {
@@ -66,6 +69,7 @@ impl Job {
             concurrency: Concurrency::Adaptive,
             signatures: SignaturePolicy::Verify(SignatureCheck::default()),
             sigstore: SigstorePolicy::default(),
+            graph_data: None,
         }
     }
 }

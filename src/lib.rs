@@ -23,6 +23,8 @@
 //!   [`run()`]. The library prints nothing; the command line renders them.
 //! - [`release`] reads payloads, [`signature`] verifies and builds ConfigMaps, [`cluster`]
 //!   applies them. None of them knows the others, the command line, or the report.
+//! - [`osus`]: the disconnected update service: the graph-data image built without a
+//!   container runtime ([`osus::GraphDataJob`], in [`Job`]) and the `UpdateService` naming it.
 //! - [`http`]: the one HTTP setup (CA bundle, `--insecure`, proxy environment, redirects)
 //!   the registry, the update service and signature stores build their clients from.
 //!
@@ -34,7 +36,7 @@
 //! # async fn example() -> anyhow::Result<()> {
 //! let release = ImageRef::parse("quay.io/openshift-release-dev/ocp-release:4.15.0-x86_64")?;
 //! let to = ImageRef::parse_repository("mirror.internal:5000/ocp/release")?;
-//! let job = Job::new(release, Target { to, release_image: None, skip_release_image: false });
+//! let job = Job::new(release, Target { to, release_image: None, skip_release_image: false, release_repo: None });
 //! let report = release_mirror::run(&job, release_mirror::events::discard()).await?;
 //! std::fs::write("report.json", report.to_json())?;
 //! # Ok(())
@@ -58,6 +60,7 @@ pub mod http;
 pub mod job;
 pub mod manifest;
 pub mod mirror;
+pub mod osus;
 pub mod progress;
 pub mod reference;
 pub mod registry;

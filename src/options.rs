@@ -11,6 +11,7 @@ use release_mirror::job::{
     SigstorePolicy,
 };
 use release_mirror::mirror::{Concurrency, Instructions, Target, TreeCheck};
+use release_mirror::osus::{self, GraphDataJob, GraphDataSource};
 use release_mirror::reference::{ImageRef, Location};
 use release_mirror::store::BlobCheck;
 use release_mirror::{http, registry};
@@ -64,10 +65,14 @@ impl Options {
                 return Err(usage("--to-release-image must go to the same kind of destination as --to/--to-dir"));
             }
         }
+        let release_repo = args.to_release_repo.as_deref().map(ImageRef::parse_repository).transpose()?;
+        if release_repo.as_ref().is_some_and(|r| (r.location == Location::Disk) != (to.location == Location::Disk)) {
+            return Err(usage("--to-release-repo must go to the same kind of destination as --to/--to-dir"));
+        }
         Ok(Options {
             source,
             from_dir,
-            target: Target { to, release_image, skip_release_image: args.skip_release_image },
+            target: Target { to, release_image, skip_release_image: args.skip_release_image, release_repo },
             to_dir,
         })
     }
@@ -201,6 +206,7 @@ pub fn job(args: &MirrorArgs) -> anyhow::Result<Job> {
     let opts = Options::from_args(args)?;
     let signatures = signature_policy(args, args.to_dir.as_ref());
     let sigstore = sigstore_policy(&args.signature)?;
+    let graph_data = graph_data(args, opts.to_dir.is_some())?;
     Ok(Job {
         releases: opts.source,
         from_dir: opts.from_dir,
@@ -219,7 +225,25 @@ pub fn job(args: &MirrorArgs) -> anyhow::Result<Job> {
         concurrency: args.max_per_registry.map_or(Concurrency::Adaptive, |n| Concurrency::Fixed(usize::from(n))),
         signatures,
         sigstore,
+        graph_data,
     })
+}
+
+/// `--graph-data-image` with its tarball (default: the update service's endpoint) and base.
+fn graph_data(args: &MirrorArgs, to_dir: bool) -> anyhow::Result<Option<GraphDataJob>> {
+    let flags = &args.update_service;
+    let Some(repo) = &flags.graph_data_image else { return Ok(None) };
+    let image = ImageRef::parse_repository(repo)?;
+    if image.location == Location::Disk && !to_dir {
+        return Err(usage(format!("--graph-data-image={repo} is a file:// repository: it needs --to-dir")));
+    }
+    let source = match &flags.graph_data {
+        Some(text) if text.starts_with("http://") || text.starts_with("https://") => GraphDataSource::Url(text.clone()),
+        Some(path) => GraphDataSource::File(PathBuf::from(path)),
+        None => GraphDataSource::Url(osus::default_url(&args.graph.update_service)),
+    };
+    let base = ImageRef::parse(&flags.graph_data_base)?;
+    Ok(Some(GraphDataJob { image, source, base }))
 }
 
 /// What the command line prints, and how: the binary's business, not the job's.
@@ -321,6 +345,39 @@ mod tests {
         let ReleaseSource::Listed(list) = &o.source else { panic!("a listed release: {:?}", o.source) };
         assert_eq!(list.iter().map(ToString::to_string).collect::<Vec<_>>(), ["q.io/ocp/release:4.1.0-x86_64"]);
         assert_eq!(o.target.to.to_string(), "m.io:5000/ocp/release");
+    }
+
+    fn job_of(args: &[&str]) -> anyhow::Result<Job> {
+        let cli = Cli::try_parse_from(std::iter::once("kubectl-release_mirror").chain(args.iter().copied())).unwrap();
+        job(&cli.mirror)
+    }
+
+    #[test]
+    fn the_update_service_flags_give_a_release_repo_and_a_graph_data_job() {
+        let args = ["--from=q.io/a:1", "--to=m.io/x", "--to-release-repo=m.io/releases", "--graph-data-image=m.io/gd"];
+        let job = job_of(&args).unwrap();
+        assert_eq!(job.target.release_repo.map(|r| r.to_string()).as_deref(), Some("m.io/releases"));
+        let g = job.graph_data.expect("a graph-data job");
+        let url = "https://api.openshift.com/api/upgrades_info/graph-data";
+        assert_eq!((g.image.to_string(), g.source), ("m.io/gd".to_string(), GraphDataSource::Url(url.into())));
+        assert_eq!(g.base.to_string(), "registry.access.redhat.com/ubi9/ubi:latest");
+        let service =
+            job_of(&[&args[..], &["--update-service=http://127.0.0.1:9/g", "--graph-data=./gd.tgz"]].concat());
+        assert_eq!(service.unwrap().graph_data.unwrap().source, GraphDataSource::File("./gd.tgz".into()));
+        let by_service = job_of(&[&args[..], &["--update-service=http://127.0.0.1:9/g"]].concat()).unwrap();
+        let url = "http://127.0.0.1:9/api/upgrades_info/graph-data";
+        assert_eq!(by_service.graph_data.unwrap().source, GraphDataSource::Url(url.into()));
+    }
+
+    #[test]
+    fn update_service_repositories_must_match_the_destination() {
+        let disk_repo = ["--from=q.io/a:1", "--to=m.io/x", "--to-release-repo=file://releases"];
+        assert!(usage_text(&disk_repo).contains("--to-release-repo must go to the same kind of destination"));
+        let err = job_of(&["--from=q.io/a:1", "--to=m.io/x", "--graph-data-image=file://gd"]).unwrap_err();
+        assert!(err.to_string().contains("is a file:// repository: it needs --to-dir"), "{err}");
+        assert_eq!(release_mirror::exit::code_for(&err), release_mirror::exit::Code::Usage);
+        let both = ["kubectl-release_mirror", "--from=q.io/a:1", "--to=m.io/x", "--to-release-repo=m.io/r"];
+        assert!(Cli::try_parse_from([&both[..], &["--to-release-image=m.io/r:1"]].concat()).is_err(), "conflict");
     }
 
     #[test]

@@ -18,6 +18,9 @@ pub struct Target {
     pub release_image: Option<ImageRef>,
     /// `--skip-release-image`.
     pub skip_release_image: bool,
+    /// `--to-release-repo`: release images go here (tagged `<version>-<arch>`), components
+    /// stay in `to`; the layout the update service needs.
+    pub release_repo: Option<ImageRef>,
 }
 
 impl Target {
@@ -25,7 +28,18 @@ impl Target {
     /// `--to-release-image` reference when given.
     pub(crate) fn mirror_prefixes(&self) -> Vec<String> {
         let repo = self.to.registry().map(|_| self.to.name());
-        repo.into_iter().chain(self.release_image.as_ref().map(ToString::to_string)).collect()
+        let release_repo = self.release_repo.as_ref().filter(|r| r.registry().is_some()).map(ImageRef::name);
+        repo.into_iter().chain(release_repo).chain(self.release_image.as_ref().map(ToString::to_string)).collect()
+    }
+
+    /// Where a release tagged `tag` goes: `--to-release-image`, else `--to-release-repo`,
+    /// else `--to`.
+    pub fn release_destination(&self, tag: &str) -> ImageRef {
+        match (&self.release_image, &self.release_repo) {
+            (Some(r), _) => r.clone(),
+            (None, Some(repo)) => repo.with_tag(tag),
+            (None, None) => self.to.with_tag(tag),
+        }
     }
 }
 
@@ -58,10 +72,7 @@ pub fn mappings(release: &Release, target: &Target) -> Vec<Mapping> {
     let from_disk = release.source.registry().is_none();
     let mut out = Vec::with_capacity(release.components.len() + 1);
     if !target.skip_release_image {
-        let destination = match &target.release_image {
-            Some(r) => r.clone(),
-            None => target.to.with_tag(&tag),
-        };
+        let destination = target.release_destination(&tag);
         out.push(Mapping {
             name: String::new(),
             origin: release.origin.clone().unwrap_or_else(|| release.source.with_digest(&release.digest)),

@@ -4,6 +4,7 @@
 //! tree → write and apply the ConfigMaps → build the report once. The only module that sees
 //! every part; each part knows none of the others.
 
+mod graph_data;
 mod inspect;
 mod report;
 mod signatures;
@@ -91,19 +92,29 @@ async fn run_with(job: &Job, transport: &Transport, progress: Progress) -> Resul
     }
     steps::verify(&run, &mut releases).await?;
     steps::prepare_config_maps(&run, &mut releases)?;
+    let graph_data = graph_data::prepare(&run, &releases).await?;
     let mut mappings = steps::mappings(&run, &releases).await?;
     let (signatures, sigstore) = sigstore::find(&run, &releases).await?;
     mappings.extend(signatures);
     let plan = inspect::plan(&run, mappings, &releases).await?;
     let totals = steps::execute(&run, &plan).await?;
-    steps::record_tree(&run, &releases, &selection)?;
+    let graph_data = graph_data::push(&run, graph_data).await?;
+    steps::record_tree(&run, &releases, &selection, graph_data.as_ref())?;
     let mut reports = steps::sign(&run, &releases, &plan).await?;
     for (report, sigstore) in reports.iter_mut().zip(sigstore) {
         report.sigstore = Some(sigstore);
     }
+    let update_service = graph_data::update_service(&run, graph_data.as_ref())?;
     let summary =
         Summary::new(&plan, totals, job.dry_run, job.target.mirror_prefixes(), run.upload_commands(&releases));
-    Ok(Report { mirror: summary, releases: reports, upgrade_path: selection.path, mapping_lines_only: false })
+    Ok(Report {
+        mirror: summary,
+        releases: reports,
+        upgrade_path: selection.path,
+        mapping_lines_only: false,
+        graph_data,
+        update_service,
+    })
 }
 
 impl<'a> Run<'a> {
@@ -129,6 +140,7 @@ impl<'a> Run<'a> {
     fn upload_commands(&self, releases: &[ReleaseRun]) -> Vec<String> {
         let Some(dir) = &self.job.to_dir else { return Vec::new() };
         let loaded: Vec<&Release> = releases.iter().map(|r| &r.release).collect();
-        upload::commands(dir, &self.job.target.to, &loaded)
+        let graph_data = self.job.graph_data.as_ref().map(|g| &g.image);
+        upload::commands(dir, &self.job.target.to, &loaded, graph_data)
     }
 }

@@ -8,11 +8,12 @@ use serde::Serialize;
 use crate::cluster::ApplyReport;
 use crate::graph::Version;
 use crate::mirror::{MappingSummary, MirrorSource, ReleaseSummary, Summary, TransferSummary, SCHEMA_VERSION};
+use crate::osus::{GraphDataImage, UpdateService};
 use crate::select::Route;
 use crate::signature::{format_date, Accepted};
 
 /// Everything a run says at its end.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Report {
     /// What the mirror as a whole did.
     pub mirror: Summary,
@@ -22,6 +23,10 @@ pub struct Report {
     pub upgrade_path: Option<Route>,
     /// `--to-mirror`: the text is oc's mapping lines only.
     pub mapping_lines_only: bool,
+    /// `--graph-data-image`: where the graph-data image is.
+    pub graph_data: Option<GraphDataImage>,
+    /// The `UpdateService` naming the release repository and the graph-data image.
+    pub update_service: Option<UpdateService>,
 }
 
 /// One release of the run.
@@ -57,6 +62,8 @@ struct Json<'a> {
     signature: Option<&'a SignatureReport>,
     releases: &'a [ReleaseReport],
     upgrade_path: Option<&'a Route>,
+    graph_data_image: Option<&'a GraphDataImage>,
+    update_service: Option<&'a UpdateService>,
 }
 
 impl Report {
@@ -82,6 +89,8 @@ impl Report {
             signature: last.and_then(|r| r.signature.as_ref()),
             releases: if self.mapping_lines_only { &[] } else { &self.releases },
             upgrade_path: self.upgrade_path.as_ref(),
+            graph_data_image: self.graph_data.as_ref(),
+            update_service: self.update_service.as_ref(),
         };
         serde_json::to_string_pretty(&json).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
     }

@@ -125,7 +125,7 @@ pub(super) fn mapping_lines(run: &Run<'_>, releases: &[ReleaseRun]) -> super::Re
     let plan = Plan { mappings, ..Plan::default() };
     let reports = releases.iter().map(|r| release_report(r, &plan, None)).collect();
     let mirror = Summary::new(&plan, Totals::default(), true, Vec::new(), Vec::new());
-    super::Report { mirror, releases: reports, upgrade_path: None, mapping_lines_only: true }
+    super::Report { mirror, releases: reports, upgrade_path: None, mapping_lines_only: true, ..Default::default() }
 }
 
 /// Before anything is copied, every release's signatures: a release the cluster cannot
@@ -182,14 +182,19 @@ pub(super) async fn execute(run: &Run<'_>, plan: &Plan) -> Result<Totals> {
 
 /// Record the tree's releases, path and graph beside its `v2/` folder (`--to-dir`, not in a
 /// dry run).
-pub(super) fn record_tree(run: &Run<'_>, releases: &[ReleaseRun], selection: &Selection) -> Result<()> {
+pub(super) fn record_tree(
+    run: &Run<'_>,
+    releases: &[ReleaseRun],
+    selection: &Selection,
+    graph_data: Option<&crate::osus::GraphDataImage>,
+) -> Result<()> {
     let (Some(dir), false) = (&run.job.to_dir, run.job.dry_run) else { return Ok(()) };
     let recorded = releases
         .iter()
         .map(|r| RecordedRelease {
             version: r.release.version.clone(),
             architecture: r.release.arch.clone(),
-            image: run.job.target.to.with_tag(&r.release.tag()).to_string(),
+            image: run.job.target.release_destination(&r.release.tag()).to_string(),
             digest: r.release.digest.to_string(),
             source: r
                 .release
@@ -204,7 +209,9 @@ pub(super) fn record_tree(run: &Run<'_>, releases: &[ReleaseRun], selection: &Se
         route: route.clone(),
         graph: graph.map(|_| format!("{}/{}", select::RECORD_DIR, select::GRAPH_FILE)),
     });
-    let record = TreeRecord { schema_version: select::RECORD_VERSION, releases: recorded, upgrade_path };
+    let graph_data_image = graph_data.map(|g| g.image.clone());
+    let record =
+        TreeRecord { schema_version: select::RECORD_VERSION, releases: recorded, upgrade_path, graph_data_image };
     let path = select::write_record(dir, record, graph)?;
     run.progress.info(&format!("recorded the releases of the tree in {}", path.display()));
     Ok(())

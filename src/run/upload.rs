@@ -6,16 +6,22 @@ use std::path::Path;
 use crate::reference::ImageRef;
 use crate::release::Release;
 
-/// Upload commands for the releases `loaded` written to `dir` under `repo`.
-pub(crate) fn commands(dir: &Path, repo: &ImageRef, loaded: &[&Release]) -> Vec<String> {
+/// Upload commands for the releases `loaded` written to `dir` under `repo` (and, with
+/// `--graph-data-image`, the graph-data image: the upload names its repository and the
+/// release repository the update service reads).
+pub(crate) fn commands(dir: &Path, repo: &ImageRef, loaded: &[&Release], graph_data: Option<&ImageRef>) -> Vec<String> {
     let from_dir = quote(&format!("--from-dir={}", dir.display()));
     let repo = repo.name();
+    let osus = match graph_data {
+        Some(_) => " --to-release-repo=REGISTRY/RELEASE-REPO --graph-data-image=REGISTRY/GRAPH-DATA-REPO",
+        None => "",
+    };
     if let [release] = loaded {
         let tag = release.tag();
         return vec![
             format!(
                 "To upload the release to a registry on the other side, run:\n\n  \
-                 kubectl release-mirror {from_dir} --from={repo}:{tag} --to=REGISTRY/REPO"
+                 kubectl release-mirror {from_dir} --from={repo}:{tag} --to=REGISTRY/REPO{osus}"
             ),
             format!("Or with oc:\n\n  oc image mirror {from_dir} {} REGISTRY/REPO", quote(&format!("{repo}:{tag}*"))),
         ];
@@ -27,7 +33,7 @@ pub(crate) fn commands(dir: &Path, repo: &ImageRef, loaded: &[&Release]) -> Vec<
     vec![
         format!(
             "To upload every release of the tree to a registry on the other side, run:\n\n  \
-             kubectl release-mirror {from_dir} --to=REGISTRY/REPO"
+             kubectl release-mirror {from_dir} --to=REGISTRY/REPO{osus}"
         ),
         format!("Or with oc, one release at a time:\n\n{}", oc.join("\n")),
     ]

@@ -30,6 +30,10 @@ pub(crate) struct TreeRecord {
     pub(crate) releases: Vec<RecordedRelease>,
     /// The path the releases were chosen on; absent for a range or a list.
     pub(crate) upgrade_path: Option<RecordedPath>,
+    /// The graph-data image the tree holds for a disconnected update service
+    /// (`file://openshift/graph-data@sha256:…`), built with `--graph-data-image`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) graph_data_image: Option<String>,
 }
 
 /// One release of the tree.
@@ -112,6 +116,9 @@ pub(crate) fn write(root: &Path, new: TreeRecord, graph: Option<&[u8]>) -> Resul
     if graph.is_some() || new.upgrade_path.is_some() {
         merged.upgrade_path = new.upgrade_path;
     }
+    if new.graph_data_image.is_some() {
+        merged.graph_data_image = new.graph_data_image;
+    }
     if let Some(graph) = graph {
         let path = dir.join(GRAPH_FILE);
         // A graph file that is a link or too large is replaced, never read.
@@ -174,7 +181,7 @@ mod tests {
     }
 
     fn record(releases: Vec<RecordedRelease>) -> TreeRecord {
-        TreeRecord { schema_version: RECORD_VERSION, releases, upgrade_path: None }
+        TreeRecord { schema_version: RECORD_VERSION, releases, ..TreeRecord::default() }
     }
 
     fn write_raw(root: &Path, record: &TreeRecord) {

@@ -2,6 +2,7 @@
 //! upgrade sequence of several releases, and the `path` subcommand's listing. The reports
 //! are data (their JSON comes from serde); this is the one place their text is made.
 
+mod osus;
 mod sequence;
 mod shown;
 mod sigstore;
@@ -27,6 +28,7 @@ pub fn report(report: &Report, instructions: Instructions) -> String {
     }
     out.push('\n');
     out.push_str(&tail(report, instructions));
+    out.push_str(&osus::render(report.graph_data.as_ref(), report.update_service.as_ref(), dry_run));
     if report.releases.len() > 1 || report.upgrade_path.is_some() {
         out.push_str(&sequence::render(&report.releases, report.upgrade_path.as_ref()));
     }

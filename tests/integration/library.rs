@@ -78,7 +78,7 @@ fn a_program_embedding_the_library_gets_warnings_and_retries_as_events_through_i
     let dest = Registry::start();
     let release = ImageRef::parse(&b.release.release_ref()).expect("release reference");
     let to = ImageRef::parse_repository(&format!("{}/mirror/ocp/release", dest.host())).expect("repository");
-    let mut job = Job::new(release, Target { to, release_image: None, skip_release_image: false });
+    let mut job = Job::new(release, Target { to, release_image: None, skip_release_image: false, release_repo: None });
     job.http.insecure = true;
     job.signatures = SignaturePolicy::Skip;
     let seen: Arc<Mutex<Vec<Event>>> = Arc::default();

@@ -18,6 +18,7 @@ mod memory;
 mod mirror;
 mod mirror_errors;
 mod oc_compat;
+mod osus;
 mod plugin;
 mod registries;
 mod reliability;

@@ -96,8 +96,8 @@ fn no_password_or_token_appears_in_any_output() {
         all.push_str(&stderr(&out));
         out
     };
-    assert_clear_failure(&go(&[&bad_push, "-v", "-v"]), &["refused access"]);
-    assert_clear_failure(&go(&[&bad_pull, "-v", "-o", "json"]), &["refused access"]);
+    assert_clear_failure(&go(&[&bad_push, "-v", "-v"]), &["rejected the credentials", "pull-secret.json"]);
+    assert_clear_failure(&go(&[&bad_pull, "-v", "-o", "json"]), &["rejected the credentials", "pull-secret.json"]);
     assert_success(&go(&[&good, "--dry-run", "-v", "-o", "json"]));
     assert_success(&go(&[&good, "-v", "-v"]));
     assert_success(&go(&[&good, "-v", "-o", "json"]));
