@@ -377,14 +377,16 @@ pub struct SignatureArgs {
     #[arg(long, requires = "apply_release_image_signature", help_heading = "Signatures")]
     pub overwrite: bool,
 
-    /// Sigstore (cosign) signatures: require them where the payload's policy is enforced,
-    /// copy those that exist, or skip them. Hidden until the run acts on it.
-    #[arg(long, value_enum, value_name = "MODE", default_value = "require", hide = true)]
+    /// Sigstore (cosign) signatures, the ones the nodes check from 4.21: require them where
+    /// the payload's ClusterImagePolicy is enforced (missing or refused: exit 3, nothing
+    /// copied), copy those that verify without requiring any, or skip them. Separate from
+    /// the GPG signatures above.
+    #[arg(long, value_enum, value_name = "MODE", default_value = "require", help_heading = "Signatures")]
     pub sigstore: SigstoreMode,
 
-    /// A PEM public key to check sigstore signatures with instead of the payload policy's
-    /// (repeatable). Hidden until the run acts on it.
-    #[arg(long = "sigstore-key", value_name = "FILE", hide = true)]
+    /// A PEM public key (RSA or ECDSA) to check sigstore signatures with instead of the
+    /// payload policy's key, for builds signed by another key (repeatable: any one may sign).
+    #[arg(long = "sigstore-key", value_name = "FILE", help_heading = "Signatures")]
     pub sigstore_keys: Vec<PathBuf>,
 }
 

@@ -91,7 +91,9 @@ pub(super) fn conclude(
                 report.unverified.push(record(&mut mappings, &w, &sig));
                 continue;
             }
-            Finding::Missing => format!("no signature {} in {}", crate::signature::sigstore::signature_tag(&w.digest), w.source),
+            Finding::Missing => {
+                format!("no signature {} in {}", crate::signature::sigstore::signature_tag(&w.digest), w.source)
+            }
             Finding::Rejected(why) => format!("its signature is refused: {why}"),
         };
         if w.required {
@@ -115,7 +117,12 @@ fn record(mappings: &mut Vec<Mapping>, w: &Wanted, sig: &Digest) -> String {
 
 /// Under `require`, every missing signature in one error; under `copy`, one warning each.
 /// A release whose policy is not enforced by default and has no signature: one warning.
-fn refuse_or_warn(run: &Run<'_>, releases: &[ReleaseRun], reports: &[SigstoreReport], mode: SigstoreMode) -> Result<()> {
+fn refuse_or_warn(
+    run: &Run<'_>,
+    releases: &[ReleaseRun],
+    reports: &[SigstoreReport],
+    mode: SigstoreMode,
+) -> Result<()> {
     let mut refused = String::new();
     for (r, report) in releases.iter().zip(reports) {
         let version = &r.release.version;

@@ -234,3 +234,68 @@ fn a_rerun_of_a_complete_signed_mirror_asks_the_source_for_the_release_only() {
         "only the release manifest, no signature: {manifests:?}"
     );
 }
+
+#[test]
+fn the_upload_checks_the_trees_signatures_again_and_a_key_of_ones_own_replaces_the_payloads() {
+    use crate::support::{assert_success, registry::Registry, run, stderr, temp_dir};
+    let (key, other) = (CosignKey::ecdsa_p256(), CosignKey::rsa());
+    let src = release_with_policy(&key, None);
+    let signed = sign_release(&src.release, &src.registry.client(), &key);
+    let media = temp_dir();
+    let dir = format!("--to-dir={}", media.path().display());
+    let skip = "--skip-release-image-signature".to_string();
+    let from = format!("--from={}", src.release.release_ref());
+    assert_success(&run([from, dir, "--insecure".into(), skip.clone()]));
+    let keys = temp_dir();
+    let write = |name: &str, k: &CosignKey| {
+        let path = keys.path().join(name);
+        std::fs::write(&path, &k.public_pem).expect("write the key");
+        format!("--sigstore-key={}", path.display())
+    };
+    let (own, theirs) = (write("own.pem", &key), write("other.pem", &other));
+    let upload = |dest: &Registry, key: &str| {
+        run([
+            format!("--from-dir={}", media.path().display()),
+            format!("--to={}/{DEST_REPO}", dest.host()),
+            "--insecure".into(),
+            skip.clone(),
+            key.to_string(),
+        ])
+    };
+    let dest = Registry::start();
+    let out = upload(&dest, &theirs);
+    assert_eq!(out.status.code(), Some(3), "the tree's signatures are checked with --sigstore-key: {}", stderr(&out));
+    assert!(stderr(&out).contains("does not verify with RSA-2048 key"), "{}", stderr(&out));
+    assert!(dest.client().catalog().is_empty(), "nothing uploaded");
+    assert_success(&upload(&dest, &own));
+    assert_signatures_copied(&signed, &dest);
+}
+
+#[test]
+fn a_dry_run_lists_the_signatures_it_would_copy_and_the_missing_ones_per_release_in_json() {
+    use crate::support::{assert_success, registry::Registry};
+    let key = CosignKey::rsa();
+    let src = release_with_policy(&key, None);
+    let signed = sign_release(&src.release, &src.registry.client(), &key);
+    let unsigned = &src.release.images[2];
+    let sig = signed.iter().find(|s| s.image == unsigned.digest).expect("signed");
+    src.registry.client().delete_manifest(&unsigned.repo, &sig.signature.digest);
+    let dest = Registry::start();
+    let out = mirror_to(&src, &dest, &["--dry-run", "--sigstore=copy", "-o", "json"]);
+    assert_success(&out);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(json["schemaVersion"], 3);
+    let sigstore = &json["releases"][0]["sigstore"];
+    assert_eq!(sigstore["enforced"], true, "{sigstore}");
+    let verified: Vec<&str> =
+        sigstore["verified"].as_array().expect("list").iter().filter_map(|v| v.as_str()).collect();
+    assert_eq!(verified.len(), 5, "{sigstore}");
+    for s in signed.iter().filter(|s| s.image != unsigned.digest) {
+        let tag = crate::support::cosign::signature_tag(&s.image);
+        assert!(verified.contains(&format!("{}/{DEST_REPO}:{tag}", dest.host()).as_str()), "{tag}: {sigstore}");
+    }
+    let missing = &sigstore["missing"][0];
+    assert_eq!(missing["component"], unsigned.name.as_str(), "{sigstore}");
+    assert!(missing["image"].as_str().is_some_and(|i| i.ends_with(&unsigned.digest)), "{sigstore}");
+    assert!(dest.client().catalog().is_empty(), "a dry run copies nothing");
+}
