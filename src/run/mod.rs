@@ -1,6 +1,7 @@
 //! One mirror run, start to end, as named steps over one record per release: choose the
 //! releases → connect to the cluster (when applying) → read the payloads → verify their
-//! signatures → prepare the ConfigMap files → map, inspect and plan → execute → record the
+//! signatures → prepare the ConfigMap files → map → find and verify the sigstore signatures
+//! (exit 3 before any copy) → inspect and plan → execute → record the
 //! tree → write and apply the ConfigMaps → build the report once. The only module that sees
 //! every part; each part knows none of the others.
 
