@@ -13,6 +13,7 @@ mod sigstore;
 mod sigstore_report;
 mod steps;
 mod upload;
+mod verify_sigstore;
 
 use std::sync::Arc;
 
@@ -32,6 +33,7 @@ use crate::signature::Accepted;
 pub use report::{ReleaseReport, Report, SignatureInfo, SignatureReport};
 pub use sigstore_report::{MissingSignature, SigstoreRefused, SigstoreReport};
 pub use upload::quote;
+pub use verify_sigstore::{verify_sigstore, SigstoreCheck, SigstoreResult};
 
 /// Run `job`: mirror, write and apply as it says, tell `events` what happens on the way, and
 /// describe what was done. The caller prints the report; [`Report::into_result`] then says

@@ -63,7 +63,7 @@ pub struct MissingSignature {
 /// Required signatures missing or refused under `--sigstore=require`, every one.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
-pub struct SigstoreRefused(String);
+pub struct SigstoreRefused(pub String);
 
 /// The mappings of the signatures to copy and each release's report; the error when a
 /// required signature is missing or refused under `require`.

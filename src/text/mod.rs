@@ -7,6 +7,8 @@ mod sequence;
 mod shown;
 mod sigstore;
 
+pub use sigstore::results as sigstore_results;
+
 use std::fmt::Write as _;
 
 use release_mirror::cluster::ApplyReport;

@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use release_mirror::run::{ReleaseReport, SigstoreReport};
+use release_mirror::run::{ReleaseReport, SigstoreReport, SigstoreResult};
 
 /// The admin-ack a 4.20 cluster asks for before it updates to 4.21.
 pub const ADMIN_ACK: &str = "oc -n openshift-config patch configmap admin-acks --type=merge --patch \
@@ -45,6 +45,19 @@ fn release_text(version: &str, s: &SigstoreReport, dry_run: bool) -> String {
     for m in &s.missing {
         let what = if m.component.is_empty() { "release image".to_string() } else { m.component.clone() };
         let _ = writeln!(out, "  missing: {what} {}: {}", m.image, m.reason);
+    }
+    out
+}
+
+/// `verify-signature --sigstore`: one line per image, then its details indented.
+pub fn results(results: &[SigstoreResult]) -> String {
+    let mut out = String::new();
+    for r in results {
+        let signature = r.signature.as_deref().map(|s| format!(" (signature {s})")).unwrap_or_default();
+        let _ = writeln!(out, "{} {}{signature}", r.verdict, r.digest);
+        for detail in &r.details {
+            let _ = writeln!(out, "  {detail}");
+        }
     }
     out
 }

@@ -299,3 +299,49 @@ fn a_dry_run_lists_the_signatures_it_would_copy_and_the_missing_ones_per_release
     assert!(missing["image"].as_str().is_some_and(|i| i.ends_with(&unsigned.digest)), "{sigstore}");
     assert!(dest.client().catalog().is_empty(), "a dry run copies nothing");
 }
+
+#[test]
+fn verify_signature_checks_the_sigstore_signature_of_each_platform_image_in_a_registry_or_a_tree() {
+    use crate::support::{assert_success, run, stdout, temp_dir};
+    let (key, other) = (CosignKey::ecdsa_p256(), CosignKey::rsa());
+    let src = release_with_policy(&key, None);
+    sign_release(&src.release, &src.registry.client(), &key);
+    let keys = temp_dir();
+    let pem = |name: &str, k: &CosignKey| {
+        let path = keys.path().join(name);
+        std::fs::write(&path, &k.public_pem).expect("write the key");
+        path.display().to_string()
+    };
+    let list = &src.release.images[0];
+    assert_eq!(list.children.len(), 2, "a list of two platform images");
+    let image = format!("{}/{}@{}", src.release.host, list.repo, list.digest);
+    let verify = |extra: &[String]| {
+        let base = ["verify-signature".to_string(), "--sigstore".into()];
+        run(base.into_iter().chain(extra.iter().cloned()))
+    };
+    let out = verify(&[image.clone(), "--insecure".into(), format!("--key={}", pem("own.pem", &key))]);
+    assert_success(&out);
+    for child in &list.children {
+        assert!(stdout(&out).contains(&format!("verified {}", child.digest)), "{}", stdout(&out));
+    }
+    let out = verify(&[image, "--insecure".into(), format!("--key={}", pem("other.pem", &other))]);
+    assert_eq!(out.status.code(), Some(3), "{}", crate::support::stderr(&out));
+    assert!(stdout(&out).contains(&format!("rejected {}", list.children[0].digest)), "{}", stdout(&out));
+
+    let media = temp_dir();
+    let to_disk = [
+        format!("--from={}", src.release.release_ref()),
+        format!("--to-dir={}", media.path().display()),
+        "--insecure".into(),
+        "--skip-release-image-signature".into(),
+    ];
+    assert_success(&run(to_disk));
+    let out = verify(&[
+        format!("file://openshift/release@{}", list.digest),
+        format!("--from-dir={}", media.path().display()),
+        format!("--identity={}/{}", src.release.host, list.repo),
+        format!("--key={}", pem("own.pem", &key)),
+    ]);
+    assert_success(&out);
+    assert_eq!(stdout(&out).lines().filter(|l| l.starts_with("verified ")).count(), 2, "{}", stdout(&out));
+}
