@@ -97,14 +97,14 @@ async fn run_with(job: &Job, transport: &Transport, progress: Progress) -> Resul
     steps::prepare_config_maps(&run, &mut releases)?;
     let graph_data = graph_data::prepare(&run, &releases).await?;
     let mut mappings = steps::mappings(&run, &releases).await?;
-    let (signatures, sigstore) = sigstore::find(&run, &releases).await?;
-    mappings.extend(signatures);
-    let plan = inspect::plan(&run, mappings, &releases).await?;
+    let found = sigstore::find(&run, &releases).await?;
+    mappings.extend(found.mappings);
+    let plan = inspect::plan(&run, mappings, &releases, found.read).await?;
     let totals = steps::execute(&run, &plan).await?;
     let graph_data = graph_data::push(&run, graph_data).await?;
     steps::record_tree(&run, &releases, &selection, graph_data.as_ref())?;
     let mut reports = steps::sign(&run, &releases, &plan).await?;
-    for (report, sigstore) in reports.iter_mut().zip(sigstore) {
+    for (report, sigstore) in reports.iter_mut().zip(found.reports) {
         report.sigstore = Some(sigstore);
     }
     let update_service = graph_data::update_service(&run, graph_data.as_ref())?;

@@ -6,6 +6,8 @@
 //! its image or reported missing. With `--sigstore=require` and an enforced policy, every
 //! failure is gathered into one error (exit 3) before the copy.
 
+use std::collections::BTreeMap;
+
 use anyhow::{Context as _, Result};
 use futures_util::{stream, StreamExt as _, TryStreamExt as _};
 
@@ -17,7 +19,7 @@ use crate::mirror::{self, Mapping};
 use crate::reference::ImageRef;
 use crate::release::Release;
 use crate::signature::sigstore::{self, ImagePolicy, PublicKey, Subject, Trust, Verdict};
-use crate::store::ImageStore as _;
+use crate::store::{ImageStore as _, RawManifest};
 
 /// One image whose signature is looked for.
 #[derive(Debug, Clone)]
@@ -36,17 +38,28 @@ pub(super) struct Wanted {
     pub(super) required: bool,
 }
 
+/// What the step found.
+#[derive(Default)]
+pub(super) struct Found {
+    /// The `.sig` images to copy beside their images.
+    pub(super) mappings: Vec<Mapping>,
+    /// Each release's part of the report (none with `--sigstore=skip`).
+    pub(super) reports: Vec<SigstoreReport>,
+    /// Component manifests read to find their platform images (the plan need not again).
+    pub(super) read: Vec<RawManifest>,
+}
+
 /// The signatures of every release: what to copy, and what each release's report says.
 /// Fails (exit 3) when a required signature is missing or rejected under `require`.
-pub(super) async fn find(run: &Run<'_>, releases: &[ReleaseRun]) -> Result<(Vec<Mapping>, Vec<SigstoreReport>)> {
+pub(super) async fn find(run: &Run<'_>, releases: &[ReleaseRun]) -> Result<Found> {
     let mode = run.job.sigstore.mode;
     if mode == SigstoreMode::Skip {
-        return Ok((Vec::new(), Vec::new()));
+        return Ok(Found::default());
     }
     let own = own_keys(&run.job.sigstore.keys)?;
-    let mut wanted = Vec::new();
+    let (mut wanted, mut read) = (Vec::new(), Vec::new());
     for (i, r) in releases.iter().enumerate() {
-        wanted.extend(wanted_of(run, i, &r.release).await?);
+        wanted.extend(wanted_of(run, i, &r.release, &mut read).await?);
     }
     let limit = run.job.concurrency.metadata();
     let looked: Vec<Looked> = stream::iter(wanted)
@@ -58,7 +71,8 @@ pub(super) async fn find(run: &Run<'_>, releases: &[ReleaseRun]) -> Result<(Vec<
         .buffer_unordered(limit)
         .try_collect()
         .await?;
-    super::sigstore_report::conclude(run, releases, looked, mode)
+    let (mappings, reports) = super::sigstore_report::conclude(run, releases, looked, mode)?;
+    Ok(Found { mappings, reports, read })
 }
 
 /// `--sigstore-key` files, read once.
@@ -71,19 +85,29 @@ fn policy_of(release: &Release) -> Option<&ImagePolicy> {
     release.enforced_image_policy().or(release.image_policies.first())
 }
 
-/// The images of one release whose signatures the nodes may ask for.
-async fn wanted_of(run: &Run<'_>, index: usize, release: &Release) -> Result<Vec<Wanted>> {
+/// The images of one release whose signatures the nodes may ask for; the component
+/// manifests read to find them (many at once) are added to `read`.
+async fn wanted_of(run: &Run<'_>, index: usize, release: &Release, read: &mut Vec<RawManifest>) -> Result<Vec<Wanted>> {
     let enforced = release.enforced_image_policy();
+    let in_scope = |m: &Mapping| enforced.is_some_and(|p| p.scope_of(&m.origin).is_some());
+    let mappings = mirror::mappings(release, &run.job.target);
+    let mut unique: BTreeMap<&Digest, &Mapping> = BTreeMap::new();
+    for m in mappings.iter().filter(|m| !m.is_release() && in_scope(m)) {
+        unique.entry(&m.digest).or_insert(m);
+    }
+    let manifests: BTreeMap<Digest, (RawManifest, bool)> = stream::iter(unique.into_values())
+        .map(|m| async move { manifest_of(run, m).await.map(|found| (m.digest.clone(), found)) })
+        .buffer_unordered(run.job.concurrency.metadata())
+        .try_collect()
+        .await?;
     let mut out = Vec::new();
-    for m in mirror::mappings(release, &run.job.target) {
-        let in_scope = enforced.is_some_and(|p| p.scope_of(&m.origin).is_some());
-        let platforms = if m.is_release() {
-            mirror::platform_digests(&release.manifest)
-        } else if in_scope {
-            platforms_of(run, &m).await?
-        } else {
-            continue;
+    for m in &mappings {
+        let platforms = match (m.is_release(), manifests.get(&m.digest)) {
+            (true, _) => mirror::platform_digests(&release.manifest),
+            (false, Some((manifest, _))) => mirror::platform_digests(manifest),
+            (false, None) => continue,
         };
+        let required = in_scope(m);
         let wanted = |digest: &Digest, required: bool| Wanted {
             release: index,
             name: m.name.clone(),
@@ -95,19 +119,21 @@ async fn wanted_of(run: &Run<'_>, index: usize, release: &Release) -> Result<Vec
         };
         // A list's own signature is copied when it exists (as oc-mirror does); the nodes
         // check each platform image's.
-        out.push(wanted(&m.digest, in_scope && platforms.is_empty()));
-        out.extend(platforms.iter().map(|d| wanted(d, in_scope)));
+        out.push(wanted(&m.digest, required && platforms.is_empty()));
+        out.extend(platforms.iter().map(|d| wanted(d, required)));
     }
+    // Only what the source gave: the plan reads what the destination has from there.
+    read.extend(manifests.into_values().filter_map(|(manifest, from_source)| from_source.then_some(manifest)));
     Ok(out)
 }
 
-/// The platform images of a component that is a list (none for an image): its manifest
-/// read from the destination when it is there, else from the source.
-async fn platforms_of(run: &Run<'_>, m: &Mapping) -> Result<Vec<Digest>> {
+/// A component's manifest (a list names its platform images): from the destination when
+/// it is there, else from the source (then `true`).
+async fn manifest_of(run: &Run<'_>, m: &Mapping) -> Result<(RawManifest, bool)> {
     if !run.job.dry_run {
         let at = m.destination.with_digest(&m.digest);
         if let Ok(found) = run.dests.get(&at)?.get_manifest(&at.repository, m.digest.as_str()).await {
-            return Ok(mirror::platform_digests(&found));
+            return Ok((found, false));
         }
     }
     let store = run.sources.get(&m.source)?;
@@ -115,7 +141,7 @@ async fn platforms_of(run: &Run<'_>, m: &Mapping) -> Result<Vec<Digest>> {
         .get_manifest(&m.source.repository, m.digest.as_str())
         .await
         .with_context(|| format!("failed to read {} to find its platform images", m.source.with_digest(&m.digest)))?;
-    Ok(mirror::platform_digests(&found))
+    Ok((found, true))
 }
 
 /// Look for `w`'s signature: in the destination first (verified there, nothing to copy),

@@ -194,6 +194,10 @@ fn a_component_signed_by_another_key_stops_the_run_with_exit_3_and_nothing_copie
     let missing = crate::support::cosign::signature_tag(&forged.digest);
     assert!(dest.client().get_manifest(DEST_REPO, &missing).is_none(), "a refused signature is not copied");
     assert!(stdout(&out).contains(": 4 verified and copied, 2 missing\n"), "{}", stdout(&out));
+    for c in [forged, unsigned] {
+        let warned = format!("warning: sigstore signature missing: release 4.99.0, component {} (", c.name);
+        assert_eq!(stderr(&out).matches(&warned).count(), 1, "{}", stderr(&out));
+    }
     assert!(!stdout(&out).contains("ack-4.20-sigstore-in-4.21"), "no admin-ack while signatures are missing");
 }
 
@@ -212,7 +216,7 @@ fn a_4_20_shaped_payload_without_signatures_mirrors_with_one_warning_line() {
 }
 
 #[test]
-fn a_rerun_of_a_complete_signed_mirror_asks_the_source_for_the_release_only() {
+fn a_signed_mirror_reads_each_component_once_and_its_rerun_asks_the_source_for_the_release_only() {
     use crate::support::{assert_success, registry::Registry, run};
     let key = CosignKey::ecdsa_p256();
     let image_policy = Some(ImagePolicySpec { key_pem: key.public_pem.clone(), feature_set: None });
@@ -222,6 +226,11 @@ fn a_rerun_of_a_complete_signed_mirror_asks_the_source_for_the_release_only() {
     let dest = Registry::start();
     let to = format!("--to={}/{DEST_REPO}", dest.host());
     assert_success(&run(crate::faults::args(&b.release, to.clone(), &["-q"])));
+    let gets = b.proxy.requests("GET", "/manifests/");
+    for image in &b.release.images {
+        let asked = gets.iter().filter(|e| e.path.ends_with(&format!("/manifests/{}", image.digest))).count();
+        assert_eq!(asked, 1, "{} read once, for its signatures and the copy", image.name);
+    }
     let before = b.proxy.log().len();
     let out = run(crate::faults::args(&b.release, to, &[]));
     assert_success(&out);
