@@ -15,6 +15,9 @@ pub fn render(releases: &[ReleaseReport], dry_run: bool) -> String {
     let mut out = String::new();
     for r in releases {
         let Some(s) = &r.sigstore else { continue };
+        if !s.enforced && s.verified.is_empty() && s.unverified.is_empty() && s.missing.is_empty() {
+            continue; // nothing to say of a release without signatures that needs none
+        }
         out.push_str(&release_text(&r.release.version, s, dry_run));
     }
     let ack = releases.iter().any(|r| {

@@ -213,6 +213,8 @@ fn a_4_20_shaped_payload_without_signatures_mirrors_with_one_warning_line() {
         err.lines().filter(|l| l.starts_with("warning:") && !l.contains("--skip-release-image-signature")).collect();
     assert_eq!(warnings.len(), 1, "{err}");
     assert!(warnings[0].contains("TechPreviewNoUpgrade"), "{err}");
+    let text = crate::support::stdout(&out);
+    assert!(!text.contains("Sigstore signatures of release"), "nothing to count where none is needed: {text}");
 }
 
 #[test]
