@@ -165,12 +165,22 @@ async fn look(run: &Run<'_>, w: Wanted, policy: Option<&ImagePolicy>, own: &[Pub
             let lookup = store.manifest_digest(repo, &tag).await;
             let at = w.source.with_tag(&tag);
             match lookup.with_context(|| format!("failed to look for the sigstore signature {at}"))? {
-                Some(sig) => Finding::Unverified(sig, why.clone()),
+                Some(sig) => unverifiable(w.required, run.job.sigstore.mode, sig, why),
                 None => Finding::Missing,
             }
         }
     };
     Ok(Looked { wanted: w, finding })
+}
+
+/// A signature found with nothing to check it against: under `require`, a required one is
+/// refused (the nodes would check it, so must the mirror); otherwise it is copied as found.
+fn unverifiable(required: bool, mode: SigstoreMode, sig: Digest, why: &str) -> Finding {
+    if required && mode == SigstoreMode::Require {
+        Finding::Rejected(why.to_string())
+    } else {
+        Finding::Unverified(sig, why.to_string())
+    }
 }
 
 /// What `w`'s signature is checked against, or why it cannot be.
@@ -208,5 +218,21 @@ pub(super) fn mapping(w: &Wanted, sig: &Digest) -> Mapping {
         source: w.source.with_digest(sig),
         destination: w.destination.with_tag(&tag),
         digest: sig.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_required_signature_nothing_can_check_is_refused_under_require_and_copied_otherwise() {
+        let sig = Digest::of(b"sig");
+        let why = "its root of trust (Fulcio) cannot be checked offline";
+        assert!(
+            matches!(unverifiable(true, SigstoreMode::Require, sig.clone(), why), Finding::Rejected(w) if w == why)
+        );
+        assert!(matches!(unverifiable(true, SigstoreMode::Copy, sig.clone(), why), Finding::Unverified(..)));
+        assert!(matches!(unverifiable(false, SigstoreMode::Require, sig, why), Finding::Unverified(..)));
     }
 }
