@@ -218,6 +218,29 @@ fn a_4_20_shaped_payload_without_signatures_mirrors_with_one_warning_line() {
 }
 
 #[test]
+fn a_4_20_shaped_payload_with_a_signed_release_copies_that_signature_verified_and_no_component_ones() {
+    use crate::support::{assert_success, registry::Registry, stderr, stdout};
+    let key = CosignKey::ecdsa_p256();
+    let src = release_with_policy(&key, Some("TechPreviewNoUpgrade"));
+    let signed = sign_release(&src.release, &src.registry.client(), &key);
+    let dest = Registry::start();
+    let out = mirror_to(&src, &dest, &[]);
+    assert_success(&out);
+    assert!(
+        stdout(&out).contains("Sigstore signatures of release 4.99.0: 1 verified and copied\n"),
+        "{}",
+        stdout(&out)
+    );
+    let release = signed.iter().filter(|s| s.image == src.release.release_digest).collect::<Vec<_>>();
+    assert_eq!(release.len(), 1);
+    let copied = dest.client().get_manifest(DEST_REPO, &crate::support::cosign::signature_tag(&release[0].image));
+    assert_eq!(copied.map(|(bytes, _, _)| bytes), Some(release[0].signature.manifest.clone()), "byte for byte");
+    let component = crate::support::cosign::signature_tag(&src.release.images[1].digest);
+    assert!(dest.client().get_manifest(DEST_REPO, &component).is_none(), "no policy covers the components");
+    assert!(!stderr(&out).contains("TechPreviewNoUpgrade"), "{}", stderr(&out));
+}
+
+#[test]
 fn a_signed_mirror_reads_each_component_once_and_its_rerun_asks_the_source_for_the_release_only() {
     use crate::support::{assert_success, registry::Registry, run};
     let key = CosignKey::ecdsa_p256();
