@@ -45,7 +45,8 @@ pub(super) struct Found {
     pub(super) mappings: Vec<Mapping>,
     /// Each release's part of the report (none with `--sigstore=skip`).
     pub(super) reports: Vec<SigstoreReport>,
-    /// Component manifests read to find their platform images (the plan need not again).
+    /// Manifests read from the source (components' to find their platform images, the
+    /// `.sig` images'): the plan need not read them again.
     pub(super) read: Vec<RawManifest>,
 }
 
@@ -62,7 +63,7 @@ pub(super) async fn find(run: &Run<'_>, releases: &[ReleaseRun]) -> Result<Found
         wanted.extend(wanted_of(run, i, &r.release, &mut read).await?);
     }
     let limit = run.job.concurrency.metadata();
-    let looked: Vec<Looked> = stream::iter(wanted)
+    let mut looked: Vec<Looked> = stream::iter(wanted)
         .map(|w| {
             let policy = policy_of(&releases[w.release].release);
             let own = &own;
@@ -71,6 +72,7 @@ pub(super) async fn find(run: &Run<'_>, releases: &[ReleaseRun]) -> Result<Found
         .buffer_unordered(limit)
         .try_collect()
         .await?;
+    read.extend(looked.iter_mut().filter_map(|l| l.manifest.take()));
     let (mappings, reports) = super::sigstore_report::conclude(run, releases, looked, mode)?;
     Ok(Found { mappings, reports, read })
 }
@@ -150,27 +152,27 @@ async fn look(run: &Run<'_>, w: Wanted, policy: Option<&ImagePolicy>, own: &[Pub
     let trust = trust_of(policy, own);
     if !run.job.dry_run {
         if let Some(Finding::Verified(sig)) = at_destination(run, &w, trust.as_ref()).await {
-            return Ok(Looked { wanted: w, finding: Finding::Verified(sig) });
+            return Ok(Looked { wanted: w, finding: Finding::Verified(sig), manifest: None });
         }
     }
     let store = run.sources.get(&w.source)?;
-    let repo = &w.source.repository;
-    let finding = match &trust {
-        Ok(trust) => {
-            let subject = Subject { digest: &w.digest, logical: &w.logical };
-            found(sigstore::check(store.as_ref(), repo, subject, *trust).await?)
-        }
+    let (repo, tag) = (&w.source.repository, sigstore::signature_tag(&w.digest));
+    let context = || format!("failed to read the sigstore signature {}", w.source.with_tag(&tag));
+    let Some(sig) = store.manifest_digest(repo, &tag).await.with_context(context)? else {
+        return Ok(Looked { wanted: w, finding: Finding::Missing, manifest: None });
+    };
+    let trust = match trust {
+        Ok(trust) => trust,
         Err(why) => {
-            let tag = sigstore::signature_tag(&w.digest);
-            let lookup = store.manifest_digest(repo, &tag).await;
-            let at = w.source.with_tag(&tag);
-            match lookup.with_context(|| format!("failed to look for the sigstore signature {at}"))? {
-                Some(sig) => unverifiable(w.required, run.job.sigstore.mode, sig, why),
-                None => Finding::Missing,
-            }
+            let finding = unverifiable(w.required, run.job.sigstore.mode, sig, &why);
+            return Ok(Looked { wanted: w, finding, manifest: None });
         }
     };
-    Ok(Looked { wanted: w, finding })
+    let manifest = store.get_manifest(repo, sig.as_str()).await.with_context(context)?;
+    let subject = Subject { digest: &w.digest, logical: &w.logical };
+    let finding = found(sigstore::judge(store.as_ref(), repo, &manifest, subject, trust).await?);
+    // The plan need not read the `.sig` manifest from the source again.
+    Ok(Looked { wanted: w, finding, manifest: Some(manifest) })
 }
 
 /// A signature found with nothing to check it against: under `require`, a required one is

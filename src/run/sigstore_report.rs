@@ -31,6 +31,8 @@ pub(super) enum Finding {
 pub(super) struct Looked {
     pub(super) wanted: Wanted,
     pub(super) finding: Finding,
+    /// The `.sig` manifest as the source gave it.
+    pub(super) manifest: Option<crate::store::RawManifest>,
 }
 
 /// The sigstore (cosign) signatures of one release (`sigstore` in the JSON, schema 3).
@@ -79,7 +81,7 @@ pub(super) fn conclude(
         .map(|r| SigstoreReport { enforced: r.release.enforced_image_policy().is_some(), ..Default::default() })
         .collect();
     let mut mappings = Vec::new();
-    for Looked { wanted: w, finding } in looked {
+    for Looked { wanted: w, finding, .. } in looked {
         let report = &mut reports[w.release];
         let reason = match finding {
             Finding::Verified(sig) => {

@@ -241,20 +241,23 @@ fn a_4_20_shaped_payload_with_a_signed_release_copies_that_signature_verified_an
 }
 
 #[test]
-fn a_signed_mirror_reads_each_component_once_and_its_rerun_asks_the_source_for_the_release_only() {
+fn a_signed_mirror_reads_each_component_and_signature_once_and_its_rerun_asks_the_source_for_the_release_only() {
     use crate::support::{assert_success, registry::Registry, run};
     let key = CosignKey::ecdsa_p256();
     let image_policy = Some(ImagePolicySpec { key_pem: key.public_pem.clone(), feature_set: None });
     let spec = ReleaseSpec { components: 3, multi_arch_components: 1, image_policy, ..ReleaseSpec::default() };
     let b = crate::faults::bed(spec);
-    sign_release(&b.release, &b.registry.client(), &key);
+    let signed = sign_release(&b.release, &b.registry.client(), &key);
     let dest = Registry::start();
     let to = format!("--to={}/{DEST_REPO}", dest.host());
     assert_success(&run(crate::faults::args(&b.release, to.clone(), &["-q"])));
     let gets = b.proxy.requests("GET", "/manifests/");
+    let read = |digest: &str| gets.iter().filter(|e| e.path.ends_with(&format!("/manifests/{digest}"))).count();
     for image in &b.release.images {
-        let asked = gets.iter().filter(|e| e.path.ends_with(&format!("/manifests/{}", image.digest))).count();
-        assert_eq!(asked, 1, "{} read once, for its signatures and the copy", image.name);
+        assert_eq!(read(&image.digest), 1, "{} read once, for its signatures and the copy", image.name);
+    }
+    for s in &signed {
+        assert_eq!(read(&s.signature.digest), 1, "the signature of {} read once, to judge and to copy", s.image);
     }
     let before = b.proxy.log().len();
     let out = run(crate::faults::args(&b.release, to, &[]));
