@@ -335,6 +335,14 @@ fn a_dry_run_lists_the_signatures_it_would_copy_and_the_missing_ones_per_release
     assert_eq!(missing["component"], unsigned.name.as_str(), "{sigstore}");
     assert!(missing["image"].as_str().is_some_and(|i| i.ends_with(&unsigned.digest)), "{sigstore}");
     assert!(dest.client().catalog().is_empty(), "a dry run copies nothing");
+    let out = mirror_to(&src, &dest, &["--dry-run", "--sigstore=copy"]);
+    assert_success(&out);
+    let text = crate::support::stdout(&out);
+    assert!(text.contains("Sigstore signatures of release 4.99.0: 5 verified and to copy, 1 missing\n"), "{text}");
+    assert!(text.contains(&format!("  missing: {} ", unsigned.name)), "{text}");
+    let tag = crate::support::cosign::signature_tag(&signed[1].image);
+    assert!(text.contains(&format!("{}/{DEST_REPO}:{tag}", dest.host())), "each signature to copy listed: {text}");
+    assert!(dest.client().catalog().is_empty(), "a dry run copies nothing");
 }
 
 #[test]
