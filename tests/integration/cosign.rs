@@ -309,7 +309,7 @@ fn the_upload_checks_the_trees_signatures_again_and_a_key_of_ones_own_replaces_t
 }
 
 #[test]
-fn a_dry_run_lists_the_signatures_it_would_copy_and_the_missing_ones_per_release_in_json() {
+fn a_dry_run_lists_the_signatures_it_would_copy_and_the_missing_ones_per_release_in_text_and_json() {
     use crate::support::{assert_success, registry::Registry};
     let key = CosignKey::rsa();
     let src = release_with_policy(&key, None);
