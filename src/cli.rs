@@ -179,16 +179,36 @@ pub struct GraphArgs {
 #[derive(Debug, Args)]
 pub struct VerifySignatureArgs {
     /// The release digest the signature must sign (the digest of the release image or list).
-    #[arg(long, value_name = "sha256:HEX")]
-    pub digest: release_mirror::digest::Digest,
+    #[arg(long, value_name = "sha256:HEX", required_unless_present = "sigstore")]
+    pub digest: Option<release_mirror::digest::Digest>,
 
     /// The signature file: a raw OpenPGP signed message (signature-N of a store).
-    #[arg(long, value_name = "FILE")]
-    pub signature: PathBuf,
+    #[arg(long, value_name = "FILE", required_unless_present = "sigstore")]
+    pub signature: Option<PathBuf>,
 
-    /// The keyring to verify with (armored or binary OpenPGP public keys).
+    /// The keyring to verify with (armored or binary OpenPGP public keys); with --sigstore,
+    /// a PEM public key (RSA or ECDSA).
     #[arg(long, value_name = "FILE")]
     pub key: PathBuf,
+
+    /// Check the sigstore (cosign) signature of this image instead: REGISTRY/REPO@sha256:…,
+    /// or file://REPO@sha256:… with --from-dir (then --identity); for a list, each platform
+    /// image's. Exit 3 unless every one verifies.
+    #[arg(long, value_name = "IMAGE", conflicts_with_all = ["digest", "signature"])]
+    pub sigstore: Option<String>,
+
+    /// With --sigstore: the oc tree file:// images are read from.
+    #[arg(long, value_name = "DIR", requires = "sigstore")]
+    pub from_dir: Option<PathBuf>,
+
+    /// With --sigstore: the reference the signature must name (matchRepoDigestOrExact: its
+    /// repository); default the image's own.
+    #[arg(long, value_name = "REF", requires = "sigstore")]
+    pub identity: Option<String>,
+
+    /// With --sigstore: plain HTTP and unverified TLS to the registry.
+    #[arg(long, requires = "sigstore")]
+    pub insecure: bool,
 
     /// Output format on stdout.
     #[arg(short = 'o', long, value_enum, value_name = "FORMAT", default_value_t = OutputFormat::Text)]
@@ -377,14 +397,16 @@ pub struct SignatureArgs {
     #[arg(long, requires = "apply_release_image_signature", help_heading = "Signatures")]
     pub overwrite: bool,
 
-    /// Sigstore (cosign) signatures: require them where the payload's policy is enforced,
-    /// copy those that exist, or skip them. Hidden until the run acts on it.
-    #[arg(long, value_enum, value_name = "MODE", default_value = "require", hide = true)]
+    /// Sigstore (cosign) signatures, the ones the nodes check from 4.21: require them where
+    /// the payload's ClusterImagePolicy is enforced (missing or refused: exit 3, nothing
+    /// copied), copy those that verify without requiring any, or skip them. Separate from
+    /// the GPG signatures above.
+    #[arg(long, value_enum, value_name = "MODE", default_value = "require", help_heading = "Signatures")]
     pub sigstore: SigstoreMode,
 
-    /// A PEM public key to check sigstore signatures with instead of the payload policy's
-    /// (repeatable). Hidden until the run acts on it.
-    #[arg(long = "sigstore-key", value_name = "FILE", hide = true)]
+    /// A PEM public key (RSA or ECDSA) to check sigstore signatures with instead of the
+    /// payload policy's key, for builds signed by another key (repeatable: any one may sign).
+    #[arg(long = "sigstore-key", value_name = "FILE", help_heading = "Signatures")]
     pub sigstore_keys: Vec<PathBuf>,
 }
 

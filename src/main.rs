@@ -68,8 +68,8 @@ fn upgrade_path(args: &cli::PathArgs) -> anyhow::Result<()> {
 
 /// `verify-signature`: the report on stdout; exit 3 when the signature is not valid.
 fn verify_signature(args: &cli::VerifySignatureArgs) -> anyhow::Result<()> {
-    let report =
-        signature::offline::check(&args.digest, &args.signature, &args.key).map_err(exit::signature_failure)?;
+    let (Some(digest), Some(signature)) = (&args.digest, &args.signature) else { return verify_sigstore(args) };
+    let report = signature::offline::check(digest, signature, &args.key).map_err(exit::signature_failure)?;
     for warning in &report.warnings {
         render::line(&format!("warning: {warning}"));
     }
@@ -77,6 +77,38 @@ fn verify_signature(args: &cli::VerifySignatureArgs) -> anyhow::Result<()> {
         cli::OutputFormat::Text => emit(&report.to_text()),
         cli::OutputFormat::Json => emit(&format!("{}\n", report.to_json())),
     }
+}
+
+/// `verify-signature --sigstore IMAGE`: one line (or JSON entry) per image checked; exit 3
+/// unless every one verifies.
+fn verify_sigstore(args: &cli::VerifySignatureArgs) -> anyhow::Result<()> {
+    use release_mirror::reference::ImageRef;
+    use release_mirror::run::{SigstoreCheck, SigstoreRefused};
+    let parse = |text: &str| ImageRef::parse(text).map_err(|e| exit::usage(format!("{text}: {e}")));
+    let check = SigstoreCheck {
+        image: parse(args.sigstore.as_deref().unwrap_or_default())?,
+        from_dir: args.from_dir.clone(),
+        keys: vec![args.key.clone()],
+        identity: args.identity.as_deref().map(parse).transpose()?,
+        http: release_mirror::http::Settings { insecure: args.insecure, ..Default::default() },
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| anyhow::anyhow!("failed to start the async runtime: {e}"))?;
+    let results = runtime
+        .block_on(release_mirror::run::verify_sigstore(&check, std::sync::Arc::new(render::Renderer::new(false, 0))))?;
+    match args.output {
+        cli::OutputFormat::Text => emit(&text::sigstore_results(&results))?,
+        cli::OutputFormat::Json => emit(&format!("{}\n", serde_json::to_string_pretty(&results)?))?,
+    }
+    let failed: Vec<String> =
+        results.iter().filter(|r| !r.verified()).map(|r| format!("{} {}", r.digest, r.verdict)).collect();
+    if failed.is_empty() {
+        return Ok(());
+    }
+    let msg = format!("the sigstore signature of {} does not verify: {}", check.image, failed.join(", "));
+    Err(exit::signature_failure(SigstoreRefused(msg)))
 }
 
 /// Write `text` to stdout. A reader that went away (`… | head`, `| grep -q`) is not an

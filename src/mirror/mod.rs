@@ -20,6 +20,6 @@ pub(crate) use inspect::{images_to_read, read_destination, read_destination_blob
 pub use instructions::{render as render_instructions, Instructions, MirrorSource};
 pub use plan::{mappings, plan, DestState, Mapping, Plan, SourceImage, Target};
 pub use report::{MappingSummary, ReleaseSummary, Summary, TransferSummary, SCHEMA_VERSION};
-pub(crate) use sigstore::signature_mappings;
+pub(crate) use sigstore::platform_digests;
 pub(crate) use stores::Stores;
 pub use streams::{Concurrency, Sample, Streams};

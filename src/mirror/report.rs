@@ -9,7 +9,7 @@ use super::plan::{Mapping, Plan};
 use crate::release::Release;
 
 /// Version of the JSON summary schema; bumped on any incompatible change.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// What the mirror as a whole did: every image mapping, the transfer, the mirror
 /// configuration and what to run next. What each release is lies in [`ReleaseSummary`].

@@ -18,7 +18,13 @@ const DRY_RUN_PROBE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The plan for `mappings`: temp files a killed run left are swept first (not in a dry run,
 /// which writes nothing), then both sides are inspected.
-pub(super) async fn plan(run: &Run<'_>, mappings: Vec<Mapping>, releases: &[ReleaseRun]) -> Result<Plan> {
+/// `read` are manifests read already (the sigstore step's lists): not asked for again.
+pub(super) async fn plan(
+    run: &Run<'_>,
+    mappings: Vec<Mapping>,
+    releases: &[ReleaseRun],
+    read: Vec<crate::store::RawManifest>,
+) -> Result<Plan> {
     if !run.job.dry_run {
         let mut removed = 0;
         let mut seen = BTreeSet::new();
@@ -29,7 +35,8 @@ pub(super) async fn plan(run: &Run<'_>, mappings: Vec<Mapping>, releases: &[Rele
             run.progress.info(&format!("removed {removed} temporary files left by an interrupted run"));
         }
     }
-    let known: Vec<_> = releases.iter().map(|r| r.release.manifest.clone()).collect();
+    let mut known: Vec<_> = releases.iter().map(|r| r.release.manifest.clone()).collect();
+    known.extend(read);
     let (images, state) = inspect(run, &mappings, &known).await?;
     Ok(mirror::plan(mappings, &images, &state, super::steps::same_registry))
 }

@@ -1,6 +1,7 @@
 //! One mirror run, start to end, as named steps over one record per release: choose the
 //! releases → connect to the cluster (when applying) → read the payloads → verify their
-//! signatures → prepare the ConfigMap files → map, inspect and plan → execute → record the
+//! signatures → prepare the ConfigMap files → map → find and verify the sigstore signatures
+//! (exit 3 before any copy) → inspect and plan → execute → record the
 //! tree → write and apply the ConfigMaps → build the report once. The only module that sees
 //! every part; each part knows none of the others.
 
@@ -8,8 +9,11 @@ mod graph_data;
 mod inspect;
 mod report;
 mod signatures;
+mod sigstore;
+mod sigstore_report;
 mod steps;
 mod upload;
+mod verify_sigstore;
 
 use std::sync::Arc;
 
@@ -27,7 +31,9 @@ use crate::select::Selected;
 use crate::signature::Accepted;
 
 pub use report::{ReleaseReport, Report, SignatureInfo, SignatureReport};
+pub use sigstore_report::{MissingSignature, SigstoreRefused, SigstoreReport};
 pub use upload::quote;
+pub use verify_sigstore::{verify_sigstore, SigstoreCheck, SigstoreResult};
 
 /// Run `job`: mirror, write and apply as it says, tell `events` what happens on the way, and
 /// describe what was done. The caller prints the report; [`Report::into_result`] then says
@@ -90,12 +96,17 @@ async fn run_with(job: &Job, transport: &Transport, progress: Progress) -> Resul
     steps::verify(&run, &mut releases).await?;
     steps::prepare_config_maps(&run, &mut releases)?;
     let graph_data = graph_data::prepare(&run, &releases).await?;
-    let mappings = steps::mappings(&run, &releases).await?;
-    let plan = inspect::plan(&run, mappings, &releases).await?;
+    let mut mappings = steps::mappings(&run, &releases).await?;
+    let found = sigstore::find(&run, &releases).await?;
+    mappings.extend(found.mappings);
+    let plan = inspect::plan(&run, mappings, &releases, found.read).await?;
     let totals = steps::execute(&run, &plan).await?;
     let graph_data = graph_data::push(&run, graph_data).await?;
     steps::record_tree(&run, &releases, &selection, graph_data.as_ref())?;
-    let reports = steps::sign(&run, &releases, &plan).await?;
+    let mut reports = steps::sign(&run, &releases, &plan).await?;
+    for (report, sigstore) in reports.iter_mut().zip(found.reports) {
+        report.sigstore = Some(sigstore);
+    }
     let update_service = graph_data::update_service(&run, graph_data.as_ref())?;
     let summary =
         Summary::new(&plan, totals, job.dry_run, job.target.mirror_prefixes(), run.upload_commands(&releases));

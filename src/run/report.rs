@@ -37,13 +37,15 @@ pub struct ReleaseReport {
     pub release: ReleaseSummary,
     /// Its verified signatures and ConfigMap; absent with --skip-release-image-signature.
     pub signature: Option<SignatureReport>,
+    /// Its sigstore (cosign) signatures; absent with --sigstore=skip.
+    pub sigstore: Option<super::SigstoreReport>,
     /// Its version as the selection gave it, else as its metadata says (when that parses):
     /// what the upgrade path's hops name.
     #[serde(skip)]
     pub version: Option<Version>,
 }
 
-/// The JSON document: schema 2 keeps the last release (and its signature) at the top level
+/// The JSON document: schema 3 (2 and each release's `sigstore`) keeps the last release (and its signature) at the top level
 /// beside the list of every release, in this field order.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]

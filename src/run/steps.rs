@@ -158,19 +158,10 @@ pub(super) fn prepare_config_maps(run: &Run<'_>, releases: &mut [ReleaseRun]) ->
     Ok(())
 }
 
-/// Which image goes where: every release's images, and the sigstore signatures the source
-/// has beside each release.
+/// Which image goes where: every release's images (their sigstore signatures are found by
+/// the next step, `sigstore::find`).
 pub(super) async fn mappings(run: &Run<'_>, releases: &[ReleaseRun]) -> Result<Vec<Mapping>> {
-    let mut mappings = Vec::new();
-    for r in releases {
-        mappings.extend(mirror::mappings(&r.release, &run.job.target));
-        let sigstore = mirror::signature_mappings(&run.sources, &r.release, &mappings).await?;
-        for m in &sigstore {
-            run.progress.info(&format!("found sigstore signature {}; mirroring it beside the release", m.source));
-        }
-        mappings.extend(sigstore);
-    }
-    Ok(mappings)
+    Ok(releases.iter().flat_map(|r| mirror::mappings(&r.release, &run.job.target)).collect())
 }
 
 /// Carry out the plan (nothing in a dry run).
@@ -258,7 +249,7 @@ async fn sign_one(
 
 fn release_report(r: &ReleaseRun, plan: &Plan, signature: Option<super::SignatureReport>) -> ReleaseReport {
     let version = r.selected.version.clone().or_else(|| r.release.version.parse().ok());
-    ReleaseReport { release: ReleaseSummary::new(&r.release, &plan.mappings), signature, version }
+    ReleaseReport { release: ReleaseSummary::new(&r.release, &plan.mappings), signature, sigstore: None, version }
 }
 
 /// Cross-repository mounts work within one registry.

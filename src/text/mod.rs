@@ -5,6 +5,9 @@
 mod osus;
 mod sequence;
 mod shown;
+mod sigstore;
+
+pub use sigstore::results as sigstore_results;
 
 use std::fmt::Write as _;
 
@@ -93,6 +96,10 @@ fn tail(report: &Report, instructions: Instructions) -> String {
     }
     if !mirror.sigstore_signatures.is_empty() {
         out.push('\n');
+    }
+    let sigstore = sigstore::render(&report.releases, mirror.dry_run);
+    if !sigstore.is_empty() {
+        let _ = writeln!(out, "{sigstore}");
     }
     for cmd in &mirror.upload_commands {
         let _ = writeln!(out, "{cmd}\n");

@@ -88,7 +88,7 @@ fn the_json_summary_follows_the_documented_schema() {
     let out = run(mirror_args(&src, &dest, &["-o", "json"]));
     assert_success(&out);
     let s: Value = serde_json::from_slice(&out.stdout).expect("stdout is one JSON document");
-    assert_eq!(s["schemaVersion"], 2);
+    assert_eq!(s["schemaVersion"], 3);
     assert_eq!(s["releases"].as_array().map(Vec::len), Some(1), "one release, in upgrade order");
     assert_eq!(s["releases"][0]["digest"], s["release"]["digest"]);
     assert_eq!(s["releases"][0]["upgradeCommand"], s["upgradeCommand"]);

@@ -133,7 +133,7 @@ fn a_shortest_path_takes_the_conditional_hop_skips_a_release_and_fetches_each_bl
         run(args(&b, &dest, &["--min-version=4.99.0", "--max-version=4.100.0", "--shortest-path", "-o", "json"]));
     assert_success(&again);
     let summary: Value = serde_json::from_slice(&again.stdout).expect("JSON");
-    assert_eq!(summary["schemaVersion"], 2);
+    assert_eq!(summary["schemaVersion"], 3);
     let versions: Vec<&str> =
         summary["releases"].as_array().expect("releases").iter().map(|r| r["version"].as_str().unwrap_or("")).collect();
     assert_eq!(versions, ["4.99.0", "4.99.2", "4.100.0"]);

@@ -17,6 +17,7 @@ mod policy;
 mod proptests;
 mod verify;
 
+pub(crate) use identity::SignedIdentity;
 pub use key::{KeyError, KeyFileError, PublicKey, MAX_PEM_BYTES};
 pub use lookup::{check, judge, signature_tag, LookupError, Verdict, MAX_SIGNATURE_IMAGE_BYTES};
 pub use policy::{mentions_policy, parse_policies, scope_matches, ImagePolicy, PolicyError, RootOfTrust};
