@@ -50,6 +50,6 @@ fn main() -> Result<()> {
     });
     let runtime = tokio::runtime::Runtime::new().context("failed to start the async runtime")?;
     let report = runtime.block_on(release_mirror::run(&job, events))?;
-    println!("{}", report.to_json());
+    println!("{}", serde_json::to_string_pretty(&report)?);
     report.into_result()
 }

@@ -43,7 +43,7 @@
 //! let to = ImageRef::parse_repository("mirror.internal:5000/ocp/release")?;
 //! let job = Job::new(release, Target { to, release_image: None, skip_release_image: false, release_repo: None });
 //! let report = release_mirror::run(&job, release_mirror::events::discard()).await?;
-//! std::fs::write("report.json", report.to_json())?;
+//! std::fs::write("report.json", serde_json::to_vec_pretty(&report)?)?;
 //! # Ok(())
 //! # }
 //! ```

@@ -43,7 +43,7 @@ fn main() -> ExitCode {
     renderer.clear();
     let printed = result.and_then(|report| {
         match output.format {
-            cli::OutputFormat::Json => emit(&format!("{}\n", report.to_json()))?,
+            cli::OutputFormat::Json => emit(&text::json(&report))?,
             cli::OutputFormat::Text => emit(&text::report(&report, output.instructions))?,
         }
         Ok(report.into_result()?)

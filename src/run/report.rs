@@ -72,8 +72,16 @@ impl Report {
         self.releases.last()
     }
 
-    /// The JSON document (schema in docs/output.md).
-    pub fn to_json(&self) -> String {
+    /// `Err` (exit 4) when a signature was to be applied and was not.
+    pub fn into_result(self) -> anyhow::Result<()> {
+        let mut applied = self.releases.into_iter().filter_map(|r| r.signature.and_then(|s| s.applied));
+        applied.try_for_each(ApplyReport::into_result)
+    }
+}
+
+/// The one versioned JSON document of a run (schema in docs/output.md).
+impl Serialize for Report {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let empty = ReleaseSummary::default();
         let last = self.last();
         let json = Json {
@@ -92,13 +100,7 @@ impl Report {
             graph_data_image: self.graph_data.as_ref(),
             update_service: self.update_service.as_ref(),
         };
-        serde_json::to_string_pretty(&json).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
-    }
-
-    /// `Err` (exit 4) when a signature was to be applied and was not.
-    pub fn into_result(self) -> anyhow::Result<()> {
-        let mut applied = self.releases.into_iter().filter_map(|r| r.signature.and_then(|s| s.applied));
-        applied.try_for_each(ApplyReport::into_result)
+        json.serialize(s)
     }
 }
 

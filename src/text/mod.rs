@@ -86,13 +86,20 @@ fn head(report: &Report) -> String {
     out
 }
 
+/// How many sigstore signature images the text names before it counts the rest.
+const SIGSTORE_LINES: usize = 5;
+
 /// The end of the summary: sigstore signatures, upload commands, mirror configuration and
 /// the upgrade command.
 fn tail(report: &Report, instructions: Instructions) -> String {
     let mirror = &report.mirror;
     let mut out = String::new();
-    for sig in &mirror.sigstore_signatures {
+    // A full release has ~190 signature images: a few are named, all are in -o json.
+    for sig in mirror.sigstore_signatures.iter().take(SIGSTORE_LINES) {
         let _ = writeln!(out, "Sigstore signature: {sig}");
+    }
+    if let Some(more) = mirror.sigstore_signatures.len().checked_sub(SIGSTORE_LINES).filter(|n| *n > 0) {
+        let _ = writeln!(out, "… and {more} more sigstore signatures beside their images (every one in -o json)");
     }
     if !mirror.sigstore_signatures.is_empty() {
         out.push('\n');
