@@ -1,9 +1,10 @@
 //! oc's `v2/` disk layout: pure path logic, an atomic writer and a reader, as an image store,
-//! and the bounded reader of the small files beside it.
+//! the bounded reader of the small files beside it, and the free space of the media.
 
 mod error;
 pub(crate) mod layout;
 mod read;
+pub(crate) mod space;
 mod store;
 mod write;
 

@@ -1,6 +1,6 @@
 //! One mirror run, start to end, as named steps over one record per release: choose the
 //! releases → connect to the cluster (when applying) → read the payloads → verify their
-//! signatures → prepare the ConfigMap files → map, inspect and plan → execute → record the
+//! signatures → prepare the ConfigMap files → map, inspect and plan → check the space of a tree → execute → record the
 //! tree → write and apply the ConfigMaps → build the report once. The only module that sees
 //! every part; each part knows none of the others.
 
@@ -8,6 +8,7 @@ mod graph_data;
 mod inspect;
 mod report;
 mod signatures;
+mod space;
 mod steps;
 mod upload;
 
@@ -92,13 +93,15 @@ async fn run_with(job: &Job, transport: &Transport, progress: Progress) -> Resul
     let graph_data = graph_data::prepare(&run, &releases).await?;
     let mappings = steps::mappings(&run, &releases).await?;
     let plan = inspect::plan(&run, mappings, &releases).await?;
+    let space = space::check(&run, &plan)?;
     let totals = steps::execute(&run, &plan).await?;
     let graph_data = graph_data::push(&run, graph_data).await?;
     steps::record_tree(&run, &releases, &selection, graph_data.as_ref())?;
     let reports = steps::sign(&run, &releases, &plan).await?;
     let update_service = graph_data::update_service(&run, graph_data.as_ref())?;
-    let summary =
+    let mut summary =
         Summary::new(&plan, totals, job.dry_run, job.target.mirror_prefixes(), run.upload_commands(&releases));
+    summary.transfer.space = space;
     Ok(Report {
         mirror: summary,
         releases: reports,

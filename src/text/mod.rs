@@ -67,9 +67,19 @@ fn head(report: &Report) -> String {
         }
         let _ = writeln!(
             out,
-            "Would copy {} blobs ({} bytes); {} blobs ({} bytes) already present; {} of {} images complete.\n",
+            "Would copy {} blobs ({} bytes); {} blobs ({} bytes) already present; {} of {} images complete.",
             t.blobs_to_copy, t.bytes_to_copy, t.blobs_skipped, t.bytes_skipped, t.images_complete_before, t.images
         );
+        if let Some(space) = &t.space {
+            let _ = writeln!(
+                out,
+                "Space needed in {}: {} bytes; {} bytes free.",
+                space.folder.display(),
+                space.needed,
+                space.available
+            );
+        }
+        out.push('\n');
     } else {
         let _ = writeln!(out, "Success");
     }
