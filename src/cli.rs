@@ -237,6 +237,12 @@ pub struct MirrorArgs {
     #[arg(long, value_name = "DIR", help_heading = "Destination")]
     pub to_dir: Option<PathBuf>,
 
+    /// With --to-dir: an earlier transfer (its folder, or its release-mirror/releases.json).
+    /// The new tree holds only the blobs it, and the transfers it was based on, did not
+    /// carry; its upload needs theirs first. Repeatable.
+    #[arg(long, value_name = "TREE", requires = "to_dir", help_heading = "Destination")]
+    pub since: Vec<PathBuf>,
+
     /// Accepted for compatibility: manifest lists are always kept whole.
     #[arg(long, help_heading = "Destination")]
     pub keep_manifest_list: bool,

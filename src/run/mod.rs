@@ -8,6 +8,7 @@ mod graph_data;
 mod inspect;
 mod report;
 mod signatures;
+mod since;
 mod space;
 mod steps;
 mod upload;
@@ -94,9 +95,11 @@ async fn run_with(job: &Job, transport: &Transport, progress: Progress) -> Resul
     let mappings = steps::mappings(&run, &releases).await?;
     let plan = inspect::plan(&run, mappings, &releases).await?;
     let space = space::check(&run, &plan)?;
+    since::check_upload(&run, &plan).await?;
     let totals = steps::execute(&run, &plan).await?;
     let graph_data = graph_data::push(&run, graph_data).await?;
     steps::record_tree(&run, &releases, &selection, graph_data.as_ref())?;
+    since::record(&run, &plan.relied_on)?;
     let reports = steps::sign(&run, &releases, &plan).await?;
     let update_service = graph_data::update_service(&run, graph_data.as_ref())?;
     let mut summary =

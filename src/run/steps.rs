@@ -219,8 +219,13 @@ pub(super) fn record_tree(
         graph: graph.map(|_| format!("{}/{}", select::RECORD_DIR, select::GRAPH_FILE)),
     });
     let graph_data_image = graph_data.map(|g| g.image.clone());
-    let record =
-        TreeRecord { schema_version: select::RECORD_VERSION, releases: recorded, upgrade_path, graph_data_image };
+    let record = TreeRecord {
+        schema_version: select::RECORD_VERSION,
+        releases: recorded,
+        upgrade_path,
+        graph_data_image,
+        ..TreeRecord::default()
+    };
     let path = select::write_record(dir, record, graph)?;
     run.progress.info(&format!("recorded the releases of the tree in {}", path.display()));
     Ok(())

@@ -31,6 +31,7 @@ pub(super) fn check(record: &TreeRecord, root: &Path) -> Result<()> {
     );
     let n = record.releases.len();
     ensure!(n <= MAX_RECORDED_RELEASES, "it lists {n} releases, more than the limit of {MAX_RECORDED_RELEASES}");
+    super::tree_carry::check(&record.carry)?;
     let layout = Layout::new(root);
     let mut seen = BTreeSet::new();
     let mut previous: Option<Version> = None;
