@@ -243,6 +243,12 @@ pub struct MirrorArgs {
     #[arg(long, value_name = "TREE", requires = "to_dir", help_heading = "Destination")]
     pub since: Vec<PathBuf>,
 
+    /// With --to-dir: write the tree as numbered tar segments of at most SIZE (700MiB, 4GiB;
+    /// K, M, G and KiB, MiB, GiB are powers of 1024), with no symbolic links, for FAT or
+    /// exFAT media and transfer appliances. --from-dir reads them in place.
+    #[arg(long, value_name = "SIZE", requires = "to_dir", help_heading = "Destination")]
+    pub archive_size: Option<String>,
+
     /// Accepted for compatibility: manifest lists are always kept whole.
     #[arg(long, help_heading = "Destination")]
     pub keep_manifest_list: bool,

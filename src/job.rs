@@ -29,6 +29,9 @@ pub struct Job {
     /// `--since`: earlier transfers (tree folders); a `--to-dir` tree then holds only the
     /// blobs they and the transfers they build on did not carry.
     pub since: Vec<PathBuf>,
+    /// `--archive-size`: the `--to-dir` tree is written as numbered tar segments of at most
+    /// this many bytes (no symbolic links), read in place by `--from-dir`.
+    pub archive_size: Option<u64>,
     /// Plan and report only: copy, write and apply nothing.
     pub dry_run: bool,
     /// `--to-mirror`: print oc's `SOURCE DESTINATION` mapping lines and stop (no signature
@@ -64,6 +67,7 @@ impl Job {
             target,
             to_dir: None,
             since: Vec::new(),
+            archive_size: None,
             dry_run: false,
             to_mirror: false,
             http: http::Settings::default(),

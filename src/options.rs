@@ -213,6 +213,14 @@ pub fn job(args: &MirrorArgs) -> anyhow::Result<Job> {
         target: opts.target,
         to_dir: opts.to_dir,
         since: args.since.iter().map(|p| since_folder(p)).collect(),
+        archive_size: args
+            .archive_size
+            .as_deref()
+            .map(|t| {
+                release_mirror::disk::parse_size(t)
+                    .map_err(|e| release_mirror::exit::usage(format!("--archive-size: {e}")))
+            })
+            .transpose()?,
         dry_run: args.dry_run || args.to_mirror,
         to_mirror: args.to_mirror,
         http: http_settings(&args.http),

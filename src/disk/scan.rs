@@ -1,4 +1,5 @@
-//! What a tree holds: every blob file under its `v2/` folder, by digest, with its size.
+//! What a tree holds: every blob file under its `v2/` folder (or in its segments), by
+//! digest, with its size.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -13,6 +14,10 @@ const MAX_DEPTH: usize = 16;
 /// Every regular file named `sha256:<hex>` in a `blobs` folder under `root/v2`, with its
 /// size; links, temp files and other names are left out. An absent `v2/` holds nothing.
 pub(crate) fn blobs_in_tree(root: &Path) -> Result<BTreeMap<Digest, u64>, DiskError> {
+    if super::segments::is_set(root) {
+        let index = super::segments::read_index(root)?;
+        return Ok(index.blobs.iter().filter_map(|(d, b)| Some((d.parse().ok()?, b.size))).collect());
+    }
     let mut found = BTreeMap::new();
     let mut stack = vec![(root.join("v2"), 0usize)];
     while let Some((dir, depth)) = stack.pop() {

@@ -7,6 +7,7 @@
 mod graph_data;
 mod inspect;
 mod report;
+mod segments;
 mod signatures;
 mod since;
 mod space;
@@ -92,16 +93,19 @@ async fn run_with(job: &Job, transport: &Transport, progress: Progress) -> Resul
     steps::verify(&run, &mut releases).await?;
     steps::prepare_config_maps(&run, &mut releases)?;
     let graph_data = graph_data::prepare(&run, &releases).await?;
-    let mappings = steps::mappings(&run, &releases).await?;
+    let mut mappings = steps::mappings(&run, &releases).await?;
+    let damaged = segments::drop_damaged(&run, &mut mappings).await?;
     let plan = inspect::plan(&run, mappings, &releases).await?;
     let space = space::check(&run, &plan)?;
     since::check_upload(&run, &plan).await?;
     let totals = steps::execute(&run, &plan).await?;
+    run.dests.finish().await?;
     let graph_data = graph_data::push(&run, graph_data).await?;
     steps::record_tree(&run, &releases, &selection, graph_data.as_ref())?;
     since::record(&run, &plan.relied_on)?;
     let reports = steps::sign(&run, &releases, &plan).await?;
     let update_service = graph_data::update_service(&run, graph_data.as_ref())?;
+    segments::fail_if_damaged(damaged)?;
     let mut summary =
         Summary::new(&plan, totals, job.dry_run, job.target.mirror_prefixes(), run.upload_commands(&releases));
     summary.transfer.space = space;
@@ -120,7 +124,10 @@ impl<'a> Run<'a> {
         Run {
             job,
             sources: Stores::new(transport.clone(), job.from_dir.clone(), job.blob_check),
-            dests: Stores::new(transport.clone(), job.to_dir.clone(), job.blob_check),
+            dests: match (&job.to_dir, job.archive_size) {
+                (Some(dir), Some(size)) => Stores::new(transport.clone(), None, job.blob_check).segmented(dir, size),
+                _ => Stores::new(transport.clone(), job.to_dir.clone(), job.blob_check),
+            },
             progress,
             cluster: None,
         }
