@@ -12,6 +12,20 @@ use crate::mirror::{Plan, SpaceNeeded};
 /// The bytes the plan writes into the tree at `block`-byte allocation: the blobs it copies
 /// there, the manifests it stores, and the record and folders beside them.
 pub(crate) fn needed(plan: &Plan, block: u64) -> u64 {
+    allocated(files(plan), block).saturating_add(TREE_OVERHEAD)
+}
+
+/// The same, written as tar segments of at most `size` bytes: each file a tar entry, and
+/// each segment a header for a spanning piece, the end blocks and a partly used block.
+pub(crate) fn needed_in_segments(plan: &Plan, size: u64, block: u64) -> u64 {
+    use crate::disk::segments::{entry_len, SEGMENT_OVERHEAD};
+    let entries = files(plan).map(entry_len).fold(0, u64::saturating_add);
+    let segments = entries / size.max(1) + 1;
+    entries.saturating_add(segments * (SEGMENT_OVERHEAD + block)).saturating_add(TREE_OVERHEAD)
+}
+
+/// The sizes of the files the plan writes into a tree: blobs, then manifests.
+fn files(plan: &Plan) -> impl Iterator<Item = u64> + '_ {
     let blobs = plan.blobs.iter().filter(|b| b.to.registry().is_none()).map(|b| b.size);
     let manifests = plan
         .children
@@ -19,7 +33,7 @@ pub(crate) fn needed(plan: &Plan, block: u64) -> u64 {
         .chain(&plan.tagged)
         .filter(|m| m.to.registry().is_none())
         .map(|m| m.manifest.bytes.len() as u64);
-    allocated(blobs.chain(manifests), block).saturating_add(TREE_OVERHEAD)
+    blobs.chain(manifests)
 }
 
 /// With `--to-dir`: what the plan needs and what the filesystem has; an error marked
@@ -27,7 +41,11 @@ pub(crate) fn needed(plan: &Plan, block: u64) -> u64 {
 pub(super) fn check(run: &Run<'_>, plan: &Plan) -> Result<Option<SpaceNeeded>> {
     let Some(dir) = &run.job.to_dir else { return Ok(None) };
     let free = free_space(dir).with_context(|| format!("cannot tell how much space {} has", dir.display()))?;
-    let space = SpaceNeeded { folder: dir.clone(), needed: needed(plan, free.block), available: free.available };
+    let needed = match run.job.archive_size {
+        Some(size) => needed_in_segments(plan, size, free.block),
+        None => needed(plan, free.block),
+    };
+    let space = SpaceNeeded { folder: dir.clone(), needed, available: free.available };
     if space.needed > space.available {
         let err = NoSpace { dir: dir.clone(), needed: space.needed, available: space.available };
         if !run.job.dry_run {
@@ -74,6 +92,14 @@ mod tests {
         let (mappings, sources) = inputs("file://openshift/release");
         let p = plan(mappings, &sources, &dest, |_, _| false);
         assert_eq!(needed(&p, 4096), 4096 + 4096 + TREE_OVERHEAD, "a blob the tree has takes no more");
+    }
+
+    #[test]
+    fn segments_need_each_file_as_a_tar_entry_plus_each_segment_s_overhead() {
+        let (mappings, sources) = inputs("file://openshift/release");
+        let p = plan(mappings, &sources, &DestState::default(), |_, _| false);
+        let entries = (512 + 5120) + (512 + 512) + (512 + 512);
+        assert_eq!(needed_in_segments(&p, 1 << 20, 4096), entries + (1536 + 4096) + TREE_OVERHEAD);
     }
 
     #[test]

@@ -9,6 +9,7 @@ use std::process::Command;
 
 use crate::mirror::{assert_complete, source_with};
 use crate::support::generator::{generate, GeneratedRelease};
+use crate::support::proxy::{Action, Fault, Proxy};
 use crate::support::registry::Registry;
 use crate::support::spec::{series, ReleaseSpec};
 use crate::support::{assert_success, run, stderr, stdout, temp_dir};
@@ -379,4 +380,69 @@ fn a_flipped_byte_in_one_segment_names_the_damaged_image_and_the_rest_goes_up() 
         let (bytes, _, _) = client.get_manifest("mirror/ocp/release", &tag).unwrap_or_else(|| panic!("{tag} went up"));
         assert_eq!(bytes, image.manifest);
     }
+}
+
+/// The blob digests the proxy saw fetched (GET), from log entry `from` on.
+fn fetched(proxy: &Proxy, from: usize) -> BTreeSet<String> {
+    let log = proxy.log();
+    let gets = log.iter().skip(from).filter(|e| e.method == "GET" && e.path.contains("/blobs/sha256:"));
+    gets.filter_map(|e| e.path.rsplit('/').next().map(String::from)).collect()
+}
+
+#[test]
+fn an_interrupted_segmented_write_is_resumed_where_it_stopped() {
+    let registry = Registry::start();
+    let proxy = Proxy::in_front_of(&registry);
+    let spec = ReleaseSpec { components: 3, layer_size: 100 << 10, ..ReleaseSpec::default() };
+    let release = generate(&spec, &proxy.host(), "ocp");
+    release.push(&registry);
+    let victim = release.images[2].config_digest.clone();
+    proxy.add(
+        Fault::new(Action::Status { code: 404, retry_after: None }).on("GET", &format!("/blobs/{victim}")).always(),
+    );
+    let tree = temp_dir();
+    let args = to_dir_args(&release.release_ref(), tree.path(), &["-q", "--archive-size=64K"]);
+    // One transfer at a time, largest first: the small config comes after the layers.
+    let first = run([&args[..], &["--max-per-registry=1".to_string()]].concat());
+    assert_eq!(first.status.code(), Some(1), "the write stops at the missing blob");
+
+    let segments = tree.path().join("segments");
+    assert!(
+        segments.join("journal.json").is_file() && !segments.join("index.json").exists(),
+        "a half-written set: {}",
+        stderr(&first)
+    );
+    let journal: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(segments.join("journal.json")).expect("journal")).expect("json");
+    let written: BTreeSet<String> = journal["blobs"].as_object().expect("blobs").keys().cloned().collect();
+    assert!(written.len() > 3 && !written.contains(&victim), "{written:?}");
+    let dest = Registry::start();
+    let refused = run([
+        format!("--from-dir={}", tree.path().display()),
+        "--from=file://openshift/release:4.99.0-x86_64".into(),
+        format!("--to={}/mirror/ocp/release", dest.host()),
+        "--insecure".into(),
+        "--skip-release-image-signature".into(),
+    ]);
+    assert!(stderr(&refused).contains("the segment set was not finished"), "{}", stderr(&refused));
+    let names = |dir: &Path| {
+        plain_files(dir).into_iter().filter(|(p, _)| p.extension().is_some_and(|e| e == "tar")).collect::<Vec<_>>()
+    };
+    let before = names(tree.path());
+    let kept: Vec<(PathBuf, Vec<u8>)> =
+        before[..before.len() - 1].iter().map(|(p, _)| (p.clone(), fs::read(p).expect("segment"))).collect();
+
+    proxy.clear_faults();
+    let from = proxy.log().len();
+    assert_success(&run(&args));
+    let again: BTreeSet<String> =
+        fetched(&proxy, from).into_iter().filter(|d| !release.release.blobs.contains(d)).collect();
+    assert!(again.contains(&victim), "{again:?}");
+    assert!(again.is_disjoint(&written), "no blob of the first run is fetched again: {again:?}");
+    for (path, bytes) in kept {
+        assert_eq!(fs::read(&path).expect("segment"), bytes, "{} is kept as it was", path.display());
+    }
+    assert!(segments.join("index.json").is_file() && !segments.join("journal.json").exists());
+    assert_success(&upload(tree.path(), &dest));
+    assert_complete(&release, &dest.client());
 }

@@ -17,7 +17,11 @@ use tokio::sync::Mutex;
 use tokio_util::io::ReaderStream;
 
 pub use index::parse_size;
-pub(crate) use index::Index;
+pub(crate) use index::{entry_len, Index};
+
+/// Bytes a segment adds besides its entries: the end blocks, and a header when a blob
+/// continues in it.
+pub(crate) const SEGMENT_OVERHEAD: u64 = index::END + index::BLOCK;
 
 use super::{write_file_atomic, DiskError};
 use crate::digest::Digest;
