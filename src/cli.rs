@@ -269,7 +269,8 @@ pub struct MirrorArgs {
 
     /// With --to-dir: read and hash every blob already in the tree and replace any whose
     /// content does not match its digest (slow: reads the whole tree). Without it a rerun
-    /// checks that each blob is there with its size.
+    /// checks that each blob is there with its size. With --from-dir --dry-run: check the
+    /// media, hashing every blob (in segments too), asking no registry.
     #[arg(long, help_heading = "Behaviour")]
     pub verify: bool,
 

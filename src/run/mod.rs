@@ -6,6 +6,7 @@
 
 mod graph_data;
 mod inspect;
+mod media;
 mod report;
 mod segments;
 mod signatures;
@@ -94,6 +95,9 @@ async fn run_with(job: &Job, transport: &Transport, progress: Progress) -> Resul
     steps::prepare_config_maps(&run, &mut releases)?;
     let graph_data = graph_data::prepare(&run, &releases).await?;
     let mut mappings = steps::mappings(&run, &releases).await?;
+    if media::asked(&run) {
+        return media::check(&run, &releases, &mappings).await;
+    }
     let damaged = segments::drop_damaged(&run, &mut mappings).await?;
     let plan = inspect::plan(&run, mappings, &releases).await?;
     let space = space::check(&run, &plan)?;
