@@ -124,7 +124,7 @@ fn a_release_that_fits_is_written_with_the_space_check_passed() {
 }
 
 /// A series of releases (25 % of 8 components change from one to the next) in one registry.
-fn releases(versions: &[&str]) -> (Registry, Vec<GeneratedRelease>) {
+pub(crate) fn releases(versions: &[&str]) -> (Registry, Vec<GeneratedRelease>) {
     let registry = Registry::start();
     let made = series(&ReleaseSpec { components: 8, ..ReleaseSpec::default() }, versions, 0.25)
         .iter()
@@ -149,7 +149,7 @@ fn names(dir: &Path) -> BTreeSet<String> {
     entries.map(|e| e.file_name().to_string_lossy().into_owned()).collect()
 }
 
-fn blobs_of(releases: &[&GeneratedRelease]) -> BTreeSet<String> {
+pub(crate) fn blobs_of(releases: &[&GeneratedRelease]) -> BTreeSet<String> {
     releases.iter().flat_map(|r| r.all_blob_digests()).collect()
 }
 

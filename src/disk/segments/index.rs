@@ -69,6 +69,46 @@ impl Index {
         self.tags.get(repo).and_then(|t| t.get(tag)).map(String::as_str)
     }
 
+    /// Refuse an index this tool would not write (it crosses the gap): segments named in
+    /// order (so no name leaves the folder), pieces inside their segment summing to the
+    /// blob's size, digests, repositories and tags that are valid names.
+    pub(crate) fn check(&self) -> Result<(), String> {
+        if self.schema_version != INDEX_VERSION {
+            return Err(format!(
+                "schemaVersion {} is not known (this tool reads {INDEX_VERSION})",
+                self.schema_version
+            ));
+        }
+        for (n, s) in self.segments.iter().enumerate() {
+            if s.name != segment_name(n) || s.length > self.archive_size {
+                return Err(format!(
+                    "segment {} is not {} of at most {} bytes",
+                    s.name,
+                    segment_name(n),
+                    self.archive_size
+                ));
+            }
+        }
+        for (digest, blob) in &self.blobs {
+            digest.parse::<crate::digest::Digest>().map_err(|e| format!("blob {digest:?}: {e}"))?;
+            let inside =
+                |p: &Piece| self.segments.get(p.segment).is_some_and(|s| p.offset.saturating_add(p.length) <= s.length);
+            if !blob.pieces.iter().all(inside) || blob.pieces.iter().map(|p| p.length).sum::<u64>() != blob.size {
+                return Err(format!(
+                    "the pieces of blob {digest} do not lie in its segments or do not add up to its size"
+                ));
+            }
+        }
+        for (repo, tags) in &self.tags {
+            crate::reference::check_repository(repo)?;
+            for (tag, digest) in tags {
+                crate::reference::check_tag(tag)?;
+                digest.parse::<crate::digest::Digest>().map_err(|e| format!("tag {tag}: {e}"))?;
+            }
+        }
+        Ok(())
+    }
+
     /// The segment names a blob's bytes depend on.
     pub(crate) fn segments_of(&self, digest: &str) -> Vec<&str> {
         let Some(blob) = self.blobs.get(digest) else { return Vec::new() };
@@ -127,6 +167,24 @@ mod tests {
         for bad in ["", "MiB", "4TB", "1K", "4 parsecs"] {
             assert!(parse_size(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn an_index_naming_a_path_outside_its_folder_or_pieces_outside_a_segment_is_refused() {
+        let mut index = Index::new(MIN_SIZE);
+        index.segments.push(Segment { name: segment_name(0), length: 4096, sha256: None });
+        let piece = Piece { segment: 0, offset: 512, length: 100 };
+        index.blobs.insert(format!("sha256:{}", "a".repeat(64)), Blob { size: 100, pieces: vec![piece] });
+        assert_eq!(index.check(), Ok(()));
+        let mut bad = index.clone();
+        bad.segments[0].name = "../../etc/passwd".into();
+        assert!(bad.check().is_err_and(|e| e.contains("is not segment-0001.tar")));
+        let mut bad = index.clone();
+        bad.blobs.values_mut().for_each(|b| b.pieces[0].offset = 4000);
+        assert!(bad.check().is_err_and(|e| e.contains("do not lie in its segments")));
+        let mut bad = index;
+        bad.tags.entry("../x".into()).or_default().insert("t".into(), format!("sha256:{}", "a".repeat(64)));
+        assert!(bad.check().is_err());
     }
 
     #[test]

@@ -81,8 +81,10 @@ pub(crate) async fn damaged_segments(root: &Path, index: &Index) -> std::collect
 }
 
 fn parse(path: &Path, bytes: &[u8]) -> Result<Index, DiskError> {
-    serde_json::from_slice(bytes)
-        .map_err(|e| DiskError::Unsafe { path: path.to_path_buf(), reason: format!("it is not a segment index: {e}") })
+    let refuse = |reason: String| DiskError::Unsafe { path: path.to_path_buf(), reason };
+    let index: Index = serde_json::from_slice(bytes).map_err(|e| refuse(format!("it is not a segment index: {e}")))?;
+    index.check().map_err(refuse)?;
+    Ok(index)
 }
 
 /// A segment set, written (`--to-dir --archive-size`) or read (`--from-dir`).

@@ -271,3 +271,29 @@ fn flip(path: &Path, at: u64) {
     bytes[at as usize] ^= 0xff;
     fs::write(path, bytes).expect("write");
 }
+
+#[test]
+fn segments_since_an_earlier_transfer_hold_only_the_changed_blobs_and_upload_whole() {
+    let (_registry, rel) = super::releases(&["4.99.0", "4.99.1"]);
+    let (week1, week2) = (temp_dir(), temp_dir());
+    let seg = "--archive-size=64K";
+    assert_success(&run(to_dir_args(&rel[0].release_ref(), week1.path(), &["-q", seg])));
+    let since = format!("--since={}", week1.path().display());
+    assert_success(&run(to_dir_args(&rel[1].release_ref(), week2.path(), &["-q", seg, &since])));
+    let changed: BTreeSet<String> =
+        super::blobs_of(&[&rel[1]]).difference(&super::blobs_of(&[&rel[0]])).cloned().collect();
+    let manifests: BTreeSet<String> =
+        rel[1].images.iter().map(|i| i.digest.clone()).chain([rel[1].release_digest.clone()]).collect();
+    let held: BTreeSet<String> = index(week2.path())["blobs"]
+        .as_object()
+        .expect("blobs")
+        .keys()
+        .filter(|d| !manifests.contains(*d))
+        .cloned()
+        .collect();
+    assert_eq!(held, changed, "the second set holds exactly the changed blobs");
+    let dest = Registry::start();
+    assert_success(&upload(week1.path(), &dest));
+    assert_success(&upload(week2.path(), &dest));
+    assert_complete(&rel[1], &dest.client());
+}
