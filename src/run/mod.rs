@@ -103,8 +103,8 @@ async fn run_with(job: &Job, transport: &Transport, progress: Progress) -> Resul
     let space = space::check(&run, &plan)?;
     since::check_upload(&run, &plan).await?;
     let totals = steps::execute(&run, &plan).await?;
-    run.dests.finish().await?;
     let graph_data = graph_data::push(&run, graph_data).await?;
+    run.dests.finish().await?;
     steps::record_tree(&run, &releases, &selection, graph_data.as_ref())?;
     since::record(&run, &plan.relied_on)?;
     let reports = steps::sign(&run, &releases, &plan).await?;
@@ -150,6 +150,8 @@ impl<'a> Run<'a> {
         let Some(dir) = &self.job.to_dir else { return Vec::new() };
         let loaded: Vec<&Release> = releases.iter().map(|r| &r.release).collect();
         let graph_data = self.job.graph_data.as_ref().map(|g| &g.image);
-        upload::commands(dir, &self.job.target.to, &loaded, graph_data)
+        let commands = upload::commands(dir, &self.job.target.to, &loaded, graph_data);
+        // oc cannot read tar segments.
+        commands.into_iter().filter(|c| self.job.archive_size.is_none() || !c.starts_with("Or with oc")).collect()
     }
 }

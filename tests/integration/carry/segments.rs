@@ -39,6 +39,11 @@ fn segmented_release() -> (crate::mirror::Source, tempfile::TempDir) {
     let tree = temp_dir();
     let out = run(to_dir_args(&src.release.release_ref(), tree.path(), &["-q", "--archive-size=64K"]));
     assert_success(&out);
+    let text = crate::support::stdout(&out);
+    assert!(
+        text.contains("kubectl release-mirror") && !text.contains("oc image mirror"),
+        "oc reads no segments:\n{text}"
+    );
     (src, tree)
 }
 
