@@ -239,3 +239,21 @@ fn a_chain_of_three_transfers_carries_each_blob_once_and_needs_its_links_in_orde
     assert_success(&upload(weeks[2].path(), &dest));
     assert_complete(&rel[2], &dest.client());
 }
+
+#[test]
+fn a_transfer_of_several_releases_since_an_earlier_one_carries_what_none_of_them_shared() {
+    let (_registry, rel) = releases(&["4.99.0", "4.99.1", "4.99.2"]);
+    let (week1, week2) = (temp_dir(), temp_dir());
+    assert_success(&run(to_dir_args(&rel[0].release_ref(), week1.path(), &["-q"])));
+    let mut args = to_dir_args(&rel[1].release_ref(), week2.path(), &["-q"]);
+    args.push(format!("--from={}", rel[2].release_ref()));
+    args.push(format!("--since={}", week1.path().display()));
+    assert_success(&run(args));
+    let new: BTreeSet<String> = blobs_of(&[&rel[1], &rel[2]]).difference(&blobs_of(&[&rel[0]])).cloned().collect();
+    assert_eq!(layer_blobs(week2.path()), new);
+    let dest = Registry::start();
+    assert_success(&upload(week1.path(), &dest));
+    assert_success(&upload(week2.path(), &dest));
+    assert_complete(&rel[1], &dest.client());
+    assert_complete(&rel[2], &dest.client());
+}
