@@ -1,8 +1,10 @@
 //! One mirror run, start to end, as named steps over one record per release: choose the
 //! releases → connect to the cluster (when applying) → read the payloads → verify their
-//! signatures → prepare the ConfigMap files → map, inspect and plan → check the space of a tree → execute → record the
-//! tree → write and apply the ConfigMaps → build the report once. The only module that sees
-//! every part; each part knows none of the others.
+//! signatures → prepare the ConfigMap files → map (holding back images of damaged segments;
+//! or only check the media) → inspect and plan (counting what `--since` trees carried) →
+//! check the tree's space and what an upload relies on → execute → finish a segment set →
+//! record the tree → write and apply the ConfigMaps → build the report once. The only
+//! module that sees every part; each part knows none of the others.
 
 mod graph_data;
 mod inspect;
