@@ -257,6 +257,18 @@ pub struct MirrorArgs {
     #[arg(long, value_name = "DIR", help_heading = "Destination")]
     pub to_dir: Option<PathBuf>,
 
+    /// With --to-dir: an earlier transfer (its folder, or its release-mirror/releases.json).
+    /// The new tree holds only the blobs it, and the transfers it was based on, did not
+    /// carry; its upload needs theirs first. Repeatable.
+    #[arg(long, value_name = "TREE", requires = "to_dir", help_heading = "Destination")]
+    pub since: Vec<PathBuf>,
+
+    /// With --to-dir: write the tree as numbered tar segments of at most SIZE (700MiB, 4GiB;
+    /// K, M, G and KiB, MiB, GiB are powers of 1024), with no symbolic links, for FAT or
+    /// exFAT media and transfer appliances. --from-dir reads them in place.
+    #[arg(long, value_name = "SIZE", requires = "to_dir", help_heading = "Destination")]
+    pub archive_size: Option<String>,
+
     /// Accepted for compatibility: manifest lists are always kept whole.
     #[arg(long, help_heading = "Destination")]
     pub keep_manifest_list: bool,
@@ -277,7 +289,8 @@ pub struct MirrorArgs {
 
     /// With --to-dir: read and hash every blob already in the tree and replace any whose
     /// content does not match its digest (slow: reads the whole tree). Without it a rerun
-    /// checks that each blob is there with its size.
+    /// checks that each blob is there with its size. With --from-dir --dry-run: check the
+    /// media, hashing every blob (in segments too), asking no registry.
     #[arg(long, help_heading = "Behaviour")]
     pub verify: bool,
 

@@ -19,6 +19,9 @@ pub enum Code {
     /// With --apply-release-image-signature: the cluster could not be used (kubeconfig, context,
     /// connection, credentials, the ConfigMap exists without --overwrite); nothing was copied.
     Cluster = 5,
+    /// `--to-dir`: the plan does not fit in the free space of the target filesystem; no blob
+    /// was written.
+    NoSpace = 6,
     /// Interrupted (Ctrl-C, SIGTERM, SIGHUP).
     Interrupted = 130,
 }
@@ -38,6 +41,8 @@ pub enum Failure {
     NotApplied,
     /// The cluster to apply to could not be used; nothing was copied.
     Cluster,
+    /// The tree would not fit on its filesystem; found before any blob was written.
+    NoSpace,
     /// Stopped by a signal.
     Interrupted,
 }
@@ -51,6 +56,7 @@ impl Failure {
             Failure::Signature => Code::Signature,
             Failure::NotApplied => Code::NotApplied,
             Failure::Cluster => Code::Cluster,
+            Failure::NoSpace => Code::NoSpace,
             Failure::Interrupted => Code::Interrupted,
         }
     }
@@ -163,6 +169,23 @@ pub(crate) fn cluster_unusable(err: impl std::error::Error + Send + Sync + 'stat
     Failure::Cluster.mark(err)
 }
 
+/// `--to-dir`: the plan does not fit on the target filesystem; found before any blob was
+/// written ([`Failure::NoSpace`]).
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "not enough space in {}: the transfer needs {needed} bytes ({}), the filesystem has {available} bytes \
+     ({}) free; nothing was written: free some space or choose another --to-dir",
+    dir.display(), indicatif::HumanBytes(*needed), indicatif::HumanBytes(*available)
+)]
+pub(crate) struct NoSpace {
+    /// The `--to-dir` folder.
+    pub(crate) dir: std::path::PathBuf,
+    /// Bytes the plan writes there, in whole blocks.
+    pub(crate) needed: u64,
+    /// Bytes free for the writer.
+    pub(crate) available: u64,
+}
+
 /// The mirror completed, the signature ConfigMap was not applied (the reason was warned about).
 #[derive(Debug, thiserror::Error)]
 #[error("the release is mirrored, but {object} was not applied to cluster {cluster} (see the warning above)")]
@@ -255,6 +278,7 @@ mod tests {
             Failure::Signature,
             Failure::NotApplied,
             Failure::Cluster,
+            Failure::NoSpace,
             Failure::Interrupted,
         ];
         for f in &all {
@@ -264,6 +288,7 @@ mod tests {
                 | Failure::Signature
                 | Failure::NotApplied
                 | Failure::Cluster
+                | Failure::NoSpace
                 | Failure::Interrupted => {}
             }
         }

@@ -26,6 +26,12 @@ pub struct Job {
     pub target: Target,
     /// The tree `file://` destinations are written to (`--to-dir`).
     pub to_dir: Option<PathBuf>,
+    /// `--since`: earlier transfers (tree folders); a `--to-dir` tree then holds only the
+    /// blobs they and the transfers they build on did not carry.
+    pub since: Vec<PathBuf>,
+    /// `--archive-size`: the `--to-dir` tree is written as numbered tar segments of at most
+    /// this many bytes (no symbolic links), read in place by `--from-dir`.
+    pub archive_size: Option<u64>,
     /// Plan and report only: copy, write and apply nothing.
     pub dry_run: bool,
     /// `--to-mirror`: print oc's `SOURCE DESTINATION` mapping lines and stop (no signature
@@ -60,6 +66,8 @@ impl Job {
             from_dir: None,
             target,
             to_dir: None,
+            since: Vec::new(),
+            archive_size: None,
             dry_run: false,
             to_mirror: false,
             http: http::Settings::default(),

@@ -212,6 +212,15 @@ pub fn job(args: &MirrorArgs) -> anyhow::Result<Job> {
         from_dir: opts.from_dir,
         target: opts.target,
         to_dir: opts.to_dir,
+        since: args.since.iter().map(|p| since_folder(p)).collect(),
+        archive_size: args
+            .archive_size
+            .as_deref()
+            .map(|t| {
+                release_mirror::disk::parse_size(t)
+                    .map_err(|e| release_mirror::exit::usage(format!("--archive-size: {e}")))
+            })
+            .transpose()?,
         dry_run: args.dry_run || args.to_mirror,
         to_mirror: args.to_mirror,
         http: http_settings(&args.http),
@@ -227,6 +236,21 @@ pub fn job(args: &MirrorArgs) -> anyhow::Result<Job> {
         sigstore,
         graph_data,
     })
+}
+
+/// The tree folder of `--since`: given as such, or as its `release-mirror/releases.json`.
+fn since_folder(path: &std::path::Path) -> PathBuf {
+    let record = path.ends_with("release-mirror/releases.json");
+    match path.parent().and_then(std::path::Path::parent) {
+        Some(root) if record => {
+            if root.as_os_str().is_empty() {
+                PathBuf::from(".")
+            } else {
+                root.to_path_buf()
+            }
+        }
+        _ => path.to_path_buf(),
+    }
 }
 
 /// `--graph-data-image` with its tarball (default: the update service's endpoint) and base.

@@ -19,7 +19,7 @@ pub use inspect::TreeCheck;
 pub(crate) use inspect::{images_to_read, read_destination, read_destination_blobs, read_images};
 pub use instructions::{render as render_instructions, Instructions, MirrorSource};
 pub use plan::{mappings, plan, DestState, Mapping, Plan, SourceImage, Target};
-pub use report::{MappingSummary, ReleaseSummary, Summary, TransferSummary, SCHEMA_VERSION};
+pub use report::{MappingSummary, MediaCheck, ReleaseSummary, SpaceNeeded, Summary, TransferSummary, SCHEMA_VERSION};
 pub(crate) use sigstore::platform_digests;
 pub(crate) use stores::Stores;
 pub use streams::{Concurrency, Sample, Streams};

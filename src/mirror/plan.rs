@@ -170,6 +170,8 @@ pub struct Plan {
     pub(crate) tagged: Vec<ManifestTask>,
     /// Mappings already complete at the destination.
     pub(crate) complete: usize,
+    /// Blobs counted as present because an earlier transfer carried them (`--since`).
+    pub(crate) relied_on: BTreeMap<Digest, u64>,
 }
 
 impl Plan {

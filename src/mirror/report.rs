@@ -100,6 +100,36 @@ pub struct TransferSummary {
     pub bytes_skipped: u64,
     #[serde(flatten)]
     pub(crate) done: Totals,
+    /// `--to-dir`: the space the plan needs on the tree's filesystem, and what it has.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub space: Option<SpaceNeeded>,
+    /// `--from-dir --dry-run --verify`: the blobs of the tree, all read and found intact.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checked: Option<MediaCheck>,
+}
+
+/// The media check of a `--from-dir` tree: every blob hashed.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MediaCheck {
+    /// The `--from-dir` folder.
+    pub folder: std::path::PathBuf,
+    /// Blobs read and hashed (manifests included).
+    pub blobs: usize,
+    /// Their bytes.
+    pub bytes: u64,
+}
+
+/// The space a `--to-dir` plan needs, in whole blocks of the tree's filesystem.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SpaceNeeded {
+    /// The `--to-dir` folder.
+    pub folder: std::path::PathBuf,
+    /// Bytes the plan writes there: missing blobs, manifests and the record.
+    pub needed: u64,
+    /// Bytes free on its filesystem before the run.
+    pub available: u64,
 }
 
 impl Summary {
@@ -134,6 +164,8 @@ impl Summary {
                 blobs_skipped: plan.skipped_blobs,
                 bytes_skipped: plan.skipped_bytes,
                 done: totals,
+                space: None,
+                checked: None,
             },
             mirrors: if to_registry { mirror_sources(&plan.mappings) } else { Vec::new() },
             upload_commands,

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use anyhow::{anyhow, Result};
 
 use crate::digest::Digest;
-use crate::disk::DiskStore;
+use crate::disk::{segments, DiskStore, SegmentStore};
 use crate::reference::{ImageRef, Location};
 use crate::registry::{RegistryStore, Transport};
 use crate::store::{BlobCheck, BlobReader, ImageStore, RawManifest, Retries, StoreError};
@@ -30,9 +30,27 @@ impl Stores {
     /// `dir` serves `file://` references (`--from-dir` for sources, `--to-dir` for destinations);
     /// `check` is how blobs written to these stores are checked.
     pub(crate) fn new(transport: Transport, dir: Option<PathBuf>, check: BlobCheck) -> Stores {
-        let disk = dir.map(|d| Arc::new(AnyStore::Disk(DiskStore::new(d).with_blob_check(check))));
+        let disk = dir.map(|d| match segments::is_set(&d) {
+            true => Arc::new(AnyStore::Segments(SegmentStore::reader(&d))),
+            false => Arc::new(AnyStore::Disk(DiskStore::new(d).with_blob_check(check))),
+        });
         let retries = transport.retries().clone();
         Stores { transport, retries, check, disk, registries: Arc::default(), read: Arc::default() }
+    }
+
+    /// `--archive-size`: `file://` references are written to `dir` as tar segments of at
+    /// most `size` bytes.
+    pub(crate) fn segmented(mut self, dir: &std::path::Path, size: u64) -> Stores {
+        self.disk = Some(Arc::new(AnyStore::Segments(SegmentStore::writer(dir, size, self.check))));
+        self
+    }
+
+    /// Finish a segment set written through these stores (its index, written last).
+    pub(crate) async fn finish(&self) -> Result<()> {
+        if let Some(AnyStore::Segments(s)) = self.disk.as_deref() {
+            s.finish().await?;
+        }
+        Ok(())
     }
 
     /// The store that holds `r`.
@@ -80,6 +98,7 @@ impl Stores {
 pub(crate) enum AnyStore {
     Registry(RegistryStore),
     Disk(DiskStore),
+    Segments(SegmentStore),
 }
 
 macro_rules! delegate {
@@ -87,6 +106,7 @@ macro_rules! delegate {
         match $self {
             AnyStore::Registry($s) => Ok($call.await?),
             AnyStore::Disk($s) => Ok($call.await?),
+            AnyStore::Segments($s) => Ok($call.await?),
         }
     };
 }
@@ -117,24 +137,28 @@ impl ImageStore for AnyStore {
         match self {
             AnyStore::Registry(s) => s.manifest_implies_blobs(),
             AnyStore::Disk(s) => ImageStore::manifest_implies_blobs(s),
+            AnyStore::Segments(s) => s.manifest_implies_blobs(),
         }
     }
     async fn intact_blob_size(&self, repo: &str, digest: &Digest) -> Result<Option<u64>, StoreError> {
         match self {
             AnyStore::Registry(s) => s.intact_blob_size(repo, digest).await,
             AnyStore::Disk(s) => ImageStore::intact_blob_size(s, repo, digest).await,
+            AnyStore::Segments(s) => s.intact_blob_size(repo, digest).await,
         }
     }
     fn blob_file(&self, repo: &str, digest: &Digest) -> Option<std::path::PathBuf> {
         match self {
             AnyStore::Registry(s) => s.blob_file(repo, digest),
             AnyStore::Disk(s) => ImageStore::blob_file(s, repo, digest),
+            AnyStore::Segments(s) => s.blob_file(repo, digest),
         }
     }
     fn sweep(&self, repo: &str) -> usize {
         match self {
             AnyStore::Registry(s) => s.sweep(repo),
             AnyStore::Disk(s) => ImageStore::sweep(s, repo),
+            AnyStore::Segments(s) => s.sweep(repo),
         }
     }
 }

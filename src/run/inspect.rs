@@ -37,8 +37,9 @@ pub(super) async fn plan(
     }
     let mut known: Vec<_> = releases.iter().map(|r| r.release.manifest.clone()).collect();
     known.extend(read);
-    let (images, state) = inspect(run, &mappings, &known).await?;
-    Ok(mirror::plan(mappings, &images, &state, super::steps::same_registry))
+    let (images, mut state) = inspect(run, &mappings, &known).await?;
+    let relied_on = super::since::assume_carried(run, &mappings, &images, &mut state)?;
+    Ok(mirror::Plan { relied_on, ..mirror::plan(mappings, &images, &state, super::steps::same_registry) })
 }
 
 async fn inspect(

@@ -1,16 +1,22 @@
 //! One mirror run, start to end, as named steps over one record per release: choose the
 //! releases → connect to the cluster (when applying) → read the payloads → verify their
-//! signatures → prepare the ConfigMap files → map → find and verify the sigstore signatures
-//! (exit 3 before any copy) → inspect and plan → execute → record the
-//! tree → write and apply the ConfigMaps → build the report once. The only module that sees
-//! every part; each part knows none of the others.
+//! signatures → prepare the ConfigMap files → map (holding back images of damaged segments;
+//! or only check the media) → find and verify the sigstore signatures (exit 3 before any
+//! copy) → inspect and plan (counting what `--since` trees carried) → check the tree's space
+//! and what an upload relies on → execute → finish a segment set → record the tree → write
+//! and apply the ConfigMaps → build the report once. The only module that sees every part;
+//! each part knows none of the others.
 
 mod graph_data;
 mod inspect;
+mod media;
 mod report;
+mod segments;
 mod signatures;
 mod sigstore;
 mod sigstore_report;
+mod since;
+mod space;
 mod steps;
 mod upload;
 mod verify_sigstore;
@@ -97,19 +103,29 @@ async fn run_with(job: &Job, transport: &Transport, progress: Progress) -> Resul
     steps::prepare_config_maps(&run, &mut releases)?;
     let graph_data = graph_data::prepare(&run, &releases).await?;
     let mut mappings = steps::mappings(&run, &releases).await?;
+    if media::asked(&run) {
+        return media::check(&run, &releases, &mappings).await;
+    }
     let found = sigstore::find(&run, &releases).await?;
     mappings.extend(found.mappings);
+    let damaged = segments::drop_damaged(&run, &mut mappings).await?;
     let plan = inspect::plan(&run, mappings, &releases, found.read).await?;
+    let space = space::check(&run, &plan)?;
+    since::check_upload(&run, &plan).await?;
     let totals = steps::execute(&run, &plan).await?;
     let graph_data = graph_data::push(&run, graph_data).await?;
+    run.dests.finish().await?;
     steps::record_tree(&run, &releases, &selection, graph_data.as_ref())?;
+    since::record(&run, &plan.relied_on)?;
     let mut reports = steps::sign(&run, &releases, &plan).await?;
     for (report, sigstore) in reports.iter_mut().zip(found.reports) {
         report.sigstore = Some(sigstore);
     }
     let update_service = graph_data::update_service(&run, graph_data.as_ref())?;
-    let summary =
+    segments::fail_if_damaged(damaged)?;
+    let mut summary =
         Summary::new(&plan, totals, job.dry_run, job.target.mirror_prefixes(), run.upload_commands(&releases));
+    summary.transfer.space = space;
     Ok(Report {
         mirror: summary,
         releases: reports,
@@ -125,7 +141,10 @@ impl<'a> Run<'a> {
         Run {
             job,
             sources: Stores::new(transport.clone(), job.from_dir.clone(), job.blob_check),
-            dests: Stores::new(transport.clone(), job.to_dir.clone(), job.blob_check),
+            dests: match (&job.to_dir, job.archive_size) {
+                (Some(dir), Some(size)) => Stores::new(transport.clone(), None, job.blob_check).segmented(dir, size),
+                _ => Stores::new(transport.clone(), job.to_dir.clone(), job.blob_check),
+            },
             progress,
             cluster: None,
         }
@@ -144,6 +163,8 @@ impl<'a> Run<'a> {
         let Some(dir) = &self.job.to_dir else { return Vec::new() };
         let loaded: Vec<&Release> = releases.iter().map(|r| &r.release).collect();
         let graph_data = self.job.graph_data.as_ref().map(|g| &g.image);
-        upload::commands(dir, &self.job.target.to, &loaded, graph_data)
+        let commands = upload::commands(dir, &self.job.target.to, &loaded, graph_data);
+        // oc cannot read tar segments.
+        commands.into_iter().filter(|c| self.job.archive_size.is_none() || !c.starts_with("Or with oc")).collect()
     }
 }

@@ -7,7 +7,7 @@ use super::report::ReleaseReport;
 use super::{signatures, ReleaseRun, Run};
 use crate::cluster;
 use crate::job::Job;
-use crate::mirror::{self, Mapping, Plan, ReleaseSummary, Summary, Totals};
+use crate::mirror::{self, Concurrency, Mapping, Plan, ReleaseSummary, Summary, Totals};
 use crate::reference::ImageRef;
 use crate::release;
 use crate::select::{self, RecordedPath, RecordedRelease, Selected, Selection, TreeRecord};
@@ -172,7 +172,9 @@ pub(super) async fn execute(run: &Run<'_>, plan: &Plan) -> Result<Totals> {
     if plan.is_noop() {
         run.progress.info("the destination already has every image: nothing to copy");
     }
-    let totals = mirror::execute(plan, &run.sources, &run.dests, run.job.concurrency, &run.progress).await?;
+    // Segments take one blob at a time: a second download would wait, unread, for the first.
+    let concurrency = if run.job.archive_size.is_some() { Concurrency::Fixed(1) } else { run.job.concurrency };
+    let totals = mirror::execute(plan, &run.sources, &run.dests, concurrency, &run.progress).await?;
     let retried = run.dests.retries().retried();
     if retried > 0 {
         run.progress.info(&format!("{retried} registry requests were retried"));
@@ -210,8 +212,13 @@ pub(super) fn record_tree(
         graph: graph.map(|_| format!("{}/{}", select::RECORD_DIR, select::GRAPH_FILE)),
     });
     let graph_data_image = graph_data.map(|g| g.image.clone());
-    let record =
-        TreeRecord { schema_version: select::RECORD_VERSION, releases: recorded, upgrade_path, graph_data_image };
+    let record = TreeRecord {
+        schema_version: select::RECORD_VERSION,
+        releases: recorded,
+        upgrade_path,
+        graph_data_image,
+        ..TreeRecord::default()
+    };
     let path = select::write_record(dir, record, graph)?;
     run.progress.info(&format!("recorded the releases of the tree in {}", path.display()));
     Ok(())

@@ -7,6 +7,7 @@
 
 mod graph;
 mod tree;
+mod tree_carry;
 mod tree_check;
 
 use std::path::Path;
@@ -20,6 +21,7 @@ use crate::job::ReleaseSource;
 use crate::reference::ImageRef;
 
 pub(crate) use tree::{RecordedPath, RecordedRelease, TreeRecord, GRAPH_FILE, RECORD_DIR, RECORD_VERSION};
+pub(crate) use tree_carry::{new_transfer_id, CarriedBlob, Carry, EarlierTransfer};
 pub use tree_check::{MAX_RECORDED_RELEASES, MAX_RECORD_BYTES};
 
 /// The releases of a run and how they were chosen. It serialises as `path -o json` prints
@@ -110,6 +112,12 @@ pub async fn from_graph(selection: &crate::job::GraphSelection, http: &HttpSetti
 /// The tree's record, or `None` for a tree written by oc.
 pub(crate) fn read_record(root: &Path) -> Result<Option<TreeRecord>> {
     tree::read(root)
+}
+
+/// The record of a `--since` tree: only its own consistency is checked, since the tree
+/// itself may be gone (its media went across the gap); its record is what is kept.
+pub(crate) fn read_since_record(root: &Path) -> Result<TreeRecord> {
+    tree_carry::read_alone(root)
 }
 
 /// Merge `new` into the tree's record and write it (with the graph beside it).

@@ -34,6 +34,9 @@ pub(crate) struct TreeRecord {
     /// (`file://openshift/graph-data@sha256:…`), built with `--graph-data-image`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) graph_data_image: Option<String>,
+    /// The transfers it belongs to and the blobs they carried (`--since`).
+    #[serde(flatten)]
+    pub(crate) carry: super::Carry,
 }
 
 /// One release of the tree.
@@ -119,6 +122,7 @@ pub(crate) fn write(root: &Path, new: TreeRecord, graph: Option<&[u8]>) -> Resul
     if new.graph_data_image.is_some() {
         merged.graph_data_image = new.graph_data_image;
     }
+    merged.carry.merge(new.carry);
     if let Some(graph) = graph {
         let path = dir.join(GRAPH_FILE);
         // A graph file that is a link or too large is replaced, never read.

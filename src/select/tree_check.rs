@@ -31,6 +31,7 @@ pub(super) fn check(record: &TreeRecord, root: &Path) -> Result<()> {
     );
     let n = record.releases.len();
     ensure!(n <= MAX_RECORDED_RELEASES, "it lists {n} releases, more than the limit of {MAX_RECORDED_RELEASES}");
+    super::tree_carry::check(&record.carry)?;
     let layout = Layout::new(root);
     let mut seen = BTreeSet::new();
     let mut previous: Option<Version> = None;
@@ -58,14 +59,24 @@ fn entry(layout: &Layout, r: &RecordedRelease) -> Result<()> {
         bail!("{} names no tag of the tree", r.image);
     };
     let digest: Digest = r.digest.parse()?;
+    if crate::disk::segments::is_set(layout.root()) {
+        let index = crate::disk::segments::read_index(layout.root())?;
+        let held = index.tag(&image.repository, tag).with_context(|| format!("the tree has no {}", r.image))?;
+        ensure!(held == digest.as_str(), "the tree's {} is {held}, not {digest}", r.image);
+        return source_by(r, &digest);
+    }
     let link = layout.manifest(&image.repository, tag).map_err(anyhow::Error::msg)?;
     let meta = std::fs::symlink_metadata(&link).with_context(|| format!("the tree has no {}", r.image))?;
     ensure!(meta.file_type().is_symlink(), "{} is not a tag link", link.display());
     let target = std::fs::read_link(&link).with_context(|| format!("failed to read {}", link.display()))?;
     let held = parse_tag_link(&target).map_err(anyhow::Error::msg)?;
     ensure!(held == digest, "the tree's {} is {held}, not {digest}", r.image);
+    source_by(r, &digest)
+}
+
+fn source_by(r: &RecordedRelease, digest: &Digest) -> Result<()> {
     let source = ImageRef::parse(&r.source).context("its source is not an image reference")?;
-    ensure!(source.digest.as_ref() == Some(&digest), "its source {} is not by digest {digest}", r.source);
+    ensure!(source.digest.as_ref() == Some(digest), "its source {} is not by digest {digest}", r.source);
     Ok(())
 }
 

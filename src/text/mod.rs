@@ -68,11 +68,26 @@ fn head(report: &Report) -> String {
             let label = if m.name.is_empty() { "release" } else { &m.name };
             let _ = writeln!(out, "  {label}: {} -> {}", m.source, m.destination);
         }
-        let _ = writeln!(
-            out,
-            "Would copy {} blobs ({} bytes); {} blobs ({} bytes) already present; {} of {} images complete.\n",
-            t.blobs_to_copy, t.bytes_to_copy, t.blobs_skipped, t.bytes_skipped, t.images_complete_before, t.images
-        );
+        if let Some(check) = &t.checked {
+            let (n, bytes, dir) = (check.blobs, check.bytes, check.folder.display());
+            let _ = writeln!(out, "Checked {n} blobs ({bytes} bytes) in {dir}: all intact; no registry was asked.");
+        } else {
+            let _ = writeln!(
+                out,
+                "Would copy {} blobs ({} bytes); {} blobs ({} bytes) already present; {} of {} images complete.",
+                t.blobs_to_copy, t.bytes_to_copy, t.blobs_skipped, t.bytes_skipped, t.images_complete_before, t.images
+            );
+        }
+        if let Some(space) = &t.space {
+            let _ = writeln!(
+                out,
+                "Space needed in {}: {} bytes; {} bytes free.",
+                space.folder.display(),
+                space.needed,
+                space.available
+            );
+        }
+        out.push('\n');
     } else {
         let _ = writeln!(out, "Success");
     }

@@ -3,6 +3,7 @@
 
 mod support;
 
+mod carry;
 mod cli;
 mod cluster;
 mod cosign;
