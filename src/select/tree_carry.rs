@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::digest::Digest;
 
 /// The most blobs a record may list: a year of weekly transfers of a real release.
-pub const MAX_RECORDED_BLOBS: usize = 30_000;
+pub(crate) const MAX_RECORDED_BLOBS: usize = 30_000;
 
 /// The transfer part of a tree record.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
