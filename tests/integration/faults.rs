@@ -153,11 +153,11 @@ fn a_429_with_retry_after_is_waited_out() {
     let statuses: Vec<u16> = first.iter().take(3).map(|e| e.status).collect();
     assert_eq!(statuses, [429, 429, 200]);
     assert!(first[1..3].iter().all(|e| e.path == first[0].path), "the same manifest asked for again: {first:#?}");
-    // Retry-After: 1 is waited out at the proxy, not just announced in the log.
+    // Retry-After: 1 is waited out at the proxy, not just announced in the log (which says
+    // how long: a wall-clock upper bound would fail on a loaded machine).
     for pair in first[..3].windows(2) {
         let gap = pair[1].at - pair[0].at;
         assert!(gap >= Duration::from_secs(1), "asked again after {gap:?}, before the Retry-After second passed");
-        assert!(gap < Duration::from_millis(1800), "asked again after {gap:?}: Retry-After: 1 means one second");
     }
     let err = stderr(&out);
     let host = b.proxy.host();

@@ -383,6 +383,7 @@ fn update_service_failures_are_named_and_nothing_is_copied() {
     }
     b.service.clear_fault();
     let unknown = run(args(&b, &dest, &["--min-version=4.99.0", "--max-version=4.100.0", "--arch=arm64"]));
+    assert_eq!(unknown.status.code(), Some(1), "{}", stderr(&unknown));
     assert!(
         stderr(&unknown).contains("channel stable-4.99 has no releases for architecture arm64"),
         "{}",
