@@ -149,9 +149,8 @@ fn a_shortest_path_takes_the_conditional_hop_skips_a_release_and_fetches_each_bl
 fn the_releases_of_a_path_are_read_at_once() {
     use crate::support::proxy::{Action, Fault};
     let b = bed(ReleaseSpec::default());
-    b.proxy.add(
-        Fault::new(Action::Delay(std::time::Duration::from_millis(500))).on("GET", "/release/manifests/").always(),
-    );
+    // The three reads wait for each other at the proxy: seen at once only if sent at once.
+    b.proxy.add(Fault::new(Action::together(3)).on("GET", "/release/manifests/").times(3));
     let dest = Registry::start();
     let froms: Vec<String> = b.releases[..3].iter().map(|r| format!("--from={}", r.release_ref())).collect();
     let mut a: Vec<String> = vec![format!("--to={}/{REPO}", dest.host()), "--insecure".into(), "--dry-run".into()];
