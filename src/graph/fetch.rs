@@ -10,8 +10,9 @@ use serde::Deserialize;
 
 /// The largest update-service answer accepted: the real graph is about 1 MB per channel.
 pub const MAX_GRAPH_BYTES: u64 = 64 << 20;
-/// Time allowed for the whole update-service exchange.
-const ANSWER_TIMEOUT: Duration = Duration::from_secs(120);
+/// Time allowed for the whole update-service exchange, unless the run's
+/// [`crate::http::Settings::update_service_timeout`] says otherwise.
+pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// The public OpenShift update service.
 pub const DEFAULT_UPDATE_SERVICE: &str = "https://api.openshift.com/api/upgrades_info/v1/graph";
@@ -89,7 +90,8 @@ async fn fetch_service(
 ) -> Result<Vec<u8>, FetchError> {
     let shown = crate::http::redact(url);
     let connect = |source| FetchError::Connect { url: shown.clone(), source };
-    let client = http.builder()?.timeout(ANSWER_TIMEOUT).build().map_err(connect)?;
+    let timeout = http.update_service_timeout.unwrap_or(ANSWER_TIMEOUT);
+    let client = http.builder()?.timeout(timeout).build().map_err(connect)?;
     let resp = client
         .get(url)
         .query(&[("channel", channel), ("arch", arch)])

@@ -390,3 +390,24 @@ fn update_service_failures_are_named_and_nothing_is_copied() {
     );
     assert!(dest.client().catalog().is_empty() && b.proxy.log().is_empty());
 }
+
+#[test]
+fn an_update_service_that_never_answers_is_given_up_at_the_answer_timeout_and_the_rerun_goes_on() {
+    let b = bed(ReleaseSpec::default());
+    let dest = Registry::start();
+    // The hidden --update-service-timeout lowers the 120 s the service has for its answer.
+    let flags = ["--min-version=4.99.0", "--max-version=4.100.0", "--update-service-timeout=1", "--dry-run"];
+    // Only the first graph request hangs (kept open, never answered).
+    b.service.fail_next(Fault::Hang, 1);
+    let out = run(args(&b, &dest, &flags));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let want = b.service.url();
+    assert!(stderr(&out).contains(&want) && stderr(&out).contains("timed out"), "{}", stderr(&out));
+    assert!(b.proxy.log().is_empty(), "no release was read");
+    let asked = b.service.requests().len();
+    // The fault is spent: the same run now gets its graph and plans the path.
+    let again = run(args(&b, &dest, &flags));
+    assert_success(&again);
+    assert!(b.service.requests().len() > asked, "asked again");
+    assert!(stdout(&again).contains("4.100.0"), "{}", stdout(&again));
+}
