@@ -353,6 +353,51 @@ fn three_releases_round_trip_through_disk_and_upload_with_no_from() {
     let _ = &b.registry;
 }
 
+#[test]
+fn several_signed_releases_go_to_disk_with_their_signatures_and_each_is_verified_offline_on_upload() {
+    let (b, store) = signed_bed(3);
+    let media = temp_dir();
+    let mut to_disk: Vec<String> = b.releases[..3].iter().map(|r| format!("--from={}", r.release_ref())).collect();
+    to_disk.extend([format!("--to-dir={}", media.path().display()), "--insecure".into()]);
+    assert_success(&run(&to_disk));
+    // Each release's signature ConfigMap is in the tree, beside the blobs.
+    let config_map = |r: &GeneratedRelease| {
+        let hex = &r.release_digest["sha256:".len().."sha256:".len() + 16];
+        media.path().join(format!("config/signature-sha256-{hex}.yaml"))
+    };
+    for r in &b.releases[..3] {
+        assert!(config_map(r).is_file(), "{} missing", config_map(r).display());
+    }
+    // From here on the online store is out of reach: every signature request fails.
+    for r in &b.releases {
+        for n in 1..=9 {
+            store.put_status(&r.release_digest, n, 503);
+        }
+    }
+    let online = store.requests().len();
+    let upload = |dest: &Registry| {
+        let dir = format!("--from-dir={}", media.path().display());
+        run([dir, format!("--to={}/{REPO}", dest.host()), "--insecure".into()])
+    };
+    let dest = Registry::start();
+    let out = upload(&dest);
+    assert_success(&out);
+    for r in &b.releases[..3] {
+        assert_complete_in(r, &dest.client(), REPO);
+        let reading = format!("reading release signatures from {}", config_map(r).display());
+        assert!(stderr(&out).contains(&reading), "{} verified from the tree: {}", r.version, stderr(&out));
+    }
+    assert_eq!(store.requests().len(), online, "the online store was never asked");
+
+    // Without the second release's ConfigMap, the upload refuses before copying anything.
+    std::fs::remove_file(config_map(&b.releases[1])).expect("remove a ConfigMap");
+    let dest = Registry::start();
+    let out = upload(&dest);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains(&b.releases[1].release_digest), "{}", stderr(&out));
+    assert!(dest.client().catalog().is_empty(), "nothing copied");
+}
+
 fn graph_of(b: &Bed) -> Value {
     graph(&b.releases)
 }
