@@ -12,7 +12,7 @@ use serde::Deserialize;
 pub const MAX_GRAPH_BYTES: u64 = 64 << 20;
 /// Time allowed for the whole update-service exchange, unless the run's
 /// [`crate::http::Settings::update_service_timeout`] says otherwise.
-pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(120);
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// The public OpenShift update service.
 pub const DEFAULT_UPDATE_SERVICE: &str = "https://api.openshift.com/api/upgrades_info/v1/graph";
