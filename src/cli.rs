@@ -345,6 +345,11 @@ pub struct HttpArgs {
     /// own CA.
     #[arg(long, value_name = "FILE", help_heading = "Connection")]
     pub certificate_authority: Option<PathBuf>,
+
+    /// Seconds the update service has for its whole answer. Hidden: the tests lower it to
+    /// meet a service that never answers without waiting the default out.
+    #[arg(long, value_name = "SECONDS", default_value = "120", value_parser = parse_seconds, hide = true)]
+    pub update_service_timeout: std::time::Duration,
 }
 
 /// How to reach registries.

@@ -299,7 +299,11 @@ pub fn output(args: &MirrorArgs) -> Output {
 
 /// How every HTTP client connects (`--certificate-authority`, `--insecure`).
 pub fn http_settings(args: &cli::HttpArgs) -> http::Settings {
-    http::Settings { certificate_authority: args.certificate_authority.clone(), insecure: args.insecure }
+    http::Settings {
+        certificate_authority: args.certificate_authority.clone(),
+        insecure: args.insecure,
+        update_service_timeout: Some(args.update_service_timeout),
+    }
 }
 
 /// Skip, or verify with these keys and stores; the ConfigMap goes to

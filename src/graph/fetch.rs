@@ -10,7 +10,8 @@ use serde::Deserialize;
 
 /// The largest update-service answer accepted: the real graph is about 1 MB per channel.
 pub const MAX_GRAPH_BYTES: u64 = 64 << 20;
-/// Time allowed for the whole update-service exchange.
+/// Time allowed for the whole update-service exchange, unless the run's
+/// [`crate::http::Settings::update_service_timeout`] says otherwise.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// How often a busy service (503 or 429 with `Retry-After`) is asked again.
@@ -148,7 +149,8 @@ async fn fetch_service(
 ) -> Result<Vec<u8>, FetchError> {
     let shown = crate::http::redact(url);
     let connect = |source| FetchError::Connect { url: shown.clone(), source };
-    let client = http.builder()?.timeout(ANSWER_TIMEOUT).build().map_err(connect)?;
+    let timeout = http.update_service_timeout.unwrap_or(ANSWER_TIMEOUT);
+    let client = http.builder()?.timeout(timeout).build().map_err(connect)?;
     let target = query_url(url, channel, arch).map_err(|reason| FetchError::Url { url: shown.clone(), reason })?;
     let mut retries = 0;
     let (status, content_type, body) = loop {

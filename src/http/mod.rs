@@ -23,6 +23,9 @@ pub struct Settings {
     pub certificate_authority: Option<PathBuf>,
     /// Plain HTTP to registries and unverified TLS everywhere (`--insecure`).
     pub insecure: bool,
+    /// Time the update service has for its whole answer; `None`: 120 s. Lowered by the
+    /// hidden `--update-service-timeout` (for tests of a service that never answers).
+    pub update_service_timeout: Option<Duration>,
 }
 
 /// Time allowed to open a connection (TCP and TLS), for every client.
@@ -147,7 +150,8 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let empty = dir.path().join("empty.pem");
         std::fs::write(&empty, "no certificate here\n").expect("write");
-        let settings = |path: &Path| Settings { certificate_authority: Some(path.to_path_buf()), insecure: false };
+        let settings =
+            |path: &Path| Settings { certificate_authority: Some(path.to_path_buf()), ..Settings::default() };
         let err = settings(&empty).builder().expect_err("an empty bundle is refused");
         assert_eq!(
             err.to_string(),

@@ -153,11 +153,11 @@ fn a_429_with_retry_after_is_waited_out() {
     let statuses: Vec<u16> = first.iter().take(3).map(|e| e.status).collect();
     assert_eq!(statuses, [429, 429, 200]);
     assert!(first[1..3].iter().all(|e| e.path == first[0].path), "the same manifest asked for again: {first:#?}");
-    // Retry-After: 1 is waited out at the proxy, not just announced in the log.
+    // Retry-After: 1 is waited out at the proxy, not just announced in the log (which says
+    // how long: a wall-clock upper bound would fail on a loaded machine).
     for pair in first[..3].windows(2) {
         let gap = pair[1].at - pair[0].at;
         assert!(gap >= Duration::from_secs(1), "asked again after {gap:?}, before the Retry-After second passed");
-        assert!(gap < Duration::from_millis(1800), "asked again after {gap:?}: Retry-After: 1 means one second");
     }
     let err = stderr(&out);
     let host = b.proxy.host();
@@ -245,28 +245,62 @@ fn a_destination_registry_killed_and_restarted_mid_run() {
     b.proxy.add(Fault::new(Action::Delay(Duration::from_millis(300))).on("GET", "/blobs/").always());
     let mut dest = Registry::start();
     let home = temp_dir();
-    let child = command(home.path())
+    let mut child = command(home.path())
         .args(args(&b.release, to_registry(&dest.host()), &["-v", "--retries=10"]))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("start the mirror");
+    let (lines, stderr_text) = stderr_lines(&mut child);
     assert!(b.proxy.wait_for("GET", "/blobs/", 5, Duration::from_secs(60)), "the copy never started");
     dest.kill();
-    std::thread::sleep(Duration::from_millis(500));
+    let held = hold_port(&dest.host());
+    // The registry stays down until a request of the run was refused: the outage is seen
+    // for sure, however slow the machine.
+    let refused = format!("debug: {}: try 1 failed (", dest.host());
+    let seen = lines.iter().find(|l| l.starts_with(&refused) && l.contains("Connection refused"));
+    assert!(seen.is_some(), "no request to the stopped registry was retried");
     dest.restart();
-    let out = child.wait_with_output().expect("wait for the mirror");
+    drop(held);
+    let mut out = child.wait_with_output().expect("wait for the mirror");
+    out.stderr = stderr_text.join().expect("stderr reader").into_bytes();
     // Ten tries back off for over 3 minutes in all: far longer than the outage. The run
     // must ride it out, not fail and leave it to a rerun.
     assert_success(&out);
     assert_complete(&b.release, &dest.client());
-    let err = stderr(&out);
-    let refused = format!("debug: {}: try 1 failed (", dest.host());
-    assert!(
-        err.lines().any(|l| l.starts_with(&refused) && l.contains("Connection refused")),
-        "no request to the stopped registry was retried:\n{err}"
-    );
-    assert!(retried(&out) > 0, "the retries are counted: {err}");
+    assert!(retried(&out) > 0, "the retries are counted: {}", stderr(&out));
+}
+
+/// The child's standard error line by line as it comes (the receiver ends when the child
+/// closes it), and the whole of it once the child is done.
+fn stderr_lines(
+    child: &mut std::process::Child,
+) -> (std::sync::mpsc::Receiver<String>, std::thread::JoinHandle<String>) {
+    use std::io::BufRead as _;
+    let pipe = child.stderr.take().expect("piped stderr");
+    let (send, receive) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
+            all.push_str(&line);
+            all.push('\n');
+            let _ = send.send(line);
+        }
+        all
+    });
+    (receive, reader)
+}
+
+/// Hold `host`'s port (on 127.0.0.1) without listening on it: a connection there is refused,
+/// as to a killed registry, and no other test's listener is given the port meanwhile (the
+/// kernel does not hand out a bound port to a bind of port 0). The registry's own listener
+/// binds it beside this socket when restarted (both set `SO_REUSEADDR`; neither listens yet).
+fn hold_port(host: &str) -> socket2::Socket {
+    let addr: std::net::SocketAddr = host.parse().expect("IP:PORT");
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    socket.set_reuse_address(true).expect("SO_REUSEADDR");
+    socket.bind(&addr.into()).unwrap_or_else(|e| panic!("hold {host}: {e}"));
+    socket
 }
 
 #[test]

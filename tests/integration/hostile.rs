@@ -72,8 +72,13 @@ fn mirror(b: &Bed, from: String, to: &str, extra: &[&str]) -> Output {
     run(a)
 }
 
+/// Nothing is in `dir` (or it was never made); a directory that cannot be read fails the test.
 fn is_empty(dir: &Path) -> bool {
-    std::fs::read_dir(dir).map(|mut d| d.next().is_none()).unwrap_or(true)
+    match std::fs::read_dir(dir) {
+        Ok(mut entries) => entries.next().is_none(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
+        Err(e) => panic!("read {}: {e}", dir.display()),
+    }
 }
 
 #[test]

@@ -37,6 +37,7 @@ fn the_text_summary_has_one_mirror_prefix_line_as_oc_prints_it() {
     assert_eq!(prefixes, [format!("Mirror prefix: {repo}"), format!("Mirror prefix: {release_image}")]);
     let tree = temp_dir();
     let out = run(args(&b.release, format!("--to-dir={}", tree.path().display()), &[]));
+    assert_success(&out);
     let text = stdout(&out);
     assert!(text.contains("Update image:  openshift/release:4.99.0-x86_64\n"), "as oc names a disk target: {text}");
     assert!(!text.contains("Mirror prefix:"), "{text}");

@@ -167,6 +167,13 @@ fn retried(out: &Output) -> u64 {
     line.trim_start_matches("info: ").split(' ').next().and_then(|n| n.parse().ok()).unwrap_or(0)
 }
 
+/// The waits announced after a first failed try (`try 1 failed (429); retrying in N ms`).
+fn first_backoffs(out: &Output) -> Vec<u64> {
+    let err = stderr(out);
+    let waits = err.lines().filter_map(|l| l.split_once("try 1 failed (429); retrying in ")).map(|(_, rest)| rest);
+    waits.filter_map(|rest| rest.strip_suffix(" ms")?.parse().ok()).collect()
+}
+
 fn statuses(log: &[LogEntry], method: &str, part: &str) -> Vec<u16> {
     log.iter().filter(|e| e.method == method && e.path.contains(part)).map(|e| e.status).collect()
 }
@@ -232,14 +239,15 @@ fn path_locations_are_resolved_against_the_registry() {
     }
 }
 
-/// Each 429 is followed by the same request again after `wait` (within `slack`).
-fn assert_waited(log: &[LogEntry], wait: Duration, slack: Duration) -> usize {
+/// Each 429 is followed by the same request again, no sooner than `wait`. (No upper bound: a
+/// loaded machine may be late; how long the run meant to wait is in its log.)
+fn assert_waited(log: &[LogEntry], wait: Duration) -> usize {
     let limited: Vec<(usize, &LogEntry)> = log.iter().enumerate().filter(|(_, e)| e.status == 429).collect();
     for (i, e) in &limited {
         let next = log[i + 1..].iter().find(|n| n.method == e.method && n.path == e.path);
         let next = next.unwrap_or_else(|| panic!("{} {} never asked again", e.method, e.path));
         let gap = next.at - e.at;
-        assert!(gap >= wait && gap < wait + slack, "{} {} asked again after {gap:?}", e.method, e.path);
+        assert!(gap >= wait, "{} {} asked again after {gap:?}", e.method, e.path);
     }
     limited.len()
 }
@@ -253,8 +261,8 @@ fn retry_after_as_an_http_date_is_waited_out() {
     assert_success(&b.upload(&["-q"]));
     b.assert_identical();
     // Measured from the answer's own Date, the wait is the two seconds the date says.
-    let limited = assert_waited(&b.src.log(), Duration::from_millis(1950), Duration::from_millis(900))
-        + assert_waited(&b.dst.log(), Duration::from_millis(1950), Duration::from_millis(900));
+    let limited = assert_waited(&b.src.log(), Duration::from_millis(1950))
+        + assert_waited(&b.dst.log(), Duration::from_millis(1950));
     assert!(limited >= 4, "the limit was met {limited} times");
     assert!(stderr(&out).contains("(429); retrying in 2000 ms"), "{}", stderr(&out));
 }
@@ -267,10 +275,12 @@ fn a_429_without_retry_after_backs_off_and_goes_on() {
     assert_success(&out);
     assert_success(&b.upload(&["-q"]));
     b.assert_identical();
-    // The first backoff: 200 ms ± 25 %.
-    let src = assert_waited(&b.src.log(), Duration::from_millis(150), Duration::from_millis(600));
-    let dst = assert_waited(&b.dst.log()[..], Duration::from_millis(150), Duration::from_millis(600));
+    // The first backoff: 200 ms ± 25 %, as planned in the log and as waited at the proxy.
+    let src = assert_waited(&b.src.log(), Duration::from_millis(150));
+    let dst = assert_waited(&b.dst.log()[..], Duration::from_millis(150));
     assert!(src > 0 && dst > 0, "{src} and {dst} times limited");
+    let planned = first_backoffs(&out);
+    assert!(!planned.is_empty() && planned.iter().all(|ms| (150..=250).contains(ms)), "{planned:?}");
     assert!(retried(&out) >= src as u64, "{}", stderr(&out));
 }
 

@@ -149,9 +149,8 @@ fn a_shortest_path_takes_the_conditional_hop_skips_a_release_and_fetches_each_bl
 fn the_releases_of_a_path_are_read_at_once() {
     use crate::support::proxy::{Action, Fault};
     let b = bed(ReleaseSpec::default());
-    b.proxy.add(
-        Fault::new(Action::Delay(std::time::Duration::from_millis(500))).on("GET", "/release/manifests/").always(),
-    );
+    // The three reads wait for each other at the proxy: seen at once only if sent at once.
+    b.proxy.add(Fault::new(Action::together(3)).on("GET", "/release/manifests/").times(3));
     let dest = Registry::start();
     let froms: Vec<String> = b.releases[..3].iter().map(|r| format!("--from={}", r.release_ref())).collect();
     let mut a: Vec<String> = vec![format!("--to={}/{REPO}", dest.host()), "--insecure".into(), "--dry-run".into()];
@@ -354,6 +353,51 @@ fn three_releases_round_trip_through_disk_and_upload_with_no_from() {
     let _ = &b.registry;
 }
 
+#[test]
+fn several_signed_releases_go_to_disk_with_their_signatures_and_each_is_verified_offline_on_upload() {
+    let (b, store) = signed_bed(3);
+    let media = temp_dir();
+    let mut to_disk: Vec<String> = b.releases[..3].iter().map(|r| format!("--from={}", r.release_ref())).collect();
+    to_disk.extend([format!("--to-dir={}", media.path().display()), "--insecure".into()]);
+    assert_success(&run(&to_disk));
+    // Each release's signature ConfigMap is in the tree, beside the blobs.
+    let config_map = |r: &GeneratedRelease| {
+        let hex = &r.release_digest["sha256:".len().."sha256:".len() + 16];
+        media.path().join(format!("config/signature-sha256-{hex}.yaml"))
+    };
+    for r in &b.releases[..3] {
+        assert!(config_map(r).is_file(), "{} missing", config_map(r).display());
+    }
+    // From here on the online store is out of reach: every signature request fails.
+    for r in &b.releases {
+        for n in 1..=9 {
+            store.put_status(&r.release_digest, n, 503);
+        }
+    }
+    let online = store.requests().len();
+    let upload = |dest: &Registry| {
+        let dir = format!("--from-dir={}", media.path().display());
+        run([dir, format!("--to={}/{REPO}", dest.host()), "--insecure".into()])
+    };
+    let dest = Registry::start();
+    let out = upload(&dest);
+    assert_success(&out);
+    for r in &b.releases[..3] {
+        assert_complete_in(r, &dest.client(), REPO);
+        let reading = format!("reading release signatures from {}", config_map(r).display());
+        assert!(stderr(&out).contains(&reading), "{} verified from the tree: {}", r.version, stderr(&out));
+    }
+    assert_eq!(store.requests().len(), online, "the online store was never asked");
+
+    // Without the second release's ConfigMap, the upload refuses before copying anything.
+    std::fs::remove_file(config_map(&b.releases[1])).expect("remove a ConfigMap");
+    let dest = Registry::start();
+    let out = upload(&dest);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains(&b.releases[1].release_digest), "{}", stderr(&out));
+    assert!(dest.client().catalog().is_empty(), "nothing copied");
+}
+
 fn graph_of(b: &Bed) -> Value {
     graph(&b.releases)
 }
@@ -383,10 +427,32 @@ fn update_service_failures_are_named_and_nothing_is_copied() {
     }
     b.service.clear_fault();
     let unknown = run(args(&b, &dest, &["--min-version=4.99.0", "--max-version=4.100.0", "--arch=arm64"]));
+    assert_eq!(unknown.status.code(), Some(1), "{}", stderr(&unknown));
     assert!(
         stderr(&unknown).contains("channel stable-4.99 has no releases for architecture arm64"),
         "{}",
         stderr(&unknown)
     );
     assert!(dest.client().catalog().is_empty() && b.proxy.log().is_empty());
+}
+
+#[test]
+fn an_update_service_that_never_answers_is_given_up_at_the_answer_timeout_and_the_rerun_goes_on() {
+    let b = bed(ReleaseSpec::default());
+    let dest = Registry::start();
+    // The hidden --update-service-timeout lowers the 120 s the service has for its answer.
+    let flags = ["--min-version=4.99.0", "--max-version=4.100.0", "--update-service-timeout=1", "--dry-run"];
+    // Only the first graph request hangs (kept open, never answered).
+    b.service.fail_next(Fault::Hang, 1);
+    let out = run(args(&b, &dest, &flags));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let want = b.service.url();
+    assert!(stderr(&out).contains(&want) && stderr(&out).contains("timed out"), "{}", stderr(&out));
+    assert!(b.proxy.log().is_empty(), "no release was read");
+    let asked = b.service.requests().len();
+    // The fault is spent: the same run now gets its graph and plans the path.
+    let again = run(args(&b, &dest, &flags));
+    assert_success(&again);
+    assert!(b.service.requests().len() > asked, "asked again");
+    assert!(stdout(&again).contains("4.100.0"), "{}", stdout(&again));
 }

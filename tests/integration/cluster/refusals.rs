@@ -88,14 +88,12 @@ fn a_missing_namespace_is_a_warning_and_exit_4() {
 }
 
 #[test]
-fn a_bad_context_fails_in_seconds_before_any_blob_is_copied() {
+fn a_bad_context_fails_before_any_blob_is_copied() {
     let bed = Bed::new();
-    let started = std::time::Instant::now();
     let out = bed.apply(&["--context=production"]);
     assert_eq!(code(&out), Some(5), "{}", explain(&out));
     let want = format!("context \"production\" is not in kubeconfig {} (contexts: standin)", bed.kubeconfig.display());
     assert!(stderr(&out).contains(&want), "{}", explain(&out));
-    assert!(started.elapsed().as_secs() < 20, "took {:?}", started.elapsed());
     assert!(bed.api.requests().is_empty());
     assert!(bed.dest.client().catalog().is_empty(), "{:?}", bed.dest.client().catalog());
 }

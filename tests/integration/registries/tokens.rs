@@ -21,17 +21,28 @@ fn victim(b: &super::Bed) -> String {
     b.docker.component("installer").blobs.last().expect("a layer").clone()
 }
 
-/// Tokens living two seconds; a layer's download stalls for three (so it resumes with an
-/// expired token), and the answer to the first upload session is held 2.5 s (so its blob is
-/// sent with an expired token).
+/// A layer's download stalls (so it is resumed after the 3 s stall timeout), and tokens end:
+/// unannounced, at known requests (the resume of that layer, the first blob upload); announced
+/// as living 1 s, 2.5 s after they were issued, while the stall and a 3 s hold of the first
+/// upload session's answer make the tokens the run began with older than that.
 fn expiring(announce: bool) -> super::Bed {
     let mut b = bed();
-    let two = TokenPolicy { lifetime: Some(Duration::from_secs(2)), announce, ..policy() };
-    b.src.require_tokens(two.clone());
-    b.dst.require_tokens(two);
+    let tokens = if announce {
+        let refused_after = Some(Duration::from_millis(2500));
+        TokenPolicy { lifetime: Some(Duration::from_secs(1)), refused_after, ..policy() }
+    } else {
+        TokenPolicy { announce: false, ..policy() }
+    };
+    b.src.require_tokens(tokens.clone());
+    b.dst.require_tokens(tokens);
     b.credentials(USER, PASSWORD);
     b.src.add(Fault::new(Action::StallResponse(1024)).on("GET", &victim(&b)));
-    b.dst.add(Fault::new(Action::HoldResponse(Duration::from_millis(2500))).on("POST", "/blobs/uploads/"));
+    if announce {
+        b.dst.add(Fault::new(Action::HoldResponse(Duration::from_secs(3))).on("POST", "/blobs/uploads/"));
+    } else {
+        b.src.revoke_tokens_at("GET", &victim(&b), 2);
+        b.dst.revoke_tokens_at("PUT", "/blobs/uploads/", 1);
+    }
     b
 }
 
@@ -91,9 +102,8 @@ fn tokens_announcing_a_short_life_are_renewed_before_it_ends() {
 #[test]
 fn tokens_per_repository_and_a_mount_asks_pull_and_push_in_one_token() {
     let mut b = bed();
-    let scoped = TokenPolicy { scoped: true, ..policy() };
-    b.src.require_tokens(scoped.clone());
-    b.dst.require_tokens(scoped);
+    b.src.require_tokens(policy());
+    b.dst.require_tokens(policy());
     b.credentials(USER, PASSWORD);
     b.both_ways();
     // Across registries: every token names one repository.
@@ -166,4 +176,23 @@ fn blobs_redirected_to_a_cdn_go_without_credentials_and_over_reused_connections(
         connections.len(),
         fetched.len()
     );
+}
+
+#[test]
+fn a_token_service_answering_only_access_token_as_azure_does_is_understood() {
+    let mut b = bed();
+    let azure = TokenPolicy { access_token_only: true, ..policy() };
+    b.src.require_tokens(azure.clone());
+    b.dst.require_tokens(azure);
+    b.credentials(USER, PASSWORD);
+    b.both_ways();
+    for proxy in [&b.src, &b.dst] {
+        // Every token asked for the service the challenge named, and was granted; every other
+        // request after the first challenge went through with one.
+        let asked = proxy.token_requests();
+        assert!(!asked.is_empty() && asked.iter().all(|(_, status)| *status == 200), "{asked:?}");
+        let refused: Vec<LogEntry> = proxy.log().into_iter().filter(|e| e.status == 401 && e.path != "/v2/").collect();
+        let first_tries = refused.iter().filter(|e| e.header("authorization").is_none()).count();
+        assert_eq!(first_tries, refused.len(), "a token was refused: {refused:#?}");
+    }
 }

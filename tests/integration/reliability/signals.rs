@@ -95,8 +95,9 @@ fn sighup_stops_like_sigterm_and_cancels_the_open_upload_sessions() {
     let b = bed(ReleaseSpec { components: 2, ..ReleaseSpec::default() });
     let dest = Registry::start();
     let front = Proxy::in_front_of(&dest);
-    // Every blob upload hangs in the proxy, so the run is mid-upload when the signal comes.
-    front.add(Fault::new(Action::Delay(std::time::Duration::from_secs(20))).on("PUT", "/blobs/uploads/").always());
+    // Every blob upload hangs in the proxy (for longer than any test runs), so the run is
+    // mid-upload when the signal comes, and stops without any upload answered.
+    front.add(Fault::new(Action::Delay(std::time::Duration::from_secs(600))).on("PUT", "/blobs/uploads/").always());
     let home = temp_dir();
     let child = command(home.path())
         .args(args(&b.release, format!("--to={}/mirror/ocp/release", front.host()), &[]))
@@ -105,11 +106,12 @@ fn sighup_stops_like_sigterm_and_cancels_the_open_upload_sessions() {
         .spawn()
         .expect("spawn");
     assert!(front.wait_for("PUT", "/blobs/uploads/", 1, std::time::Duration::from_secs(20)), "no upload began");
-    let started = std::time::Instant::now();
     signal(child.id(), "HUP");
     let out = child.wait_with_output().expect("wait");
     assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
-    assert!(started.elapsed() < std::time::Duration::from_secs(10), "it stopped promptly");
+    // It stopped without waiting for its uploads: none of them had been answered.
+    let answered: Vec<u16> = front.requests("PUT", "/blobs/uploads/").iter().map(|e| e.status).collect();
+    assert!(!answered.is_empty() && answered.iter().all(|s| *s == 0), "it waited for its uploads: {answered:?}");
     // The session of an upload: its path up to the query.
     let session = |path: &str| path.split('?').next().unwrap_or_default().to_string();
     let puts: Vec<String> = front.requests("PUT", "/blobs/uploads/").iter().map(|e| session(&e.path)).collect();
@@ -124,12 +126,14 @@ fn sighup_stops_like_sigterm_and_cancels_the_open_upload_sessions() {
 }
 
 #[test]
-fn sighup_during_a_to_disk_run_leaves_no_temp_files() {
+fn sighup_during_a_to_disk_run_removes_the_temp_file_being_written() {
     use crate::support::proxy::{Action, Fault};
     let b = bed(ReleaseSpec { components: 2, big_layer: Some(8 << 20), ..ReleaseSpec::default() });
-    // Blob fetches hang in the proxy: the run is in its copy when the signal comes (before
-    // this change SIGHUP killed the process outright, exit 129).
-    b.proxy.add(Fault::new(Action::Delay(std::time::Duration::from_secs(20))).on("GET", "/blobs/").always());
+    // The big layer's download stops after 1 MiB and stays silent: its temp file is in the
+    // tree when the signal comes (before SIGHUP was handled, it killed the process outright,
+    // exit 129, and left the file).
+    let layer = b.release.big_layer.clone().expect("big layer").digest;
+    b.proxy.add(Fault::new(Action::StallResponse(1 << 20)).on("GET", &layer));
     let tree = temp_dir();
     let home = temp_dir();
     let child = command(home.path())
@@ -138,10 +142,14 @@ fn sighup_during_a_to_disk_run_leaves_no_temp_files() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn");
-    assert!(b.proxy.wait_for("GET", "/blobs/", 1, std::time::Duration::from_secs(20)), "no blob fetch began");
+    let temps = || snapshot(tree.path()).into_keys().filter(|k| k.contains(TMP)).collect::<Vec<String>>();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while temps().is_empty() {
+        assert!(std::time::Instant::now() < deadline, "no temp file appeared: {:?}", b.proxy.log());
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
     signal(child.id(), "HUP");
     let out = child.wait_with_output().expect("wait");
     assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
-    let temps: Vec<String> = snapshot(tree.path()).into_keys().filter(|k| k.contains(TMP)).collect();
-    assert!(temps.is_empty(), "{temps:?}");
+    assert!(temps().is_empty(), "{:?}", temps());
 }

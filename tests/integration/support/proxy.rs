@@ -59,6 +59,8 @@ struct Shared {
     log: Mutex<Vec<LogEntry>>,
     bearer: Mutex<Option<Bearer>>,
     tokens: Mutex<Option<Tokens>>,
+    /// Revoke every token when the nth request matching `(method, path)` arrives.
+    revocations: Mutex<Vec<gate::Revocation>>,
     quirks: Mutex<quirks::State>,
     connections: AtomicU64,
     stop: AtomicBool,
@@ -91,6 +93,7 @@ impl Proxy {
             log: Mutex::default(),
             bearer: Mutex::default(),
             tokens: Mutex::default(),
+            revocations: Mutex::default(),
             quirks: Mutex::default(),
             connections: AtomicU64::new(0),
             stop: AtomicBool::new(false),
@@ -138,6 +141,14 @@ impl Proxy {
     /// A token front issuing tokens as `policy` says (lifetimes, per-repository scopes).
     pub fn require_tokens(&self, policy: TokenPolicy) {
         *lock(&self.shared.tokens) = Some(Tokens::new(policy));
+    }
+
+    /// When the `nth` (from 1) `method` request whose path contains `path` arrives, revoke
+    /// every token issued so far, before that request is let in: it meets a 401, as a request
+    /// does whose token expired on its way. (A token's end at a known point of the run, where
+    /// a clock would race with the client's.)
+    pub fn revoke_tokens_at(&self, method: &str, path: &str, nth: usize) {
+        lock(&self.shared.revocations).push(gate::Revocation::new(method, path, nth));
     }
 
     /// Answer as another registry does (see [`Quirk`]); quirks add up.
@@ -238,6 +249,7 @@ fn handle(shared: &Shared, mut head: Head, conn: u64, reader: &mut Reader, write
     if let Some(keep) = quirks::before_auth(shared, &mut req, &mut head, reader, writer)? {
         return Ok(keep);
     }
+    gate::revoke_if_due(shared, &method, &path);
     if let Some(keep) = gate::token_gate(shared, &req, &mut head, reader, writer)? {
         return Ok(keep);
     }

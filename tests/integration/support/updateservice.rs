@@ -65,8 +65,8 @@ pub enum Fault {
     Reply { status: u16, content_type: String, body: Vec<u8> },
     /// 200 `application/json` with a body that is not JSON (a truncated graph).
     InvalidJson,
-    /// Read the request, never answer (to test the client's timeout).
-    #[allow(dead_code, reason = "the 120 s answer timeout is not yet exercised (issue 25)")]
+    /// Read the request, never answer: the connection stays open for a minute, then closes
+    /// (to test the client's answer timeout).
     Hang,
     /// This status (301, 302, 307, 308) with `Location: <location>` and an empty body.
     Redirect { status: u16, location: String },
@@ -93,8 +93,11 @@ struct State {
     /// The fault and how many more requests it applies to (`None`: all).
     fault: Option<(Fault, Option<usize>)>,
     requests: Vec<Request>,
-    held: Vec<TcpStream>,
 }
+
+/// How long [`Fault::Hang`] keeps a connection open without a word before it closes it
+/// (longer than any answer timeout a test sets, so a client without one fails otherwise).
+const HANG: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// A running update service; its thread lives as long as the test process.
 pub struct UpdateService {
@@ -183,7 +186,9 @@ fn serve(stream: TcpStream, state: &Mutex<State>) {
     let reply = match answer(&request, &mut st) {
         Some(reply) => reply,
         None => {
-            st.held.push(stream); // Fault::Hang: kept open, never answered
+            drop(st);
+            std::thread::sleep(HANG); // Fault::Hang: kept open, unanswered, then closed
+            drop(stream);
             return;
         }
     };

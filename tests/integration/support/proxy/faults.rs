@@ -3,8 +3,9 @@
 
 use std::io;
 use std::net::TcpStream;
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::wire::{Head, Tamper};
 use super::{answer, lock, Reader, Request, Shared};
@@ -34,6 +35,46 @@ pub enum Action {
     PaceResponse(u64),
     /// Forward the request, then keep the registry's answer for this long before sending it.
     HoldResponse(Duration),
+    /// Hold each request until the group's `n` have all arrived, then forward them: requests
+    /// sent at once are seen in flight at once however slow the machine, and requests sent
+    /// one after the other are not (the first waits [`TOGETHER_AT_MOST`], then goes alone).
+    /// Made by [`Action::together`]; give the fault `.times(n)`.
+    Together(Arc<Group>),
+}
+
+/// How long a request of a [`Action::Together`] group waits for the others.
+pub const TOGETHER_AT_MOST: Duration = Duration::from_secs(60);
+
+/// The requests of a [`Action::Together`] group that have arrived.
+#[derive(Debug)]
+pub struct Group {
+    n: usize,
+    arrived: Mutex<usize>,
+    all_here: Condvar,
+}
+
+impl Action {
+    /// A group of `n` requests that are forwarded only once all have arrived.
+    pub fn together(n: usize) -> Action {
+        Action::Together(Arc::new(Group { n, arrived: Mutex::new(0), all_here: Condvar::new() }))
+    }
+}
+
+impl Group {
+    /// Count this request in, and wait until the group is complete (or the wait is over).
+    fn arrive(&self) {
+        let deadline = Instant::now() + TOGETHER_AT_MOST;
+        let mut arrived = lock(&self.arrived);
+        *arrived += 1;
+        self.all_here.notify_all();
+        while *arrived < self.n {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            arrived = self.all_here.wait_timeout(arrived, left).unwrap_or_else(|p| p.into_inner()).0;
+        }
+    }
 }
 
 /// A fault for the first `times` requests whose method and path match.
@@ -95,6 +136,7 @@ pub fn apply(
     if let Some(a) = &action {
         let note = match a {
             Action::Reply { content_type, body } => format!("Reply({content_type}, {} bytes)", body.len()),
+            Action::Together(group) => format!("Together({})", group.n),
             other => format!("{other:?}"),
         };
         lock(&shared.log)[req.entry].fault = Some(note);
@@ -116,6 +158,7 @@ pub fn apply(
             return answer(shared, req.entry, &req.method, head, reader, writer, 200, &extra, &body).map(Next::Done);
         }
         Some(Action::Delay(wait)) => thread::sleep(wait),
+        Some(Action::Together(group)) => group.arrive(),
         Some(Action::CutResponse(n)) => resp.cut_after = Some(n),
         Some(Action::StallResponse(n)) => resp.stall_after = Some(n),
         Some(Action::TrickleResponse(n)) => resp.trickle_after = Some(n),

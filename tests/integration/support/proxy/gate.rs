@@ -1,7 +1,9 @@
 //! The proxy's authentication fronts: the fixed-token bearer front (`require_bearer`) and
 //! the token service of the quirk tests (`require_tokens`), which issues a new token per
-//! request, each living as long as its policy says and granting only the repositories and
-//! actions it was asked for, as Docker Hub, Quay and Harbor do.
+//! request, each living as long as its policy says (or until a chosen request revokes every
+//! token issued so far) and granting only the repositories and actions it was asked for, as
+//! Docker Hub, Quay and Harbor do. Both answer a token request only for the `service` their
+//! challenge named.
 
 use std::collections::HashMap;
 use std::io;
@@ -30,19 +32,25 @@ fn basic(user: &str, password: &str) -> String {
     format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")))
 }
 
-/// How the token service behaves.
+/// The `service` the fronts name in their challenges, and the only one they issue tokens for.
+pub const SERVICE: &str = "proxy";
+
+/// How the token service behaves. A token always grants only the scopes asked for: `pull` on
+/// a repository for GET and HEAD, `push` for the rest, and `pull` on the source of a mount.
 #[derive(Clone, Debug)]
 pub struct TokenPolicy {
     pub user: String,
     pub password: String,
-    /// Tokens stop working this long after they are issued (`None`: never).
+    /// The lifetime said in `expires_in` (`None`: 300 s).
     pub lifetime: Option<Duration>,
+    /// Tokens stop working this long after they are issued (`None`: never by the clock;
+    /// [`super::Proxy::revoke_tokens_at`] ends them at a chosen request instead).
+    pub refused_after: Option<Duration>,
     /// Say the lifetime in `expires_in`; `false` says nothing, so a client assumes the
     /// token spec's 60 s and meets a 401 in the middle of its work.
     pub announce: bool,
-    /// A token grants only the scopes asked for: `pull` on a repository for GET and HEAD,
-    /// `push` for the rest, and `pull` on the source of a mount as well.
-    pub scoped: bool,
+    /// Answer `{"access_token": …}` only, without `token`, as Azure Container Registry does.
+    pub access_token_only: bool,
     /// Anonymous requests other than `GET /v2/` are answered 404 with no challenge.
     pub challenge_only_at_v2: bool,
 }
@@ -53,8 +61,9 @@ impl TokenPolicy {
             user: user.into(),
             password: password.into(),
             lifetime: None,
+            refused_after: None,
             announce: true,
-            scoped: false,
+            access_token_only: false,
             challenge_only_at_v2: false,
         }
     }
@@ -63,12 +72,57 @@ impl TokenPolicy {
 /// The token service's state: its policy and every token it issued.
 pub struct Tokens {
     policy: TokenPolicy,
-    issued: HashMap<String, (Instant, Vec<String>)>,
+    issued: HashMap<String, Issued>,
+}
+
+/// A token: when it was issued, what it grants, and whether it was revoked.
+struct Issued {
+    at: Instant,
+    granted: Vec<String>,
+    revoked: bool,
 }
 
 impl Tokens {
     pub fn new(policy: TokenPolicy) -> Tokens {
         Tokens { policy, issued: HashMap::new() }
+    }
+
+    /// Every token issued so far stops working (as if expired or revoked).
+    pub fn revoke_all(&mut self) {
+        self.issued.values_mut().for_each(|t| t.revoked = true);
+    }
+}
+
+/// The request at which every token issued so far is revoked.
+pub struct Revocation {
+    method: String,
+    path: String,
+    /// Matching requests still to come before it (0: the next one).
+    before: usize,
+    done: bool,
+}
+
+impl Revocation {
+    pub fn new(method: &str, path: &str, nth: usize) -> Revocation {
+        Revocation { method: method.into(), path: path.into(), before: nth.saturating_sub(1), done: false }
+    }
+}
+
+/// Revoke every token issued so far if this request is one a revocation waits for.
+pub fn revoke_if_due(shared: &Shared, method: &str, path: &str) {
+    let mut due = false;
+    for r in lock(&shared.revocations).iter_mut().filter(|r| !r.done && r.method == method && path.contains(&r.path)) {
+        if r.before == 0 {
+            r.done = true;
+            due = true;
+        } else {
+            r.before -= 1;
+        }
+    }
+    if due {
+        if let Some(tokens) = lock(&shared.tokens).as_mut() {
+            tokens.revoke_all();
+        }
     }
 }
 
@@ -85,7 +139,9 @@ pub fn bearer_gate(
 ) -> io::Result<Option<bool>> {
     let Some(bearer) = lock(&shared.bearer).clone() else { return Ok(None) };
     if path.starts_with("/token") {
-        let (status, body) = if head.get("authorization") == Some(bearer.basic.as_str()) {
+        let (status, body) = if let Some(refusal) = wrong_service(path) {
+            refusal
+        } else if head.get("authorization") == Some(bearer.basic.as_str()) {
             (200, format!(r#"{{"token":"{}","expires_in":300}}"#, bearer.token))
         } else {
             (401, r#"{"errors":[{"code":"UNAUTHORIZED","message":"bad credentials"}]}"#.to_string())
@@ -96,7 +152,7 @@ pub fn bearer_gate(
         head.remove("Authorization");
         return Ok(None);
     }
-    let challenge = format!(r#"Bearer realm="http://{}/token",service="proxy""#, shared.host);
+    let challenge = format!(r#"Bearer realm="http://{}/token",service="{SERVICE}""#, shared.host);
     let body = br#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#;
     answer(shared, entry, method, head, reader, writer, 401, &[("WWW-Authenticate", challenge)], body).map(Some)
 }
@@ -123,12 +179,10 @@ pub fn token_gate(
     let verdict = match presented.as_deref().and_then(|t| tokens.issued.get(t)) {
         None if presented.is_none() && tokens.policy.challenge_only_at_v2 && path != "/v2/" => Verdict::Hidden,
         None => Verdict::Challenge("invalid_token"),
-        Some((at, _)) if tokens.policy.lifetime.is_some_and(|life| at.elapsed() >= life) => {
+        Some(t) if t.revoked || tokens.policy.refused_after.is_some_and(|life| t.at.elapsed() >= life) => {
             Verdict::Challenge("invalid_token")
         }
-        Some((_, granted)) if tokens.policy.scoped && !needed.iter().all(|n| grants(granted, n)) => {
-            Verdict::Challenge("insufficient_scope")
-        }
+        Some(t) if !needed.iter().all(|n| grants(&t.granted, n)) => Verdict::Challenge("insufficient_scope"),
         Some(_) => Verdict::Pass,
     };
     drop(guard);
@@ -143,7 +197,7 @@ pub fn token_gate(
         }
         Verdict::Challenge(error) => {
             let mut challenge =
-                format!(r#"Bearer realm="http://{}/token",service="proxy",error="{error}""#, shared.host);
+                format!(r#"Bearer realm="http://{}/token",service="{SERVICE}",error="{error}""#, shared.host);
             if let Some(scope) = needed.first() {
                 challenge.push_str(&format!(r#",scope="{scope}""#));
             }
@@ -162,6 +216,9 @@ enum Verdict {
 /// Answer a token request: a fresh token for the scopes asked, to the right credentials.
 fn issue(tokens: &mut Tokens, head: &Head, path: &str) -> (u16, String) {
     let policy = &tokens.policy;
+    if let Some(refusal) = wrong_service(path) {
+        return refusal;
+    }
     if head.get("authorization") != Some(basic(&policy.user, &policy.password).as_str()) {
         return (401, r#"{"errors":[{"code":"UNAUTHORIZED","message":"bad credentials"}]}"#.to_string());
     }
@@ -171,8 +228,22 @@ fn issue(tokens: &mut Tokens, head: &Head, path: &str) -> (u16, String) {
         (true, None) => r#","expires_in":300"#.to_string(),
         (false, _) => String::new(),
     };
-    tokens.issued.insert(token.clone(), (Instant::now(), scopes_of(path)));
-    (200, format!(r#"{{"token":"{token}"{expires}}}"#))
+    let issued = Issued { at: Instant::now(), granted: scopes_of(path), revoked: false };
+    tokens.issued.insert(token.clone(), issued);
+    let field = if policy.access_token_only { "access_token" } else { "token" };
+    (200, format!(r#"{{"{field}":"{token}"{expires}}}"#))
+}
+
+/// A token request for another service than the challenge named (or none) is refused, as
+/// Docker's and Harbor's token services refuse it.
+fn wrong_service(path: &str) -> Option<(u16, String)> {
+    let query = path.split_once('?').map_or("", |(_, q)| q);
+    let service = query.split('&').find_map(|kv| kv.strip_prefix("service=")).map(crate::support::form_decode);
+    (service.as_deref() != Some(SERVICE)).then(|| {
+        let named = service.unwrap_or_else(|| "none".into());
+        let message = format!("the token request names service {named}, not {SERVICE}");
+        (400, format!(r#"{{"errors":[{{"code":"DENIED","message":"{message}"}}]}}"#))
+    })
 }
 
 fn rand_ish(n: usize) -> u64 {
