@@ -29,8 +29,12 @@ pub(crate) fn blobs_in_tree(root: &Path) -> Result<BTreeMap<Digest, u64>, DiskEr
         let in_blobs = dir.file_name().is_some_and(|n| n == "blobs");
         for entry in entries {
             let entry = entry.map_err(|source| DiskError::Io { action: "list", path: dir.clone(), source })?;
-            let meta =
-                entry.metadata().map_err(|source| DiskError::Io { action: "read", path: entry.path(), source })?;
+            // Another run writing the same tree renames or removes its temp files as we list.
+            let meta = match entry.metadata() {
+                Ok(meta) => meta,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(source) => return Err(DiskError::Io { action: "read", path: entry.path(), source }),
+            };
             let name = entry.file_name();
             let digest = name.to_str().and_then(|n| n.parse::<Digest>().ok());
             match digest {

@@ -82,14 +82,14 @@ fn a_tree_written_by_separate_runs_is_not_shown_as_one_path() {
 }
 
 /// The issue's own reproduction: two processes writing one tree at the same moment, many
-/// times over; every time both succeed and the record lists both releases (before, 8 in 30
+/// times over (ten rounds); every time both succeed and the record lists both releases (before, 8 in 30
 /// pairs lost an entry and 1–2 failed with `File exists`).
 #[test]
 fn two_runs_started_together_into_one_tree_both_succeed_and_both_stay_recorded() {
     let a = crate::mirror::source_with(ReleaseSpec { version: "4.99.0".into(), ..ReleaseSpec::default() });
     let b = crate::mirror::source_with(ReleaseSpec { version: "4.99.1".into(), ..ReleaseSpec::default() });
     let home = temp_dir();
-    for round in 0..6 {
+    for round in 0..10 {
         let tree = temp_dir();
         let start = |src: &crate::mirror::Source| {
             crate::support::command(home.path())
