@@ -23,7 +23,7 @@ work=$(mktemp -d /tmp/release-mirror-carry.XXXXXX)
 cp target/release/kubectl-release_mirror target/release/release-gen "$work/"
 ours=$work/kubectl-release_mirror
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; cp "$work"/*.log "$OUT/" 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_http() { for _ in $(seq 200); do curl -fsS "$1" >/dev/null 2>&1 && return; sleep 0.05; done; echo "$1 did not answer" >&2; exit 1; }
