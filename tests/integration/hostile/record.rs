@@ -117,3 +117,30 @@ fn two_runs_started_together_into_one_tree_both_succeed_and_both_stay_recorded()
         assert_eq!(versions, ["4.99.0", "4.99.1"], "round {round}: both releases recorded, in order");
     }
 }
+
+/// A release the tree holds but its record does not list is uploaded, and the warning says
+/// exactly that (not "a tree written by oc", which it is not).
+#[test]
+fn a_release_the_record_does_not_list_is_named_so_in_the_upload_warning() {
+    let b = bed(ReleaseSpec { components: 2, ..ReleaseSpec::default() });
+    let tree = temp_dir();
+    assert_success(&run(args(&b.release, format!("--to-dir={}", tree.path().display()), &[])));
+    let record_path = tree.path().join("release-mirror/releases.json");
+    let mut record: Value = serde_json::from_slice(&std::fs::read(&record_path).expect("record")).expect("JSON");
+    record["releases"] = serde_json::json!([]);
+    std::fs::write(&record_path, record.to_string()).expect("write");
+    let dest = Registry::start();
+    let tag = b.release.release_ref().rsplit_once(':').expect("a tag").1.to_string();
+    let out = run([
+        format!("--from-dir={}", tree.path().display()),
+        format!("--from=file://openshift/release:{tag}"),
+        format!("--to={}/mirror/ocp/release", dest.host()),
+        "--insecure".into(),
+        "--skip-release-image-signature".into(),
+    ]);
+    assert_success(&out);
+    let err = stderr(&out);
+    let want = format!("its record does not list {}", b.release.release_digest);
+    assert!(err.contains(&want), "{err}");
+    assert!(!err.contains("a tree written by oc"), "{err}");
+}
