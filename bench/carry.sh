@@ -15,40 +15,11 @@ CHANGED=${CHANGED:-0.25}
 SEGMENT=${SEGMENT:-700MiB}
 NAMES_FROM=${NAMES_FROM:-../shared/fixtures/oc-mirror/tests/unit/testdata/working-dir-fake/hold-release/ocp-release/4.14.1-x86_64/release-manifests/image-references}
 OUT=${OUT:-bench/results/carry}
-for tool in docker-registry python3 curl /usr/bin/time; do
-    command -v "$tool" >/dev/null || { echo "bench needs $tool" >&2; exit 2; }
-done
-cargo build --quiet --release -p kubectl-release_mirror -p release-gen
-work=$(mktemp -d /tmp/release-mirror-carry.XXXXXX)
-cp target/release/kubectl-release_mirror target/release/release-gen "$work/"
-ours=$work/kubectl-release_mirror
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; cp "$work"/*.log "$OUT/" 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_http() { for _ in $(seq 200); do curl -fsS "$1" >/dev/null 2>&1 && return; sleep 0.05; done; echo "$1 did not answer" >&2; exit 1; }
-registry() { # name port; pid in $last
-    mkdir -p "$work/$1"
-    printf 'version: 0.1\nlog: {level: error, accesslog: {disabled: true}}\nstorage: {filesystem: {rootdirectory: %s}, delete: {enabled: true}}\nhttp: {addr: 127.0.0.1:%s, secret: bench}\n' \
-        "$work/$1" "$2" > "$work/$1.yml"
-    docker-registry serve "$work/$1.yml" >> "$work/$1.log" 2>&1 &
-    last=$!; pids+=("$last")
-    wait_http "http://127.0.0.1:$2/v2/"
-}
-measure() { # label cmd...
-    local label=$1; shift
-    /usr/bin/time -f "%e %U %S %M" -o "$work/t" "$@" > "$work/out" 2> "$work/err" || { cat "$work/err" >&2; exit 1; }
-    read -r wall user sys rss < "$work/t"
-    python3 -c 'import json,sys; l,w,u,s,r=sys.argv[1:]; print(json.dumps({"run":l,"wall_s":float(w),"cpu_s":round(float(u)+float(s),2),"peak_rss_mib":round(int(r)/1024,1)}))' \
-        "$label" "$wall" "$user" "$sys" "$rss" | tee -a "$OUT/results.jsonl"
-}
-bytes_in() { du -sb --apparent-size "$1" | cut -f1; }
-fresh_dst() { [ -n "${dst_pid:-}" ] && { kill "$dst_pid"; wait "$dst_pid" 2>/dev/null || true; }; rm -rf "$work/dst"; registry dst "$dst_port"; dst_pid=$last; }
+NAME=carry
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
+bench_setup
 
-rm -rf "$OUT"; mkdir -p "$OUT"
-{ echo "commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src || echo ' + uncommitted src changes')"
-  echo "$(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -r)"
-  echo "started $(date -u +%FT%TZ), load $(cut -d' ' -f1-3 /proc/loadavg)"; } > "$OUT/machine.txt"
 src_port=$(free_port) dst_port=$(free_port)
 src=127.0.0.1:$src_port dst=127.0.0.1:$dst_port
 registry src "$src_port"

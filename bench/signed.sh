@@ -16,41 +16,14 @@ ROUNDS=${ROUNDS:-3}
 NOOP_LINK=${NOOP_LINK:-100:200}
 NAMES_FROM=${NAMES_FROM:-../shared/fixtures/oc-mirror/tests/unit/testdata/working-dir-fake/hold-release/ocp-release/4.14.1-x86_64/release-manifests/image-references}
 OUT=${OUT:-bench/results/signed}
-for tool in docker-registry python3 curl openssl /usr/bin/time; do
-    command -v "$tool" >/dev/null || { echo "bench needs $tool" >&2; exit 2; }
-done
-cargo build --quiet --release -p kubectl-release_mirror -p release-gen
-work=$(mktemp -d /tmp/release-mirror-signed.XXXXXX)
-cp target/release/kubectl-release_mirror target/release/release-gen "$work/"
-ours=$work/kubectl-release_mirror
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_http() { for _ in $(seq 200); do curl -fsS "$1" >/dev/null 2>&1 && return; sleep 0.05; done; echo "$1 did not answer" >&2; exit 1; }
-registry() { # name port: a registry on port with storage $work/name (kept across restarts); pid in $last
-    mkdir -p "$work/$1"
-    printf 'version: 0.1\nlog: {level: error, accesslog: {disabled: true}}\nstorage: {filesystem: {rootdirectory: %s}, delete: {enabled: true}}\nhttp: {addr: 127.0.0.1:%s, secret: bench}\n' \
-        "$work/$1" "$2" > "$work/$1.yml"
-    docker-registry serve "$work/$1.yml" >> "$work/$1.log" 2>&1 &
-    last=$!; pids+=("$last")
-    wait_http "http://127.0.0.1:$2/v2/"
-}
-measure() { # label cmd...: one line of results.jsonl
-    local label=$1; shift
-    /usr/bin/time -f "%e %U %S %M" -o "$work/t" "$@" > "$work/out" 2> "$work/err" || { cat "$work/err" >&2; exit 1; }
-    read -r wall user sys rss < "$work/t"
-    python3 -c 'import json,sys; l,w,u,s,r=sys.argv[1:]; print(json.dumps({"run":l,"wall_s":float(w),"cpu_s":round(float(u)+float(s),2),"peak_rss_mib":round(int(r)/1024,1)}))' \
-        "$label" "$wall" "$user" "$sys" "$rss" | tee -a "$OUT/results.jsonl"
-}
+NAME=signed
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
+bench_setup openssl
 sig_tags() { # registry repo -> how many sha256-*.sig tags
     curl -fsS "http://$1/v2/$2/tags/list?n=100000" | python3 -c 'import json,sys; print(sum(t.endswith(".sig") for t in json.load(sys.stdin)["tags"] or []))'
 }
 
-rm -rf "$OUT"; mkdir -p "$OUT"
-{ echo "commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src || echo ' + uncommitted src changes')"
-  echo "$(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -r)"
-  echo "started $(date -u +%FT%TZ), load $(cut -d' ' -f1-3 /proc/loadavg)"; } > "$OUT/machine.txt"
 openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$work/key.pem" 2>/dev/null
 openssl pkey -in "$work/key.pem" -pubout -out "$work/pub.pem"
 plain_port=$(free_port) signed_port=$(free_port) inner_port=$(free_port) cdn_port=$(free_port) dst_port=$(free_port)
@@ -69,8 +42,7 @@ images=$(python3 -c 'import json,sys; print(sum(not m["name"].endswith(".sig") f
 
 for round in $(seq "$ROUNDS"); do
     for kind in plain signed; do
-        [ -n "${dst_pid:-}" ] && { kill "$dst_pid"; wait "$dst_pid" 2>/dev/null || true; }
-        rm -rf "$work/dst"; registry dst "$dst_port"; dst_pid=$last
+        fresh_dst
         ref=rel_$kind
         measure "$kind-r2r-$round" "$ours" --from="${!ref}" --to="$dst/mirror" "${flags[@]}"
         echo "{\"run\":\"$kind-r2r-$round\",\"images\":$images,\"sig_tags_at_destination\":$(sig_tags "$dst" mirror)}" >> "$OUT/results.jsonl"
@@ -91,7 +63,7 @@ link signed "$signed_port"
 for round in $(seq "$ROUNDS"); do measure "signed-noop-$round" "$ours" --from="$rel_signed" --to="$dst/mirror" "${flags[@]}"; done
 kill "$proxy_pid"; wait "$proxy_pid" 2>/dev/null || true
 kill "$signed_pid" 2>/dev/null || true
-kill "$dst_pid"; wait "$dst_pid" 2>/dev/null || true; rm -rf "$work/dst"; registry dst "$dst_port"; dst_pid=$last
+fresh_dst
 "$ours" --from="$rel_plain" --to="$dst/mirror" "${flags[@]}" > /dev/null
 link plain "$plain_port"
 for round in $(seq "$ROUNDS"); do measure "plain-noop-$round" "$ours" --from="$rel_plain" --to="$dst/mirror" "${flags[@]}"; done
