@@ -34,6 +34,19 @@ fn assert_refused(out: &Output, code: i32, needles: &[&str]) {
     }
 }
 
+/// Mirror with `args` into a fresh registry (`--to=…/mirror/ocp/release`, `--insecure`, the
+/// GPG check skipped): exit 1 with `needle` in stderr, no panic, and nothing copied.
+fn assert_refused_with_nothing_copied(mut args: Vec<String>, needle: &str) {
+    let dest = Registry::start();
+    args.extend([
+        format!("--to={}/mirror/ocp/release", dest.host()),
+        "--insecure".into(),
+        "--skip-release-image-signature".into(),
+    ]);
+    assert_refused(&run(args), 1, &[needle]);
+    assert!(dest.client().catalog().is_empty(), "nothing is copied");
+}
+
 /// Exit code 1, no panic, and stderr ending with exactly `refusal` (the error and its causes).
 fn assert_refused_with(out: &Output, refusal: &str, case: &str) {
     assert_refused(out, 1, &[]);

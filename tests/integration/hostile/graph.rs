@@ -8,7 +8,6 @@ use crate::support::generator::{generate, GeneratedRelease};
 use crate::support::registry::Registry;
 use crate::support::spec::ReleaseSpec;
 use crate::support::updateservice::UpdateService;
-use crate::support::{run, stderr};
 
 const CHANNEL: &str = "stable-4.99";
 
@@ -29,21 +28,14 @@ fn graph_naming(version: &str, release: &GeneratedRelease) -> String {
 
 /// Mirror the graph's 4.99.x releases of `arch`: exit 1 with `needle`, nothing copied.
 fn assert_refused(service: &UpdateService, arch: &str, version: &str, needle: &str) {
-    let dest = Registry::start();
-    let out = run([
+    let args = vec![
         format!("--update-service={}", service.url()),
         format!("--channel={CHANNEL}"),
         format!("--arch={arch}"),
         format!("--min-version={version}"),
         format!("--max-version={version}"),
-        format!("--to={}/mirror/ocp/release", dest.host()),
-        "--insecure".into(),
-        "--skip-release-image-signature".into(),
-    ]);
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(err.contains(needle), "stderr lacks {needle:?}:\n{err}");
-    assert!(dest.client().catalog().is_empty(), "nothing is copied");
+    ];
+    super::assert_refused_with_nothing_copied(args, needle);
 }
 
 #[test]

@@ -12,18 +12,8 @@ use crate::support::{assert_success, run, stderr, temp_dir};
 /// Upload the tree at `dir` with no `--from`: exit 1 with `needle`, nothing pushed, and the
 /// source registry (behind the bed's proxy) never asked.
 fn assert_upload_refused(dir: &std::path::Path, proxy_requests: impl Fn() -> usize, needle: &str) {
-    let dest = Registry::start();
     let before = proxy_requests();
-    let out = run([
-        format!("--from-dir={}", dir.display()),
-        format!("--to={}/mirror/ocp/release", dest.host()),
-        "--insecure".into(),
-        "--skip-release-image-signature".into(),
-    ]);
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(err.contains(needle), "stderr lacks {needle:?}:\n{err}");
-    assert!(dest.client().catalog().is_empty(), "nothing is pushed");
+    super::assert_refused_with_nothing_copied(vec![format!("--from-dir={}", dir.display())], needle);
     assert_eq!(proxy_requests(), before, "the source registry was contacted");
 }
 
