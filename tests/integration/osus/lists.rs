@@ -8,6 +8,17 @@ use crate::support::registry::Registry;
 use crate::support::spec::ReleaseSpec;
 use crate::support::{assert_success, run, sha256_digest, stdout, temp_dir};
 
+/// Mirror `b`'s releases into `dest` with a graph-data image built on the list `BASE_REPO:list`.
+fn run_on_the_list_base(b: &Bed, dest: &Registry) -> std::process::Output {
+    let dir = temp_dir();
+    let path = dir.path().join("graph-data.tar.gz");
+    std::fs::write(&path, tarball(Some("1.1.0\n"), &[])).expect("write");
+    let mut args = osus_args(b, dest, &path);
+    args.retain(|a| !a.starts_with("--graph-data-base="));
+    args.push(format!("--graph-data-base={}/{BASE_REPO}:list", b.source.host()));
+    run(args)
+}
+
 #[test]
 fn a_base_that_is_a_list_gives_an_image_on_the_releases_platform() {
     let b = bed(1);
@@ -24,13 +35,8 @@ fn a_base_that_is_a_list_gives_an_image_on_the_releases_platform() {
     .to_string();
     let list_type = "application/vnd.docker.distribution.manifest.list.v2+json";
     b.source.client().put_manifest(BASE_REPO, "list", list_type, list.as_bytes());
-    let (dest, dir) = (Registry::start(), temp_dir());
-    let path = dir.path().join("graph-data.tar.gz");
-    std::fs::write(&path, tarball(Some("1.1.0\n"), &[])).expect("write");
-    let mut args = osus_args(&b, &dest, &path);
-    args.retain(|a| !a.starts_with("--graph-data-base="));
-    args.push(format!("--graph-data-base={}/{BASE_REPO}:list", b.source.host()));
-    let out = run(args);
+    let dest = Registry::start();
+    let out = run_on_the_list_base(&b, &dest);
     assert_success(&out);
     let text = stdout(&out);
     let base = format!(" on {}/{BASE_REPO}@{} ", b.source.host(), sha256_digest(&amd));
@@ -91,13 +97,8 @@ fn assert_two_arch_list(client: &crate::support::http::Client, digest: &str, bas
 #[test]
 fn releases_of_two_architectures_get_a_list_built_on_both_images_of_the_base() {
     let (b, list, base_layers) = two_arch_bed();
-    let (dest, dir) = (Registry::start(), temp_dir());
-    let path = dir.path().join("graph-data.tar.gz");
-    std::fs::write(&path, tarball(Some("1.1.0\n"), &[])).expect("write");
-    let mut args = osus_args(&b, &dest, &path);
-    args.retain(|a| !a.starts_with("--graph-data-base="));
-    args.push(format!("--graph-data-base={}/{BASE_REPO}:list", b.source.host()));
-    let out = run(args);
+    let dest = Registry::start();
+    let out = run_on_the_list_base(&b, &dest);
     assert_success(&out);
     let client = dest.client();
     let digest = client.get_manifest("ocp/graph-data", "latest").expect("pushed").2;
