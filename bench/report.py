@@ -9,6 +9,7 @@ measured run, the Markdown tables and the throughput plot.
   report.py record OUT SCENARIO TOOL TIMEFILE START [STATS.json]
                                                  one measured run (GNU time "%e %U %S %M")
   report.py tables OUT                           Markdown tables of every scenario
+  report.py cpu OUT UNIQUE.json                  CPU per GiB of the cpu scenario's runs
   report.py plot OUT PNG SCENARIO...             throughput over time of those scenarios
 
 The ideal of a scenario over a link of R seconds round trip and B bytes/s is
@@ -208,6 +209,38 @@ def tables(out):
         print()
 
 
+def cpu(out, unique_path):
+    """Medians of the cpu scenario: CPU seconds per GiB of blobs moved, against the floor."""
+    import statistics
+    gib = json.load(open(unique_path))["blob_bytes"] / GIB
+    runs = [r for r in load(os.path.join(out, "results.jsonl")) if r["scenario"].startswith("cpu-")]
+    groups = {}
+    for r in runs:
+        groups.setdefault((r["scenario"], r["tool"]), []).append(r)
+    med = {k: (statistics.median(r["cpu"] for r in v), statistics.median(r["wall"] for r in v),
+               max(r["rss_kib"] for r in v), len(v), statistics.median(r["user"] for r in v),
+               statistics.median(r["sys"] for r in v)) for k, v in groups.items()}
+    floor = {hog: med.get(("cpu-floor", "openssl" + hog)) for hog in ("", "+hog")}
+    print(f"{gib:.2f} GiB of blobs; medians of the runs; CPU = user + sys of the process (and its children).\n")
+    print("| direction | tool | runs | CPU s | user / sys s | CPU s / GiB | × floor | wall s | peak RSS MiB |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for scen in ("cpu-floor", "cpu-r2r", "cpu-r2d", "cpu-d2r"):
+        for tool in ("openssl", "openssl+hog", "ours", "ours+hog", "skopeo"):
+            m = med.get((scen, tool))
+            if not m:
+                continue
+            f = floor["+hog" if tool.endswith("+hog") else ""]
+            ratio = fmt(m[0] / f[0]) if f else ""
+            print(f"| {scen.removeprefix('cpu-')} | {tool} | {m[3]} | {m[0]:.2f} | {m[4]:.2f} / {m[5]:.2f} | "
+                  f"{m[0] / gib:.2f} | {ratio} | {m[1]:.2f} | {m[2] / 1024:.1f} |")
+    print()
+    for scen in ("cpu-r2r", "cpu-r2d", "cpu-d2r"):
+        quiet, hog = med.get((scen, "ours")), med.get((scen, "ours+hog"))
+        if quiet and hog:
+            print(f"- {scen.removeprefix('cpu-')}: beside the hog {hog[0] / quiet[0]:.2f}× the quiet CPU")
+    print("\nReproduce: `SCENARIOS=cpu OUT=bench/results/cpu bench/run.sh`")
+
+
 def plot(out, png, names):
     import matplotlib
     matplotlib.use("Agg")
@@ -253,6 +286,8 @@ def main():
         record(*args)
     elif cmd == "tables":
         tables(args[0])
+    elif cmd == "cpu":
+        cpu(args[0], args[1])
     elif cmd == "plot":
         plot(args[0], args[1], args[2:])
     else:

@@ -14,6 +14,9 @@
 #     wan   the same release from a distant registry: bench/linkproxy.py in front of the source
 #           (per-request round trip, one shared bandwidth cap, 307 to a CDN listener) at each
 #           LINKS entry (rtt_ms:mbit, 0 = unlimited), plus a no-op rerun at NOOP_LINK
+#     cpu   the full-size release on loopback, ROUNDS of registry -> registry, -> disk and
+#           disk -> registry, quiet and beside a CPU-bound process, with the hashing floor
+#           (openssl sha256 of the same blob files) measured in the same rounds; cpu.md
 #     path  an upgrade path of three releases (SERIES, ~25 % of components changed per
 #           release) mirrored in one run (--from x3), against mirroring their union as one
 #           release (UNION), over PATH_LINK; bytes read from the source counted at the proxy
@@ -50,8 +53,8 @@ work=$(mktemp -d /tmp/release-mirror-bench.XXXXXX)
 # A private copy: a build in this tree during the run must not swap the binary under us.
 cp target/release/kubectl-release_mirror target/release/release-gen "$work/"
 ours=$work/kubectl-release_mirror
-src_pid="" dst_pid="" proxy_pid=""
-cleanup() { for p in "$proxy_pid" "$src_pid" "$dst_pid"; do [ -n "$p" ] && kill "$p" 2>/dev/null; done; rm -rf "$work"; }
+src_pid="" dst_pid="" proxy_pid="" hog_pid=""
+cleanup() { for p in "$hog_pid" "$proxy_pid" "$src_pid" "$dst_pid"; do [ -n "$p" ] && kill "$p" 2>/dev/null; done; rm -rf "$work"; }
 trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -295,6 +298,36 @@ scenario_full() {
     rm -rf "$work/disk" "$work/dirs"
 }
 
+scenario_cpu() { # CPU per GiB of each direction, quiet and beside a CPU hog, with the hashing floor
+    link_down
+    local round hog files=$work/blob-files
+    find "$work/src/docker/registry/v2/blobs" -name data -type f > "$files"
+    echo "cpu: $ROUNDS rounds of each direction, quiet and beside a CPU-bound process" >&2
+    for round in $(seq "$ROUNDS"); do
+        for hog in "" +hog; do
+            # The hog: one busy process, as a build or another mirror on a 2-core jump host.
+            [ -n "$hog" ] && { python3 -c 'while True: pass' & hog_pid=$!; }
+            # The floor: sha256 of the same blob files, their reads included (openssl, SHA extensions).
+            run cpu-floor "openssl$hog" bash -c "xargs -a '$files' openssl dgst -sha256 > /dev/null"
+            reset_dest; run cpu-r2r "ours$hog" "$ours" --from="$rel1" --to="$dst_host/mirror" "${common[@]}"
+            verify_to "$work/plan1.json"
+            rm -rf "$work/disk"; run cpu-r2d "ours$hog" "$ours" --from="$rel1" --to-dir="$work/disk" "${common[@]}"
+            python3 bench/verify.py "$work/plan1-dir.json" --dir "$work/disk" --source "$src_reg_host"
+            reset_dest; run cpu-d2r "ours$hog" "$ours" --from-dir="$work/disk" --from="file://openshift/release:${rel1##*:}" \
+                --to="$dst_host/mirror" "${common[@]}"
+            verify_to "$work/plan1.json"
+            [ -n "$hog" ] && { kill "$hog_pid"; wait "$hog_pid" 2>/dev/null || true; hog_pid=""; }
+        done
+    done
+    if [ "$SKOPEO" = 1 ]; then
+        reset_dest; run cpu-r2r skopeo bash -c "skopeo_loop $work/images1 docker:// docker://$dst_host/mirror"
+        rm -rf "$work/dirs"; mkdir -p "$work/dirs"; run cpu-r2d skopeo bash -c "skopeo_to_dirs $work/images1"
+        reset_dest; run cpu-d2r skopeo bash -c "skopeo_from_dirs $work/images1"; verify_to "$work/plan1.json"
+    fi
+    rm -rf "$work/disk" "$work/dirs"
+    python3 bench/report.py cpu "$OUT" "$work/u1.json" | tee "$OUT/cpu.md"
+}
+
 scenario_wan() {
     local link name noop_read
     # A no-op rerun must still read the release manifest, its config and its payload layer.
@@ -366,13 +399,14 @@ plot() {
 }
 
 has local && scenario_local
-if has full || has wan || has path || has bigslow; then
+if has full || has cpu || has wan || has path || has bigslow; then
     if has wan || has path || has bigslow; then
         # The instrument first: redirect, Range, keep-alive, delay per request, rate cap.
         python3 bench/linkproxy_test.py >&2 || { echo "bench/linkproxy_test.py failed: the link proxy cannot be trusted" >&2; exit 1; }
     fi
     setup_big
     has full && scenario_full
+    has cpu && scenario_cpu
     has wan && scenario_wan
     has path && scenario_path
     has bigslow && scenario_bigslow

@@ -4,6 +4,7 @@
 
 mod error;
 pub(crate) mod layout;
+mod pipe;
 mod read;
 mod scan;
 pub(crate) mod segments;

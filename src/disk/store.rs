@@ -4,9 +4,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
-use tokio_util::io::ReaderStream;
 
 use super::layout::{parse_tag_link, tag_link_target, Layout, Reference};
+use super::pipe::{hash_stream, read_stretches, Stretch};
 use super::write::{
     ensure_dir, link_or_copy, replace_symlink, sweep_temp_files, write_file_atomic, write_stream_atomic,
 };
@@ -55,29 +55,14 @@ impl DiskStore {
     /// The size of a blob whose bytes hash to its digest; `None` when it is absent or its
     /// content is wrong (`--verify`: reads the whole file).
     pub(crate) async fn intact_blob_size(&self, repo: &str, digest: &Digest) -> Result<Option<u64>, DiskError> {
-        use tokio::io::AsyncReadExt as _;
         let path = self.layout.blob(repo, digest).map_err(|r| self.name_err(r))?;
         if regular_file(&path)?.is_none() {
             return Ok(None);
         }
-        let mut file = tokio::fs::File::open(&path).await.map_err(|source| DiskError::Io {
-            action: "open",
-            path: path.clone(),
-            source,
-        })?;
-        let mut hasher = crate::digest::Hasher::default();
-        let mut buf = vec![0u8; 256 * 1024];
-        loop {
-            let n = file.read(&mut buf).await.map_err(|source| DiskError::Io {
-                action: "read",
-                path: path.clone(),
-                source,
-            })?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(&buf[..n]);
-        }
+        let file =
+            fs::File::open(&path).map_err(|source| DiskError::Io { action: "open", path: path.clone(), source })?;
+        let stream = read_stretches(vec![Stretch { file, offset: 0, length: None }]);
+        let hasher = hash_stream(stream).await.map_err(|source| DiskError::Io { action: "read", path, source })?;
         let size = hasher.len();
         Ok((hasher.finish() == *digest).then_some(size))
     }
@@ -190,10 +175,9 @@ impl ImageStore for DiskStore {
         let path = self.layout.blob(repo, digest).map_err(|r| self.name_err(r))?;
         let size = regular_file(&path)?
             .ok_or_else(|| DiskError::NotFound { what: format!("blob {repo}@{digest}"), path: path.clone() })?;
-        let file =
-            tokio::fs::File::open(&path).await.map_err(|source| DiskError::Io { action: "open", path, source })?;
-        let stream = ReaderStream::with_capacity(file, 256 * 1024);
-        Ok(BlobReader { size, stream: Box::pin(stream) })
+        let file = fs::File::open(&path).map_err(|source| DiskError::Io { action: "open", path, source })?;
+        let stream = read_stretches(vec![Stretch { file, offset: 0, length: None }]);
+        Ok(BlobReader { size, stream })
     }
 
     async fn put_blob(&self, repo: &str, digest: &Digest, blob: BlobReader) -> Result<(), StoreError> {

@@ -6,10 +6,8 @@ use std::io::Write as _;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 
-use futures_util::StreamExt;
-use tokio::io::AsyncWriteExt;
-
 use super::layout::TEMP_PREFIX;
+use super::pipe::{write_stream, WriteFailure};
 use super::DiskError;
 use crate::store::ByteStream;
 
@@ -85,19 +83,17 @@ pub(crate) fn write_file_atomic(path: &Path, bytes: &[u8]) -> Result<(), DiskErr
 pub(crate) async fn write_stream_atomic(path: &Path, mut stream: ByteStream) -> Result<u64, DiskError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let tmp = temp_in(dir)?;
-    let std_file = tmp.as_file().try_clone().map_err(io("open", tmp.path()))?;
-    let mut file = tokio::io::BufWriter::with_capacity(256 * 1024, tokio::fs::File::from_std(std_file));
-    let mut written = 0u64;
+    let file = tmp.as_file().try_clone().map_err(io("open", tmp.path()))?;
     let write_err = |source| DiskError::Write { path: path.to_path_buf(), source };
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|source| DiskError::Source { path: path.to_path_buf(), source })?;
-        file.write_all(&chunk).await.map_err(write_err)?;
-        written += chunk.len() as u64;
-    }
-    file.flush().await.map_err(write_err)?;
-    let file = file.into_inner();
-    file.sync_all().await.map_err(write_err)?;
-    drop(file);
+    let (file, written) = match write_stream(file, &mut stream).await {
+        Ok(done) => done,
+        Err(WriteFailure::Source(source)) => return Err(DiskError::Source { path: path.to_path_buf(), source }),
+        Err(WriteFailure::Write(source)) => return Err(write_err(source)),
+    };
+    tokio::task::spawn_blocking(move || file.sync_all())
+        .await
+        .map_err(|e| write_err(std::io::Error::other(e)))?
+        .map_err(write_err)?;
     commit(tmp, path)?;
     Ok(written)
 }

@@ -12,9 +12,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncSeekExt as _};
+use futures_util::StreamExt as _;
 use tokio::sync::Mutex;
-use tokio_util::io::ReaderStream;
 
 pub use index::parse_size;
 pub(crate) use index::{entry_len, Index};
@@ -23,6 +22,7 @@ pub(crate) use index::{entry_len, Index};
 /// continues in it.
 pub(crate) const SEGMENT_OVERHEAD: u64 = index::END + index::BLOCK;
 
+use super::pipe::{hash_stream, read_stretches, Stretch};
 use super::{write_file_atomic, DiskError};
 use crate::digest::Digest;
 use crate::manifest;
@@ -205,40 +205,39 @@ impl SegmentStore {
         Ok(())
     }
 
-    /// A reader of a blob's pieces, one after another.
-    async fn open(&self, digest: &Digest) -> Result<Option<(u64, Box<dyn AsyncRead + Send + Unpin>)>, DiskError> {
+    /// The stretches of the segments a blob lies in, one after another.
+    async fn open(&self, digest: &Digest) -> Result<Option<(u64, Vec<Stretch>)>, DiskError> {
         let blob = match self.loaded().await?.as_ref().and_then(|i| i.blobs.get(digest.as_str())) {
             Some(b) => b.clone(),
             None => return Ok(None),
         };
         let names = self.loaded().await?.as_ref().map(|i| i.segments.clone()).unwrap_or_default();
-        let mut reader: Box<dyn AsyncRead + Send + Unpin> = Box::new(tokio::io::empty());
+        let mut stretches = Vec::with_capacity(blob.pieces.len());
         for p in &blob.pieces {
             let name = names.get(p.segment).map(|s| s.name.as_str()).unwrap_or_default();
             let path = self.dir.join(name);
-            let mut file = tokio::fs::File::open(&path).await.map_err(|source| DiskError::Io {
+            let file = std::fs::File::open(&path).map_err(|source| DiskError::Io {
                 action: "open segment",
                 path: path.clone(),
                 source,
             })?;
-            file.seek(std::io::SeekFrom::Start(p.offset)).await.map_err(|source| DiskError::Io {
-                action: "seek in",
-                path,
-                source,
-            })?;
-            reader = Box::new(reader.chain(file.take(p.length)));
+            stretches.push(Stretch { file, offset: p.offset, length: Some(p.length) });
         }
-        Ok(Some((blob.size, reader)))
+        Ok(Some((blob.size, stretches)))
     }
 
     async fn read_whole(&self, digest: &Digest, limit: usize) -> Result<Option<Vec<u8>>, DiskError> {
-        let Some((size, mut reader)) = self.open(digest).await? else { return Ok(None) };
+        let Some((size, stretches)) = self.open(digest).await? else { return Ok(None) };
         let path = self.dir.join(digest.as_str());
         if size > limit as u64 {
             return Err(DiskError::TooLarge { path, limit });
         }
         let mut bytes = Vec::with_capacity(size as usize);
-        reader.read_to_end(&mut bytes).await.map_err(|source| DiskError::Io { action: "read", path, source })?;
+        let mut stream = read_stretches(stretches);
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|source| DiskError::Io { action: "read", path: path.clone(), source })?;
+            bytes.extend_from_slice(&chunk);
+        }
         Ok(Some(bytes))
     }
 
@@ -302,8 +301,9 @@ impl ImageStore for SegmentStore {
     }
 
     async fn get_blob(&self, repo: &str, digest: &Digest) -> Result<BlobReader, StoreError> {
-        let (size, reader) = self.open(digest).await?.ok_or_else(|| self.not_found(format!("blob {repo}@{digest}")))?;
-        Ok(BlobReader { size, stream: Box::pin(ReaderStream::with_capacity(reader, 256 * 1024)) })
+        let (size, stretches) =
+            self.open(digest).await?.ok_or_else(|| self.not_found(format!("blob {repo}@{digest}")))?;
+        Ok(BlobReader { size, stream: read_stretches(stretches) })
     }
 
     async fn put_blob(&self, _repo: &str, digest: &Digest, blob: BlobReader) -> Result<(), StoreError> {
@@ -328,20 +328,12 @@ impl ImageStore for SegmentStore {
     }
 
     async fn intact_blob_size(&self, _repo: &str, digest: &Digest) -> Result<Option<u64>, StoreError> {
-        let Some((size, mut reader)) = self.open(digest).await? else { return Ok(None) };
-        let mut hasher = crate::digest::Hasher::default();
-        let mut buf = vec![0u8; 256 * 1024];
-        loop {
-            let n = reader.read(&mut buf).await.map_err(|source| DiskError::Io {
-                action: "read",
-                path: self.dir.join(digest.as_str()),
-                source,
-            })?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(&buf[..n]);
-        }
+        let Some((size, stretches)) = self.open(digest).await? else { return Ok(None) };
+        let hasher = hash_stream(read_stretches(stretches)).await.map_err(|source| DiskError::Io {
+            action: "read",
+            path: self.dir.join(digest.as_str()),
+            source,
+        })?;
         Ok((hasher.len() == size && hasher.finish() == *digest).then_some(size))
     }
 }

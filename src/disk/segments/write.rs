@@ -11,6 +11,7 @@ use futures_util::StreamExt as _;
 use tokio::io::{AsyncSeekExt as _, AsyncWriteExt as _};
 
 use super::index::{entry_len, room, segment_name, Blob, Index, Piece, Segment, BLOCK, END};
+use crate::disk::pipe::{hash_stream, read_stretches, Stretch};
 use crate::disk::DiskError;
 use crate::store::ByteStream;
 
@@ -172,16 +173,8 @@ pub(super) async fn cut(path: &Path, length: u64) -> Result<(), DiskError> {
 
 /// The sha256 of a whole file, streamed.
 pub(super) async fn sha256_of(path: &PathBuf) -> Result<String, DiskError> {
-    use tokio::io::AsyncReadExt as _;
-    let mut file = tokio::fs::File::open(path).await.map_err(io("open", path))?;
-    let mut hasher = crate::digest::Hasher::default();
-    let mut buf = vec![0u8; 256 * 1024];
-    loop {
-        let n = file.read(&mut buf).await.map_err(io("read", path))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
+    let file = std::fs::File::open(path).map_err(io("open", path))?;
+    let stream = read_stretches(vec![Stretch { file, offset: 0, length: None }]);
+    let hasher = hash_stream(stream).await.map_err(io("read", path))?;
     Ok(hasher.finish().to_string())
 }
