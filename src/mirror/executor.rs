@@ -97,11 +97,11 @@ impl Transfers<'_> {
                 tokio::time::sleep(TICK).await;
                 let (now, bytes, retries) =
                     (Instant::now(), self.counters.moved.load(Ordering::Relaxed), self.dests.retries().retried());
-                let backlog = !queue.lock().unwrap_or_else(|p| p.into_inner()).is_empty();
+                let queued = queue.lock().unwrap_or_else(|p| p.into_inner()).iter().map(|b| b.size).sum();
                 let sample = Sample {
                     bytes: bytes - moved,
                     elapsed: now - at,
-                    backlog,
+                    queued,
                     retries: retries.saturating_sub(retried),
                 };
                 (at, moved, retried) = (now, bytes, retries);

@@ -19,6 +19,10 @@ const GAIN: f64 = 1.08;
 const SETTLE: u32 = 2;
 /// Samples between a step that brought nothing and the next try.
 const HOLD: u32 = 8;
+/// A step up is tried only when the blobs still queued would keep the transfers busy this
+/// many samples at the current rate: long enough to judge it before the queue drains. A
+/// short copy (a small release on a near registry) keeps the number it started with.
+const WORTH: f64 = (SETTLE + 2) as f64;
 
 /// How many requests run at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,7 +30,7 @@ pub enum Concurrency {
     /// `--max-per-registry N`: at most N requests at once, of every kind (as oc).
     Fixed(usize),
     /// Nothing said: [`METADATA`] manifest reads and checks at once; blob transfers start at
-    /// [`START`] and go up while more of them move more bytes, up to [`MOST`]; halved when
+    /// [`START`] and go up while more of them move more bytes (and enough is queued to tell), up to [`MOST`]; halved when
     /// a registry pushes back (a retried request).
     Adaptive,
 }
@@ -55,8 +59,8 @@ pub struct Sample {
     /// Blob bytes moved during it.
     pub(crate) bytes: u64,
     pub(crate) elapsed: Duration,
-    /// Whether transfers were waiting to start (more would have run if allowed).
-    pub(crate) backlog: bool,
+    /// Bytes of the blobs waiting to start (more transfers would have run if allowed).
+    pub(crate) queued: u64,
     /// Requests retried during it: the registry or the link pushed back.
     pub(crate) retries: u64,
 }
@@ -134,11 +138,12 @@ impl Streams {
             self.set((self.limit / 2).max(self.least), Phase::Holding { left: HOLD });
             return self.limit;
         }
-        if !s.backlog {
+        if s.queued == 0 {
             // The queue is draining: what the transfers move says nothing about more of them.
             return self.limit;
         }
-        self.window.add(s.bytes as f64 / s.elapsed.as_secs_f64());
+        let rate = s.bytes as f64 / s.elapsed.as_secs_f64();
+        self.window.add(rate);
         if self.window.counted() < SETTLE {
             return self.limit;
         }
@@ -146,6 +151,7 @@ impl Streams {
             Phase::Trying { rate, .. } if self.window.mean() >= rate * GAIN => self.step_up(),
             Phase::Trying { from, .. } => self.set(from, Phase::Holding { left: HOLD }),
             Phase::Holding { left } if left > 1 => self.phase = Phase::Holding { left: left - 1 },
+            Phase::Holding { .. } if (s.queued as f64) < rate * WORTH => {}
             Phase::Holding { .. } => self.step_up(),
         }
         self.limit
@@ -174,7 +180,8 @@ mod tests {
     use super::*;
 
     fn sample(mbit: f64, backlog: bool, retries: u64) -> Sample {
-        Sample { bytes: (mbit * 125_000.0) as u64, elapsed: Duration::from_secs(1), backlog, retries }
+        let queued = if backlog { u64::MAX } else { 0 };
+        Sample { bytes: (mbit * 125_000.0) as u64, elapsed: Duration::from_secs(1), queued, retries }
     }
 
     /// Feed `link(limit)` (the throughput a number of transfers gets) for `secs` samples.
@@ -217,6 +224,31 @@ mod tests {
         assert_eq!(s.limit(), MOST);
         assert_eq!(s.observe(sample(600.0, true, 1)), MOST / 2);
         assert_eq!(s.observe(sample(600.0, true, 3)), MOST / 4);
+    }
+
+    #[test]
+    fn a_copy_too_short_to_judge_a_step_keeps_the_number_it_started_with() {
+        // 200 MB/s whatever the number (a near registry), 1 GB to copy: 5 s, too short to
+        // settle a step and judge it.
+        let mut s = Streams::new(Concurrency::Adaptive);
+        let mut queued: u64 = 1_000_000_000;
+        let mut limits = Vec::new();
+        while queued > 0 {
+            let moved = 200_000_000u64.min(queued);
+            queued -= moved;
+            limits.push(s.observe(Sample { bytes: moved, elapsed: Duration::from_secs(1), queued, retries: 0 }));
+        }
+        assert!(limits.iter().all(|&l| l == START), "{limits:?}");
+        // The same link with 20 GB queued is tried one step up.
+        let mut s = Streams::new(Concurrency::Adaptive);
+        let limits: Vec<usize> = (0..5)
+            .map(|_| {
+                let sample =
+                    Sample { bytes: 200_000_000, elapsed: Duration::from_secs(1), queued: 20_000_000_000, retries: 0 };
+                s.observe(sample)
+            })
+            .collect();
+        assert!(limits.contains(&(START + START / 2)), "{limits:?}");
     }
 
     #[test]
