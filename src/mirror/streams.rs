@@ -30,8 +30,8 @@ pub enum Concurrency {
     /// `--max-per-registry N`: at most N requests at once, of every kind (as oc).
     Fixed(usize),
     /// Nothing said: [`METADATA`] manifest reads and checks at once; blob transfers start at
-    /// [`START`] and go up while more of them move more bytes (and enough is queued to tell), up to [`MOST`]; halved when
-    /// a registry pushes back (a retried request).
+    /// [`START`] and go up while more of them move more bytes (and enough is queued to
+    /// tell), up to [`MOST`]; halved when a registry pushes back (a retried request).
     Adaptive,
 }
 
