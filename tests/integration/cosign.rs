@@ -1,6 +1,9 @@
 //! Sigstore (cosign) signatures through the public API, against a real registry: a release
 //! whose payload carries a ClusterImagePolicy, its images signed by `openssl` in cosign's
-//! exact format (support/cosign.rs), read back and judged by `signature::sigstore`.
+//! exact format (support/cosign.rs), read back and judged by `signature::sigstore`; what
+//! they cost a run is in `cost`.
+
+mod cost;
 
 use release_mirror::digest::Digest;
 use release_mirror::reference::ImageRef;
@@ -391,65 +394,4 @@ fn verify_signature_checks_the_sigstore_signature_of_each_platform_image_in_a_re
     ]);
     assert_success(&out);
     assert_eq!(stdout(&out).lines().filter(|l| l.starts_with("verified ")).count(), 2, "{}", stdout(&out));
-}
-
-// ---- What signatures cost: each blob read once, the `.sig` images stored beside the copy.
-
-/// A bed of 3 components (the first a list of 2 platform images, or with a `big_layer`)
-/// whose payload's policy trusts `key`, behind a proxy that counts.
-fn signed_bed(key: &CosignKey, big_layer: Option<u64>) -> crate::faults::Bed {
-    let image_policy = Some(ImagePolicySpec { key_pem: key.public_pem.clone(), feature_set: None });
-    let multi_arch_components = if big_layer.is_some() { 0 } else { 1 };
-    crate::faults::bed(ReleaseSpec {
-        components: 3,
-        multi_arch_components,
-        big_layer,
-        image_policy,
-        ..ReleaseSpec::default()
-    })
-}
-
-#[test]
-fn a_signed_mirror_reads_each_signature_blob_from_the_source_once_and_copies_those_bytes() {
-    use crate::support::{assert_success, registry::Registry, run};
-    let key = CosignKey::rsa();
-    let b = signed_bed(&key, None);
-    let signed = sign_release(&b.release, &b.registry.client(), &key);
-    let dest = Registry::start();
-    assert_success(&run(crate::faults::args(&b.release, format!("--to={}/{DEST_REPO}", dest.host()), &["-q"])));
-    let gets = b.proxy.requests("GET", "/blobs/");
-    for s in &signed {
-        for (digest, bytes) in &s.signature.blobs {
-            let read = gets.iter().filter(|e| e.path.ends_with(&format!("/blobs/{digest}"))).count();
-            assert_eq!(read, 1, "blob {digest} of the signature of {}: read once, to judge and to copy", s.image);
-            let copied = dest.client().get_blob(DEST_REPO, digest);
-            assert_eq!(copied.as_ref(), Some(bytes), "blob {digest} copied byte for byte");
-        }
-    }
-    assert_signatures_copied(&signed, &dest);
-}
-
-#[test]
-fn signature_images_are_stored_while_a_large_layer_is_still_on_its_way() {
-    use crate::support::proxy::{Action, Fault, Proxy};
-    use crate::support::{assert_success, registry::Registry, run};
-    let key = CosignKey::ecdsa_p256();
-    let b = signed_bed(&key, Some(3 << 20));
-    let signed = sign_release(&b.release, &b.registry.client(), &key);
-    let layer = b.release.big_layer.clone().expect("big layer");
-    // A distant source: the large layer's first byte comes late.
-    let slow = Action::Delay(std::time::Duration::from_secs(3));
-    b.proxy.add(Fault::new(slow).on("GET", &format!("/blobs/{}", layer.digest)));
-    let dest = Registry::start();
-    let front = Proxy::in_front_of(&dest);
-    assert_success(&run(crate::faults::args(&b.release, format!("--to={}/{DEST_REPO}", front.host()), &["-q"])));
-    let log = front.log();
-    let layer_stored = log.iter().filter(|e| e.method == "PUT" && e.path.contains(&layer.digest)).map(|e| e.at).max();
-    let layer_stored = layer_stored.expect("the large layer uploaded");
-    let stored: Vec<_> = log.iter().filter(|e| e.method == "PUT" && e.path.contains("/manifests/sha256-")).collect();
-    assert_eq!(stored.len(), signed.len(), "every .sig image stored once");
-    for e in stored {
-        assert!(e.at < layer_stored, "{} stored before the large layer's upload ended, not after every blob", e.path);
-    }
-    assert_signatures_copied(&signed, &dest);
 }
