@@ -18,7 +18,7 @@ use super::sigstore_report::{Finding, Looked, SigstoreReport};
 use super::{ReleaseRun, Run};
 use crate::digest::Digest;
 use crate::job::SigstoreMode;
-use crate::mirror::{self, Mapping};
+use crate::mirror::{self, Concurrency, Mapping};
 use crate::reference::ImageRef;
 use crate::release::Release;
 use crate::signature::sigstore::{self, ImagePolicy, PublicKey, Subject, Trust, Verdict};
@@ -153,9 +153,14 @@ async fn look_image(
         wanted.push(want(&m.digest, *required && platforms.is_empty()));
         wanted.extend(platforms.iter().map(|d| want(d, *required)));
     }
+    // One after the other: `limit` images at a time is `limit` requests at once, which
+    // `--max-per-registry` bounds (a list's platform images add none).
     let policy = policy_of(image.release);
-    let lookups = wanted.into_iter().map(|w| look(run, w, policy, own, at_destination, kept));
-    Ok((futures_util::future::try_join_all(lookups).await?, read))
+    let mut looked = Vec::with_capacity(wanted.len());
+    for w in wanted {
+        looked.push(look(run, w, policy, own, at_destination, kept).await?);
+    }
+    Ok((looked, read))
 }
 
 /// A component's manifest (a list names its platform images): from the destination when
@@ -206,11 +211,13 @@ async fn look(
         }
     };
     let subject = Subject { digest: &w.digest, logical: &w.logical };
-    let (judged, config) = futures_util::future::join(
-        sigstore::judge(store.as_ref(), repo, &manifest, subject, trust),
-        sigstore::signature_config(store.as_ref(), repo, &manifest),
-    )
-    .await;
+    let judging = sigstore::judge(store.as_ref(), repo, &manifest, subject, trust);
+    let config = sigstore::signature_config(store.as_ref(), repo, &manifest);
+    // Both at once, unless `--max-per-registry` bounds the requests in flight.
+    let (judged, config) = match run.job.concurrency {
+        Concurrency::Adaptive => futures_util::future::join(judging, config).await,
+        Concurrency::Fixed(_) => (judging.await, config.await),
+    };
     let judged = judged?;
     if let Verdict::Verified { .. } = judged.verdict {
         keep(run, kept, judged.layers.into_iter().chain(config).collect());
