@@ -21,15 +21,20 @@ fn signed_bed(key: &CosignKey, big_layer: Option<u64>) -> crate::faults::Bed {
 }
 
 #[test]
-fn a_signed_mirror_reads_each_signature_blob_from_the_source_once_and_copies_those_bytes() {
+fn a_signed_mirror_reads_each_signature_by_its_tag_and_each_of_its_blobs_once_and_copies_those_bytes() {
     use crate::support::{assert_success, registry::Registry, run};
     let key = CosignKey::rsa();
     let b = signed_bed(&key, None);
     let signed = sign_release(&b.release, &b.registry.client(), &key);
     let dest = Registry::start();
     assert_success(&run(crate::faults::args(&b.release, format!("--to={}/{DEST_REPO}", dest.host()), &["-q"])));
+    let manifests = b.proxy.requests("GET", "/manifests/");
     let gets = b.proxy.requests("GET", "/blobs/");
     for s in &signed {
+        let tag = crate::support::cosign::signature_tag(&s.image);
+        let by_tag = manifests.iter().filter(|e| e.path.ends_with(&format!("/manifests/{tag}"))).count();
+        assert_eq!(by_tag, 1, "the .sig manifest of {} read by its tag, once (no HEAD first)", s.image);
+        assert!(b.proxy.requests("HEAD", &tag).is_empty(), "{tag}: read, not asked about");
         for (digest, bytes) in &s.signature.blobs {
             let read = gets.iter().filter(|e| e.path.ends_with(&format!("/blobs/{digest}"))).count();
             assert_eq!(read, 1, "blob {digest} of the signature of {}: read once, to judge and to copy", s.image);
