@@ -20,6 +20,9 @@
 #     path  an upgrade path of three releases (SERIES, ~25 % of components changed per
 #           release) mirrored in one run (--from x3), against mirroring their union as one
 #           release (UNION), over PATH_LINK; bytes read from the source counted at the proxy
+#   SCENARIOS=signed bench/run.sh   # issue 26: the full-size release signed (cosign) against
+#           unsigned, registry -> registry and no-op rerun at NOOP_LINK: bench/signed.sh with
+#           TOTAL_GIB, ROUNDS, NOOP_LINK; results in OUT/signed
 # The link scenarios write OUT (default bench/results): results.jsonl (one record per run),
 # scenarios.jsonl, tables.md (printed too) and wan-throughput.png (needs matplotlib: taken
 # from python3 when it has it, else installed once into a venv under ~/.cache).
@@ -412,5 +415,8 @@ if has full || has cpu || has wan || has path || has bigslow; then
     has bigslow && scenario_bigslow
     python3 bench/report.py tables "$OUT" | tee "$OUT/tables.md"
     if has wan; then plot; fi
+fi
+if has signed; then
+    TOTAL_GIB=$TOTAL_GIB ROUNDS=$ROUNDS NOOP_LINK=$NOOP_LINK OUT="$OUT/signed" bench/signed.sh
 fi
 exit 0

@@ -40,12 +40,20 @@ flags=(--insecure --skip-release-image-signature -q)
 python3 bench/cosign_sign.py "$work/plan.json" "$signed" "$work/key.pem" 4.14.1
 images=$(python3 -c 'import json,sys; print(sum(not m["name"].endswith(".sig") for m in json.load(open(sys.argv[1]))["mappings"]))' "$work/plan.json")
 
+# On loopback the registries' own work is most of a run's CPU: each .sig image is two blob
+# uploads and a manifest at the destination. Counted beside ours (user + sys of both).
+registries_cpu() { # pids... -> their user + sys CPU seconds so far, summed
+    local ticks; ticks=$(getconf CLK_TCK)
+    for p in "$@"; do cat "/proc/$p/stat"; done | awk -v hz="$ticks" '{t += $14 + $15} END {printf "%.2f", t / hz}'
+}
 for round in $(seq "$ROUNDS"); do
     for kind in plain signed; do
         fresh_dst
-        ref=rel_$kind
+        ref=rel_$kind src_pid_var=${kind}_pid
+        before=$(registries_cpu "${!src_pid_var}" "$dst_pid")
         measure "$kind-r2r-$round" "$ours" --from="${!ref}" --to="$dst/mirror" "${flags[@]}"
-        echo "{\"run\":\"$kind-r2r-$round\",\"images\":$images,\"sig_tags_at_destination\":$(sig_tags "$dst" mirror)}" >> "$OUT/results.jsonl"
+        after=$(registries_cpu "${!src_pid_var}" "$dst_pid")
+        echo "{\"run\":\"$kind-r2r-$round\",\"images\":$images,\"sig_tags_at_destination\":$(sig_tags "$dst" mirror),\"registries_cpu_s\":$(python3 -c "print(round($after - $before, 2))")}" >> "$OUT/results.jsonl"
     done
 done
 # The no-op reruns: the source behind a distant link; the destination keeps the signed copy
@@ -80,6 +88,9 @@ print(f"| --- | ---: | ---: | ---: | ---: |")
 for p, title in [("plain-r2r", "unsigned, registry → registry"), ("signed-r2r", "signed, registry → registry"),
                  ("plain-noop", f"unsigned, no-op rerun at {sys.argv[3]}"), ("signed-noop", f"signed, no-op rerun at {sys.argv[3]}")]:
     print(f"| {title} | {med(p,'wall_s'):.2f} | {med(p,'cpu_s'):.2f} | {max(r['peak_rss_mib'] for r in runs(p)):.1f} | {len(runs(p))} |")
+cpu = lambda p: statistics.median(r["registries_cpu_s"] for r in rows if r["run"].startswith(p) and "registries_cpu_s" in r)
+print()
+print(f"registries' CPU (source + destination, user + sys), median: unsigned {cpu('plain-r2r'):.2f} s, signed {cpu('signed-r2r'):.2f} s")
 print()
 print(f"signed / unsigned wall: {med('signed-r2r','wall_s')/med('plain-r2r','wall_s'):.3f}x; "
       f"images {sys.argv[2]}; .sig tags at the destination: signed {sigs}, unsigned {plain_sigs}")

@@ -1,5 +1,7 @@
 //! Carrying out a plan: blobs first (each digest-checked as it streams; how many at once is
-//! [`Streams`]' call), then platform manifests, then tagged manifests.
+//! [`Streams`]' call), then platform manifests, then tagged manifests; what goes beside the
+//! streamed blobs (blobs held in memory, the signature images they complete) is
+//! [`Beside`]'s call.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -10,6 +12,7 @@ use anyhow::{Context as _, Result};
 use futures_util::{stream, StreamExt, TryStreamExt};
 use indicatif::HumanBytes;
 
+use super::beside::{Beside, WHILE_STREAMING};
 use super::plan::{BlobAction, BlobTask, ManifestTask, Plan};
 use super::stores::Stores;
 use super::streams::{Concurrency, Sample, Streams};
@@ -47,15 +50,30 @@ pub(crate) async fn execute(
     let counters = Arc::new(Counters::default());
     progress.start_transfer(plan.blobs.len(), plan.bytes_to_copy());
     let run = Transfers { sources, dests, progress, counters: &counters };
-    run.copy_all(&plan.blobs, concurrency).await?;
     let limit = concurrency.metadata();
-    for group in [&plan.children, &plan.tagged] {
-        stream::iter(group)
-            .map(|task| push_manifest(task, dests, progress, &counters))
-            .buffer_unordered(limit)
-            .try_collect::<()>()
-            .await?;
-    }
+    let beside = Beside::of(plan, sources, concurrency);
+    // Few units beside at once while blobs stream (the destination's work is shared), as many
+    // as manifest reads once they are done.
+    let gate = tokio::sync::Semaphore::new(WHILE_STREAMING);
+    let streamed = async {
+        let done = run.copy_all(&beside.streamed, concurrency).await;
+        gate.add_permits(limit.saturating_sub(WHILE_STREAMING));
+        done
+    };
+    let units = beside.units.iter().map(|unit| async {
+        let _permit = gate.acquire().await.context("the copy was stopped")?;
+        for task in &unit.blobs {
+            run.copy(task).await?;
+        }
+        match unit.manifest {
+            Some(task) => push_manifest(task, dests, progress, &counters).await,
+            None => Ok(()),
+        }
+    });
+    let beside_stream = stream::iter(units).buffer_unordered(limit).try_collect::<()>();
+    futures_util::future::try_join(streamed, beside_stream).await?;
+    push_all(&plan.children, dests, progress, &counters, limit).await?;
+    push_all(beside.tagged.iter().copied(), dests, progress, &counters, limit).await?;
     progress.finish();
     Ok(Totals {
         blobs_copied: counters.blobs_copied.load(Ordering::Relaxed),
@@ -63,6 +81,20 @@ pub(crate) async fn execute(
         blobs_mounted: counters.blobs_mounted.load(Ordering::Relaxed),
         manifests_pushed: counters.manifests_pushed.load(Ordering::Relaxed),
     })
+}
+
+async fn push_all<'t>(
+    tasks: impl IntoIterator<Item = &'t ManifestTask>,
+    dests: &Stores,
+    progress: &Progress,
+    counters: &Counters,
+    limit: usize,
+) -> Result<()> {
+    stream::iter(tasks)
+        .map(|task| push_manifest(task, dests, progress, counters))
+        .buffer_unordered(limit)
+        .try_collect()
+        .await
 }
 
 /// How often the number of transfers is reconsidered.
@@ -82,8 +114,8 @@ impl Transfers<'_> {
     /// allowed number. Two slots in three take the largest blob left and the third the
     /// smallest, so small blobs' round trips overlap with large blobs filling the link
     /// instead of all coming at the end, one after another.
-    async fn copy_all(self, blobs: &[BlobTask], concurrency: Concurrency) -> Result<()> {
-        let queue = Mutex::new(blobs.iter().collect::<VecDeque<_>>());
+    async fn copy_all(self, blobs: &[&BlobTask], concurrency: Concurrency) -> Result<()> {
+        let queue = Mutex::new(blobs.iter().copied().collect::<VecDeque<_>>());
         let mut streams = Streams::new(concurrency);
         let (allow, allowed) = tokio::sync::watch::channel(streams.limit());
         let most = concurrency.transfers().1.min(blobs.len());
@@ -152,8 +184,12 @@ impl Transfers<'_> {
                 next
             };
             let Some(task) = next else { return Ok(()) };
-            copy_blob(task, self.sources, self.dests, self.progress, self.counters).await?;
+            self.copy(task).await?;
         }
+    }
+
+    async fn copy(self, task: &BlobTask) -> Result<()> {
+        copy_blob(task, self.sources, self.dests, self.progress, self.counters).await
     }
 }
 

@@ -5,6 +5,7 @@
 //! store for a reference ([`Stores`]); it never touches signatures' verification or the
 //! cluster.
 
+mod beside;
 mod executor;
 mod inspect;
 mod instructions;

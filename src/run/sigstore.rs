@@ -1,12 +1,15 @@
 //! The sigstore step, after the GPG check and before anything is copied: which images of
 //! each release the nodes will ask a signature for (the release, each platform image of a
 //! list, and every component in the scope of the payload's enforced ClusterImagePolicy),
-//! each looked up at once, `limit` at a time (in the destination first: a rerun of a complete
-//! mirror asks the source nothing), judged, and either mapped for a byte-for-byte copy beside
-//! its image or reported missing. With `--sigstore=require` and an enforced policy, every
+//! each image's manifest read and its signatures looked up at once, `limit` images at a time
+//! (in the destination first when it has the image: a rerun of a complete mirror asks the
+//! source nothing, a fresh one asks the destination nothing), judged, and either mapped for a
+//! byte-for-byte copy beside its image (its blobs kept in memory: the copy sends the bytes
+//! judged) or reported missing. With `--sigstore=require` and an enforced policy, every
 //! failure is gathered into one error (exit 3) before the copy.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{Context as _, Result};
 use futures_util::{stream, StreamExt as _, TryStreamExt as _};
@@ -15,7 +18,7 @@ use super::sigstore_report::{Finding, Looked, SigstoreReport};
 use super::{ReleaseRun, Run};
 use crate::digest::Digest;
 use crate::job::SigstoreMode;
-use crate::mirror::{self, Mapping};
+use crate::mirror::{self, Concurrency, Mapping};
 use crate::reference::ImageRef;
 use crate::release::Release;
 use crate::signature::sigstore::{self, ImagePolicy, PublicKey, Subject, Trust, Verdict};
@@ -58,20 +61,20 @@ pub(super) async fn find(run: &Run<'_>, releases: &[ReleaseRun]) -> Result<Found
         return Ok(Found::default());
     }
     let own = own_keys(&run.job.sigstore.keys)?;
-    let (mut wanted, mut read) = (Vec::new(), Vec::new());
-    for (i, r) in releases.iter().enumerate() {
-        wanted.extend(wanted_of(run, i, &r.release, &mut read).await?);
-    }
-    let limit = run.job.concurrency.metadata();
-    let mut looked: Vec<Looked> = stream::iter(wanted)
-        .map(|w| {
-            let policy = policy_of(&releases[w.release].release);
-            let own = &own;
-            async move { look(run, w, policy, own).await }
-        })
-        .buffer_unordered(limit)
+    let kept = AtomicU64::new(0);
+    let images = releases.iter().enumerate().flat_map(|(i, r)| images_of(run, i, &r.release));
+    // Each image's manifest, then at once its signatures' lookups: no image waits for
+    // every other image's manifest before its own lookups start.
+    let done: Vec<(Vec<Looked>, Option<RawManifest>)> = stream::iter(images)
+        .map(|image| look_image(run, image, &own, &kept))
+        .buffer_unordered(run.job.concurrency.metadata())
         .try_collect()
         .await?;
+    let (mut looked, mut read) = (Vec::new(), Vec::new());
+    for (found, manifest) in done {
+        looked.extend(found);
+        read.extend(manifest);
+    }
     read.extend(looked.iter_mut().filter_map(|l| l.manifest.take()));
     let (mappings, reports) = super::sigstore_report::conclude(run, releases, looked, mode)?;
     Ok(Found { mappings, reports, read })
@@ -87,31 +90,57 @@ fn policy_of(release: &Release) -> Option<&ImagePolicy> {
     release.enforced_image_policy().or(release.image_policies.first())
 }
 
-/// The images of one release whose signatures the nodes may ask for; the component
-/// manifests read to find them (many at once) are added to `read`.
-async fn wanted_of(run: &Run<'_>, index: usize, release: &Release, read: &mut Vec<RawManifest>) -> Result<Vec<Wanted>> {
+/// One image (by digest) of a release whose signatures the nodes may ask for, with the
+/// mappings that copy it and whether each is in the enforced policy's scope.
+struct Image<'r> {
+    release_index: usize,
+    release: &'r Release,
+    mappings: Vec<(Mapping, bool)>,
+}
+
+/// The images of one release whose signatures are looked for: the release image, and each
+/// component in the scope of the enforced policy.
+fn images_of<'r>(run: &Run<'_>, index: usize, release: &'r Release) -> Vec<Image<'r>> {
     let enforced = release.enforced_image_policy();
     let in_scope = |m: &Mapping| enforced.is_some_and(|p| p.scope_of(&m.origin).is_some());
-    let mappings = mirror::mappings(release, &run.job.target);
-    let mut unique: BTreeMap<&Digest, &Mapping> = BTreeMap::new();
-    for m in mappings.iter().filter(|m| !m.is_release() && in_scope(m)) {
-        unique.entry(&m.digest).or_insert(m);
+    let mut images: BTreeMap<(bool, Digest), Image<'r>> = BTreeMap::new();
+    for m in mirror::mappings(release, &run.job.target) {
+        let required = in_scope(&m);
+        if !m.is_release() && !required {
+            continue;
+        }
+        let image = images.entry((m.is_release(), m.digest.clone())).or_insert_with(|| Image {
+            release_index: index,
+            release,
+            mappings: Vec::new(),
+        });
+        image.mappings.push((m, required));
     }
-    let manifests: BTreeMap<Digest, (RawManifest, bool)> = stream::iter(unique.into_values())
-        .map(|m| async move { manifest_of(run, m).await.map(|found| (m.digest.clone(), found)) })
-        .buffer_unordered(run.job.concurrency.metadata())
-        .try_collect()
-        .await?;
-    let mut out = Vec::new();
-    for m in &mappings {
-        let platforms = match (m.is_release(), manifests.get(&m.digest)) {
-            (true, _) => mirror::platform_digests(&release.manifest),
-            (false, Some((manifest, _))) => mirror::platform_digests(manifest),
-            (false, None) => continue,
-        };
-        let required = in_scope(m);
-        let wanted = |digest: &Digest, required: bool| Wanted {
-            release: index,
+    images.into_values().collect()
+}
+
+/// Look for the signatures of `image` (and of each platform image of a list): a component's
+/// manifest is read first, from the destination when it is there. Gives the lookups and the
+/// manifest when the source gave it (the plan need not read it again).
+async fn look_image(
+    run: &Run<'_>,
+    image: Image<'_>,
+    own: &[PublicKey],
+    kept: &AtomicU64,
+) -> Result<(Vec<Looked>, Option<RawManifest>)> {
+    let Some((first, _)) = image.mappings.first() else { return Ok((Vec::new(), None)) };
+    // The destination is asked for the signatures only of an image it has: a fresh mirror
+    // then asks it nothing, a rerun reads them there and not from the source.
+    let (platforms, at_destination, read) = if first.is_release() {
+        (mirror::platform_digests(&image.release.manifest), true, None)
+    } else {
+        let (manifest, from_source) = manifest_of(run, first).await?;
+        (mirror::platform_digests(&manifest), !from_source, from_source.then_some(manifest))
+    };
+    let mut wanted = Vec::new();
+    for (m, required) in &image.mappings {
+        let want = |digest: &Digest, required: bool| Wanted {
+            release: image.release_index,
             name: m.name.clone(),
             digest: digest.clone(),
             logical: m.origin.repo_only().with_digest(digest),
@@ -121,12 +150,17 @@ async fn wanted_of(run: &Run<'_>, index: usize, release: &Release, read: &mut Ve
         };
         // A list's own signature is copied when it exists (as oc-mirror does); the nodes
         // check each platform image's.
-        out.push(wanted(&m.digest, required && platforms.is_empty()));
-        out.extend(platforms.iter().map(|d| wanted(d, required)));
+        wanted.push(want(&m.digest, *required && platforms.is_empty()));
+        wanted.extend(platforms.iter().map(|d| want(d, *required)));
     }
-    // Only what the source gave: the plan reads what the destination has from there.
-    read.extend(manifests.into_values().filter_map(|(manifest, from_source)| from_source.then_some(manifest)));
-    Ok(out)
+    // One after the other: `limit` images at a time is `limit` requests at once, which
+    // `--max-per-registry` bounds (a list's platform images add none).
+    let policy = policy_of(image.release);
+    let mut looked = Vec::with_capacity(wanted.len());
+    for w in wanted {
+        looked.push(look(run, w, policy, own, at_destination, kept).await?);
+    }
+    Ok((looked, read))
 }
 
 /// A component's manifest (a list names its platform images): from the destination when
@@ -146,33 +180,62 @@ async fn manifest_of(run: &Run<'_>, m: &Mapping) -> Result<(RawManifest, bool)> 
     Ok((found, true))
 }
 
-/// Look for `w`'s signature: in the destination first (verified there, nothing to copy),
-/// then in the source.
-async fn look(run: &Run<'_>, w: Wanted, policy: Option<&ImagePolicy>, own: &[PublicKey]) -> Result<Looked> {
+/// Look for `w`'s signature: in the destination first when `at_destination` (verified
+/// there, nothing to copy), then in the source. A signature that verifies there has its
+/// blobs kept in memory (within [`KEEP_BYTES`] in all): the copy sends those very bytes.
+async fn look(
+    run: &Run<'_>,
+    w: Wanted,
+    policy: Option<&ImagePolicy>,
+    own: &[PublicKey],
+    at_destination: bool,
+    kept: &AtomicU64,
+) -> Result<Looked> {
     let trust = trust_of(policy, own);
-    if !run.job.dry_run {
-        if let Some(Finding::Verified(sig)) = at_destination(run, &w, trust.as_ref()).await {
+    if at_destination && !run.job.dry_run {
+        if let Some(Finding::Verified(sig)) = self::at_destination(run, &w, trust.as_ref()).await {
             return Ok(Looked { wanted: w, finding: Finding::Verified(sig), manifest: None });
         }
     }
     let store = run.sources.get(&w.source)?;
     let (repo, tag) = (&w.source.repository, sigstore::signature_tag(&w.digest));
     let context = || format!("failed to read the sigstore signature {}", w.source.with_tag(&tag));
-    let Some(sig) = store.manifest_digest(repo, &tag).await.with_context(context)? else {
+    let Some(manifest) = sigstore::signature_manifest(store.as_ref(), repo, &tag).await.with_context(context)? else {
         return Ok(Looked { wanted: w, finding: Finding::Missing, manifest: None });
     };
     let trust = match trust {
         Ok(trust) => trust,
         Err(why) => {
-            let finding = unverifiable(w.required, run.job.sigstore.mode, sig, &why);
-            return Ok(Looked { wanted: w, finding, manifest: None });
+            let finding = unverifiable(w.required, run.job.sigstore.mode, manifest.digest.clone(), &why);
+            return Ok(Looked { wanted: w, finding, manifest: Some(manifest) });
         }
     };
-    let manifest = store.get_manifest(repo, sig.as_str()).await.with_context(context)?;
     let subject = Subject { digest: &w.digest, logical: &w.logical };
-    let finding = found(sigstore::judge(store.as_ref(), repo, &manifest, subject, trust).await?);
+    let judging = sigstore::judge(store.as_ref(), repo, &manifest, subject, trust);
+    let config = sigstore::signature_config(store.as_ref(), repo, &manifest);
+    // Both at once, unless `--max-per-registry` bounds the requests in flight.
+    let (judged, config) = match run.job.concurrency {
+        Concurrency::Adaptive => futures_util::future::join(judging, config).await,
+        Concurrency::Fixed(_) => (judging.await, config.await),
+    };
+    let judged = judged?;
+    if let Verdict::Verified { .. } = judged.verdict {
+        keep(run, kept, judged.layers.into_iter().chain(config).collect());
+    }
     // The plan need not read the `.sig` manifest from the source again.
-    Ok(Looked { wanted: w, finding, manifest: Some(manifest) })
+    Ok(Looked { wanted: w, finding: found(judged.verdict), manifest: Some(manifest) })
+}
+
+/// The most bytes of signature blobs kept in memory for the copy in one run (a real
+/// signature image holds under a KiB; past this, the copy reads them again).
+const KEEP_BYTES: u64 = 8 << 20;
+
+/// Keep `blobs` for the copy, while the run's [`KEEP_BYTES`] allow.
+fn keep(run: &Run<'_>, kept: &AtomicU64, blobs: Vec<(Digest, bytes::Bytes)>) {
+    let size = blobs.iter().map(|(_, b)| b.len() as u64).fold(0, u64::saturating_add);
+    if kept.fetch_add(size, Ordering::Relaxed).saturating_add(size) <= KEEP_BYTES {
+        run.sources.remember(&blobs);
+    }
 }
 
 /// A signature found with nothing to check it against: under `require`, a required one is

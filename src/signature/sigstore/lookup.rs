@@ -1,6 +1,7 @@
 //! Looking up an image's cosign signature in a store and judging it: the tag
 //! `sha256-<hex>.sig` in the image's own repository (registry or disk tree), its manifest and
-//! every layer read with a 4 MiB bound, then [`verify::evaluate`].
+//! every layer read with a 4 MiB bound, then [`verify::evaluate`]. The layers judged are
+//! handed back with the verdict, so a mirror copies those very bytes without a second read.
 
 use futures_util::TryStreamExt as _;
 
@@ -53,9 +54,37 @@ pub async fn check<S: ImageStore>(
 ) -> Result<Verdict, LookupError> {
     let tag = signature_tag(subject.digest);
     let fail = |source| LookupError { repo: repo.to_string(), tag: tag.clone(), source };
-    let Some(found) = store.manifest_digest(repo, &tag).await.map_err(fail)? else { return Ok(Verdict::Missing) };
-    let manifest = store.get_manifest(repo, found.as_str()).await.map_err(fail)?;
-    judge(store, repo, &manifest, subject, trust).await
+    let Some(manifest) = signature_manifest(store, repo, &tag).await.map_err(fail)? else {
+        return Ok(Verdict::Missing);
+    };
+    Ok(judge(store, repo, &manifest, subject, trust).await?.verdict)
+}
+
+/// The `.sig` manifest at `tag`, if there is one: read by its tag (one round trip where a
+/// signature is found); only when that fails is the tag asked about, so a missing signature
+/// is `None` and any other failure an error, in a registry or a disk tree alike.
+pub async fn signature_manifest<S: ImageStore>(
+    store: &S,
+    repo: &str,
+    tag: &str,
+) -> Result<Option<RawManifest>, StoreError> {
+    if let Ok(found) = store.get_manifest(repo, tag).await {
+        return Ok(Some(found));
+    }
+    match store.manifest_digest(repo, tag).await? {
+        Some(found) => store.get_manifest(repo, found.as_str()).await.map(Some),
+        None => Ok(None),
+    }
+}
+
+/// A verdict and the layers it was reached on, each read once, whole and digest-checked
+/// (empty when the manifest was refused before any layer was read).
+#[derive(Debug)]
+pub struct Judged {
+    /// What was found.
+    pub verdict: Verdict,
+    /// The layers read to reach it, by digest.
+    pub layers: Vec<(Digest, bytes::Bytes)>,
 }
 
 /// Judge a `.sig` manifest already read from `repo` of `store` (its layers are read from
@@ -67,8 +96,10 @@ pub async fn judge<S: ImageStore>(
     manifest: &RawManifest,
     subject: Subject<'_>,
     trust: Trust<'_>,
-) -> Result<Verdict, LookupError> {
-    let rejected = |reasons: Vec<String>| Ok(Verdict::Rejected { signature: manifest.digest.clone(), reasons });
+) -> Result<Judged, LookupError> {
+    let rejected = |reasons: Vec<String>| {
+        Ok(Judged { verdict: Verdict::Rejected { signature: manifest.digest.clone(), reasons }, layers: Vec::new() })
+    };
     let layers = match verify::signature_layers(manifest) {
         Ok(layers) => layers,
         Err(why) => return rejected(vec![why]),
@@ -88,10 +119,27 @@ pub async fn judge<S: ImageStore>(
             }
         }
     }
-    Ok(match verify::evaluate(&layers, &payloads, subject, trust) {
+    let verdict = match verify::evaluate(&layers, &payloads, subject, trust) {
         Ok(accepted) => Verdict::Verified { signature: manifest.digest.clone(), accepted },
         Err(reasons) => Verdict::Rejected { signature: manifest.digest.clone(), reasons },
-    })
+    };
+    Ok(Judged { verdict, layers: layers.iter().map(|l| l.digest.clone()).zip(payloads).collect() })
+}
+
+/// The config blob of a `.sig` manifest, read whole (bounded as a layer) and digest-checked:
+/// with the judged layers, every byte a copy of the signature image sends. `None` when it
+/// cannot be read so (a copy then fetches it as any other blob, and says why it fails).
+pub async fn signature_config<S: ImageStore>(
+    store: &S,
+    repo: &str,
+    manifest: &RawManifest,
+) -> Option<(Digest, bytes::Bytes)> {
+    let config = match crate::manifest::parse(&manifest.bytes, &manifest.media_type).ok()? {
+        crate::manifest::Parsed::Image { config, .. } => config,
+        crate::manifest::Parsed::List { .. } => return None,
+    };
+    let bytes = read_bounded(store, repo, &config.digest, config.size).await.ok()?;
+    Some((config.digest, bytes))
 }
 
 /// The most bytes of all the layers of one `.sig` image (a real one holds a few hundred).

@@ -147,6 +147,24 @@ fn a_signature_copied_into_an_oc_tree_is_verified_there_offline() {
 }
 
 #[test]
+fn a_judged_signature_hands_back_the_layers_and_config_it_read_byte_for_byte() {
+    let (store, signer, image) = (MemStore::default(), Signer::new(), digest('a'));
+    let (layer, bytes) = signer.layer(&cosign_payload(&format!("{RELEASE}:4.22.0-x86_64"), &image));
+    store.put_signature(&image, &[(layer.clone(), bytes.clone())]);
+    let manifest = block_on(signature_manifest(&store, "repo", &signature_tag(&image))).unwrap().expect("found");
+    let logical = ImageRef::parse(&format!("{RELEASE}@{image}")).unwrap();
+    let (keys, identity) = ([signer.key], SignedIdentity::MatchRepoDigestOrExact);
+    let subject = Subject { digest: &image, logical: &logical };
+    let judged =
+        block_on(judge(&store, "repo", &manifest, subject, Trust { keys: &keys, identity: &identity })).unwrap();
+    assert!(matches!(judged.verdict, Verdict::Verified { .. }), "{:?}", judged.verdict);
+    assert_eq!(judged.layers, [(layer.digest, bytes)]);
+    let (config, body) = block_on(signature_config(&store, "repo", &manifest)).expect("the config");
+    assert_eq!(Digest::of(&body), config);
+    assert_eq!(store.blobs.lock().unwrap().get(&config), Some(&body));
+}
+
+#[test]
 fn no_signature_tag_is_missing_not_an_error() {
     let logical = format!("{RELEASE}@{}", digest('a'));
     let verdict = judged(&MemStore::default(), &digest('a'), &logical, &[], SignedIdentity::MatchRepoDigestOrExact);
