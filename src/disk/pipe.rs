@@ -1,11 +1,10 @@
 //! Blob bytes between the tree's files and the copy's streams, moved off the async threads
 //! in large pieces: one blocking task per blob reads (or writes) while the other side goes
-//! on, with no copy of our own between the socket's chunks and the file, and no fresh
-//! memory per piece. (`tokio::fs` hands every call to its blocking pool, copies through a
-//! buffer of its own, and a written file waited for each 256 KiB.)
+//! on, through buffers used again and again. (`tokio::fs` hands every call to its blocking
+//! pool and copies each piece once more through a buffer of its own.)
 
 use std::fs::File;
-use std::io::{self, IoSlice, Read as _, Seek as _, SeekFrom, Write as _};
+use std::io::{self, Read as _, Seek as _, SeekFrom, Write as _};
 
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt as _;
@@ -17,8 +16,8 @@ use crate::store::ByteStream;
 /// The bytes read in one go: what a reader holds per blob is about two of them (one read
 /// ahead, one with the consumer), so 32 transfers at once stay far under 64 MiB.
 pub(crate) const PIECE: usize = 256 * 1024;
-/// The bytes gathered from the stream before they are handed to the writer in one call.
-const BATCH: usize = 512 * 1024;
+/// The bytes gathered from the stream before they are written in one call.
+const BATCH: usize = 256 * 1024;
 /// Pieces read ahead of the consumer, or batches waiting for the writer.
 const AHEAD: usize = 1;
 
@@ -111,20 +110,29 @@ pub(crate) enum WriteFailure {
     Write(io::Error),
 }
 
-/// Write the whole stream at the file's current position through a blocking task, a
-/// piece at a time while the next piece arrives; the file and the bytes written when the
-/// stream ended without error. Nothing is synced: the caller decides.
+/// Write the whole stream at the file's current position through a blocking task: the
+/// chunks are gathered into one of two buffers while they are still in the cache from
+/// their digest check, and a full buffer is written in one call while the other fills.
+/// The file and the bytes written when the stream ended without error; nothing is synced:
+/// the caller decides.
 pub(crate) async fn write_stream(file: File, stream: &mut ByteStream) -> Result<(File, u64), WriteFailure> {
-    let (tx, mut rx) = mpsc::channel::<Vec<Bytes>>(AHEAD);
+    let (to_writer, mut full) = mpsc::channel::<Vec<u8>>(1);
+    let (to_filler, mut empty) = mpsc::channel::<Vec<u8>>(2);
+    for _ in 0..2 {
+        let _ = to_filler.try_send(Vec::with_capacity(BATCH));
+    }
     let writer = tokio::task::spawn_blocking(move || {
         let mut file = file;
-        while let Some(batch) = rx.blocking_recv() {
-            write_batch(&mut file, &batch)?;
+        while let Some(mut buf) = full.blocking_recv() {
+            file.write_all(&buf)?;
+            buf.clear();
+            // The filler may have finished meanwhile: then the buffer is not needed.
+            let _ = to_filler.try_send(buf);
         }
         Ok::<_, io::Error>(file)
     });
-    let fed = feed(stream, &tx).await;
-    drop(tx);
+    let fed = feed(stream, &to_writer, &mut empty).await;
+    drop(to_writer);
     let file = match writer.await {
         Ok(Ok(file)) => file,
         Ok(Err(e)) => return Err(WriteFailure::Write(e)),
@@ -133,41 +141,35 @@ pub(crate) async fn write_stream(file: File, stream: &mut ByteStream) -> Result<
     fed.map(|written| (file, written)).map_err(WriteFailure::Source)
 }
 
-/// Pass the stream to the writer in batches of about a piece; the bytes passed. Stops early
-/// (without error) when the writer has gone: its own error says why.
-async fn feed(stream: &mut ByteStream, tx: &mpsc::Sender<Vec<Bytes>>) -> io::Result<u64> {
-    let (mut batch, mut batched, mut total) = (Vec::new(), 0usize, 0u64);
+/// Copy the stream into the buffers the writer hands back, passing each when full; the
+/// bytes passed. Stops early (without error) when the writer has gone: its error says why.
+async fn feed(
+    stream: &mut ByteStream,
+    to_writer: &mpsc::Sender<Vec<u8>>,
+    empty: &mut mpsc::Receiver<Vec<u8>>,
+) -> io::Result<u64> {
+    let mut total = 0u64;
+    let Some(mut buf) = empty.recv().await else { return Ok(0) };
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk?;
-        batched += chunk.len();
+        let mut chunk = &chunk?[..];
         total += chunk.len() as u64;
-        batch.push(chunk);
-        if batched >= BATCH {
-            batched = 0;
-            if tx.send(std::mem::take(&mut batch)).await.is_err() {
-                return Ok(total);
+        while !chunk.is_empty() {
+            let take = chunk.len().min(BATCH - buf.len());
+            buf.extend_from_slice(&chunk[..take]);
+            chunk = &chunk[take..];
+            if buf.len() == BATCH {
+                if to_writer.send(buf).await.is_err() {
+                    return Ok(total);
+                }
+                let Some(next) = empty.recv().await else { return Ok(total) };
+                buf = next;
             }
         }
     }
-    if !batch.is_empty() {
-        let _ = tx.send(batch).await;
+    if !buf.is_empty() {
+        let _ = to_writer.send(buf).await;
     }
     Ok(total)
-}
-
-/// All the bytes of `batch`, with as few system calls as the kernel allows.
-fn write_batch(file: &mut File, batch: &[Bytes]) -> io::Result<()> {
-    let mut slices: Vec<IoSlice<'_>> = batch.iter().map(|b| IoSlice::new(b)).collect();
-    let mut rest = &mut slices[..];
-    while !rest.is_empty() {
-        match file.write_vectored(rest) {
-            Ok(0) => return Err(io::Error::new(io::ErrorKind::WriteZero, "the file took no more bytes")),
-            Ok(n) => IoSlice::advance_slices(&mut rest, n),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]
