@@ -159,6 +159,9 @@ scenario_local() {
         echo "round $round/$ROUNDS" >&2
         reset_dest; measure "r2r:ours" "$ours" --from="$release" --to="$dst_host/mirror" "${common[@]}"; verify
         measure "noop:ours" "$ours" --from="$release" --to="$dst_host/mirror" "${common[@]}"; verify
+        if [ -z "$PER_REGISTRY" ]; then # the adaptive transfers against oc's fixed 6, same round
+            reset_dest; measure "r2r:ours-c6" "$ours" --from="$release" --to="$dst_host/mirror" "${base_flags[@]}" --max-per-registry 6; verify
+        fi
         reset_dest; measure "r2r:skopeo" bash -c "skopeo_loop $work/images docker:// docker://$dst_host/mirror"; verify
         measure "noop:skopeo" bash -c "skopeo_loop $work/images docker:// docker://$dst_host/mirror"; verify
         reset_dest; measure "r2r:ceiling" python3 bench/ceiling.py "$work/plan.json" "$WORKERS"; verify
@@ -171,7 +174,8 @@ scenario_local() {
         reset_dest; measure "d2r:skopeo" bash -c "skopeo_from_dirs $work/images"; verify
     done
     rm -rf "$work/disk" "$work/dirs"
-    python3 - "$work/times" "$bytes" <<'PY'
+    mkdir -p "$OUT"
+    python3 - "$work/times" "$bytes" <<'PY' | tee "$OUT/local.md"
 import statistics, sys
 rows = {}
 for line in open(sys.argv[1]):
@@ -182,13 +186,13 @@ print(f"| scenario | tool | median wall s | median CPU s | peak RSS MiB | ours /
 print("| --- | --- | ---: | ---: | ---: | ---: |")
 for scen in ["r2r", "noop", "r2d", "d2r"]:
     o = med.get(f"{scen}:ours")
-    for tool in ["ours", "skopeo", "ceiling"]:
+    for tool in ["ours", "ours-c6", "skopeo", "ceiling"]:
         m = med.get(f"{scen}:{tool}")
         if not m:
             continue
         ratio = "" if tool == "ours" else f"{o[0] / m[0]:.2f}"
         print(f"| {scen} | {tool} | {m[0]:.2f} | {m[1]:.2f} | {m[2] / 1024:.1f} | {ratio} |")
-print(f"\n{len(next(iter(rows.values())))} rounds; {int(sys.argv[2]) / 2**20:.0f} MiB of blobs")
+print(f"\n{len(next(iter(rows.values())))} rounds; {int(sys.argv[2]) / 2**20:.0f} MiB of blobs; ours-c6: ours at --max-per-registry 6 (oc's default), ours / ours-c6 is what the adaptive transfers cost\n\nReproduce: `bench/run.sh`")
 PY
 }
 
