@@ -115,3 +115,21 @@ fn planning_ten_releases_lists_the_tags_and_asks_about_each_tag_digest_and_blob_
     assert_eq!(tags, TEN.len() * (COMPONENTS + 1), "one question per tag");
     assert_eq!((heads("/manifests/sha256:"), heads("/blobs/")), (0, 0), "a complete mirror: {rerun:?}");
 }
+
+#[test]
+fn a_registry_that_does_not_list_tags_is_asked_tag_by_tag() {
+    use crate::support::proxy::{Action, Fault};
+    let (_registry, _proxy, releases) = ten_releases();
+    let dest = Registry::start();
+    let at_dest = Proxy::in_front_of(&dest);
+    let page = Action::Reply { content_type: "text/html".into(), body: b"<html>tags</html>".to_vec() };
+    at_dest.add(Fault::new(page).on("GET", "/tags/list").always());
+    let out = run(flags(&releases, &at_dest.host(), &[]));
+    assert_success(&out);
+    for r in &releases {
+        assert_complete_in(r, &dest.client(), REPO);
+    }
+    let tags =
+        at_dest.requests("HEAD", "/manifests/").iter().filter(|e| !e.path.contains("/manifests/sha256:")).count();
+    assert_eq!(tags, TEN.len() * (COMPONENTS + 1), "every tag asked about");
+}
