@@ -6,8 +6,9 @@ measured run, the Markdown tables and the throughput plot.
                                                  the plan's images hold (walked at SRC_HOST)
   report.py scenario OUT NAME key=value...       describe a scenario (title, rtt_ms, mbit,
                                                  rtts, unique=FILE from `unique`, command)
-  report.py record OUT SCENARIO TOOL TIMEFILE START [STATS.json]
-                                                 one measured run (GNU time "%e %U %S %M")
+  report.py record OUT SCENARIO TOOL TIMEFILE START [stats=STATS.json] [log=STDERR]...
+                                                 one measured run (GNU time "%e %U %S %M"); the
+                                                 plan time from the log's "planned ..." line
   report.py tables OUT                           Markdown tables of every scenario
   report.py cpu OUT UNIQUE.json                  CPU per GiB of the cpu scenario's runs
   report.py plot OUT PNG SCENARIO...             throughput over time of those scenarios
@@ -18,6 +19,7 @@ U: the bytes that must cross the link (unique blobs + manifests), k: the round t
 client can overlap with the transfer (see docs/benchmarks.md)."""
 import json
 import os
+import re
 import sys
 
 from ceiling import get_manifest, split
@@ -43,12 +45,13 @@ def unique(plan_path, src_host):
             todo.extend(c["digest"] for c in doc.get("manifests", []))
             for b in ([doc["config"]] if "config" in doc else []) + doc.get("layers", []):
                 blobs[b["digest"]] = b["size"]
-    # What even a no-op rerun reads: the first release's manifest, config and payload (top) layer.
-    release = next(m for m in plan["mappings"] if m["name"] == "")
-    _, rest = split(release["source"])
-    body, _ = get_manifest(src_host, *rest.split("@"))
-    doc = json.loads(body)
-    release_read = len(body) + doc["config"]["size"] + doc["layers"][-1]["size"]
+    # What even a no-op rerun reads: each release's manifest, config and payload (top) layer.
+    release_read = 0
+    for release in (m for m in plan["mappings"] if m["name"] == ""):
+        _, rest = split(release["source"])
+        body, _ = get_manifest(src_host, *rest.split("@"))
+        doc = json.loads(body)
+        release_read += len(body) + doc["config"]["size"] + doc["layers"][-1]["size"]
     return {"images": len(plan["mappings"]), "blobs": len(blobs), "blob_bytes": sum(blobs.values()),
             "manifest_bytes": manifest_bytes, "release_read_bytes": release_read}
 
@@ -93,6 +96,8 @@ def record(out, scen, tool, timefile, start, *extra):
             events_path = value
         elif key == "mbit":
             rec["link_mbit"] = float(value)
+        elif key == "log" and os.path.exists(value):
+            rec.update(plan_time(open(value, errors="replace").read()))
         elif key.endswith("_cpu"):
             ticks, hz = value.split("/")
             rec[key] = int(ticks) / int(hz)
@@ -108,6 +113,17 @@ def record(out, scen, tool, timefile, start, *extra):
         events = json.load(open(events_path)) if events_path and os.path.exists(events_path) else []
         rec["phases"] = phases(stats, bins, events, stats["since"] - float(start), rec.get("link_mbit"))
     append(os.path.join(out, "results.jsonl"), rec)
+
+
+PLANNED = re.compile(r"planned (\d+) images, (\d+) blobs to copy \(([^)]*)\) in ([0-9.]+) s")
+
+
+def plan_time(log):
+    """The run's own "planned N images, M blobs to copy (X) in S s" line, when it logged one."""
+    found = PLANNED.search(log)
+    if not found:
+        return {}
+    return {"plan_s": float(found[4]), "plan_images": int(found[1]), "plan_blobs": int(found[2])}
 
 
 def phases(stats, bins, events, offset, mbit):
@@ -171,8 +187,10 @@ def tables(out):
                 text = f"Destination complete; the release manifest, config and payload layer still to read ({s['noop_bytes']:,.0f} bytes). "
             print(text + (f"Ideal = {formula} = {ideal:.2f} s." if ideal is not None else f"Ideal: n/a ({formula})."))
             print()
+        planned = any("plan_s" in r for r in rows)
         head = ["tool", "wall s", "× ideal", "× ceiling", "CPU s (user+sys)", "CPU s / GiB", "peak RSS MiB",
                 "CPU s: src registry / dst registry" + (" / proxy" if proxied else "")]
+        head += ["plan s"] if planned else []
         if proxied:
             head += ["first blob byte s", "blob bytes read from source", "read − unique"]
         print("| " + " | ".join(head) + " |")
@@ -187,6 +205,7 @@ def tables(out):
             cells = [name, f"{r['wall']:.2f}", fmt(r["wall"] / ideal if ideal else None),
                      fmt(r["wall"] / ceiling if ceiling and r["tool"] != "ceiling" else None), f"{r['cpu']:.2f}",
                      fmt(r["cpu"] / (moved / GIB) if moved else None), f"{r['rss_kib'] / 1024:.1f}", others]
+            cells += [fmt(r.get("plan_s"))] if planned else []
             if proxied:
                 read = r.get("proxy", {}).get("blob_bytes")
                 extra = read - u["blob_bytes"] if read is not None and u and not s.get("noop") else None

@@ -23,6 +23,12 @@
 #   SCENARIOS=signed bench/run.sh   # issue 26: the full-size release signed (cosign) against
 #           unsigned, registry -> registry and no-op rerun at NOOP_LINK: bench/signed.sh with
 #           TOTAL_GIB, ROUNDS, NOOP_LINK; results in OUT/signed
+#   SCENARIOS=longpath bench/run.sh      # issue 26, ~13 GiB unique at TOTAL_GIB=4 (TOTAL_GIB=1 to try)
+#     longpath  ten releases (SERIES defaults to 4.14.1..4.14.10) in one run against their
+#           union (UNION) as one release, registry -> registry and registry -> disk over
+#           PATH_LINK, then the no-op rerun of the ten at NOOP_LINK; bytes read from the source
+#           counted at the proxy; ours runs without -q so its log's "planned ... in X s" line
+#           gives the plan time (the "plan s" column)
 # The link scenarios write OUT (default bench/results): results.jsonl (one record per run),
 # scenarios.jsonl, tables.md (printed too) and wan-throughput.png (needs matplotlib: taken
 # from python3 when it has it, else installed once into a venv under ~/.cache).
@@ -41,7 +47,8 @@ NAMES_FROM=${NAMES_FROM:-../shared/fixtures/oc-mirror/tests/unit/testdata/workin
 LINKS=${LINKS:-0:0 40:1000 100:200}
 NOOP_LINK=${NOOP_LINK:-100:200}
 PATH_LINK=${PATH_LINK:-40:1000}
-SERIES=${SERIES:-4.14.1,4.14.2,4.14.3}
+LONG_SERIES=4.14.1,4.14.2,4.14.3,4.14.4,4.14.5,4.14.6,4.14.7,4.14.8,4.14.9,4.14.10
+SERIES=${SERIES:-$([[ ",$SCENARIOS," == *",longpath,"* ]] && echo "$LONG_SERIES" || echo 4.14.1,4.14.2,4.14.3)}
 UNION=${UNION:-4.14.99}
 SKOPEO=${SKOPEO:-1}            # 0: leave the skopeo loops out of full/wan/path
 WIDE=${WIDE-32}                # wan/path also run ours at --max-per-registry WIDE (empty: not)
@@ -217,7 +224,7 @@ run() { # scenario tool cmd... : one measured run, recorded in $OUT/results.json
         stats=(stats="$work/stats.json" events="$OUT/events/$scen.$tool.json" mbit="$link_mbit")
     fi
     local hz; hz=$(getconf CLK_TCK)
-    python3 bench/report.py record "$OUT" "$scen" "$tool" "$work/t" "$start" "${stats[@]}" \
+    python3 bench/report.py record "$OUT" "$scen" "$tool" "$work/t" "$start" "${stats[@]}" log="$work/last.err" \
         src_cpu=$(( $(ticks "$src_pid") - before_src ))/$hz dst_cpu=$(( $(ticks "$dst_pid") - before_dst ))/$hz \
         proxy_cpu=$(( $(ticks "$proxy_pid") - before_proxy ))/$hz
     echo "  $scen $tool: $(tail -1 "$work/t" | cut -d' ' -f1) s, exit $(tail -1 "$work/t" | cut -d' ' -f5)" >&2
@@ -231,7 +238,7 @@ link_title() { local rtt=${1%%:*} mbit=${1##*:}; echo "$rtt ms, $([ "$mbit" = 0 
 setup_big() {
     link_down
     local versions=(--version "${SERIES%%,*}") gen
-    has path && versions=(--series "$SERIES" --union "$UNION")
+    { has path || has longpath; } && versions=(--series "$SERIES" --union "$UNION")
     echo "generating: $(basename "$NAMES_FROM") names, $TOTAL_GIB GiB ${versions[*]} (streamed; a few minutes)" >&2
     gen=$("$work/release-gen" --push "$src_host" --insecure --names-from "$NAMES_FROM" --total-gib "$TOTAL_GIB" "${versions[@]}")
     mapfile -t rels < <(printf '%s\n' "$gen" | sed -n 's/.*"release":"\([^"]*\)".*/\1/p')
@@ -247,7 +254,7 @@ setup_big() {
     "$ours" --from="$rel1" --to-dir="$work/disk" "${common[@]}" --dry-run -o json > "$work/plan1-dir.json"
     images_of "$work/plan1.json" > "$work/images1"
     python3 bench/report.py unique "$work/plan1.json" "$src_reg_host" > "$work/u1.json"
-    if has path; then
+    if has path || has longpath; then
         local from=() r
         for r in "${rels[@]:0:${#rels[@]}-1}"; do from+=(--from="$r"); done
         "$ours" "${from[@]}" --to="$dst_host/mirror" "${common[@]}" --dry-run -o json > "$work/plan3.json"
@@ -371,6 +378,44 @@ scenario_path() {
     link_down
 }
 
+scenario_longpath() { # ten releases in one run against their union as one release
+    local n=${#path_from[@]} flags r2r r2d noop
+    # No -q: the log keeps the "planned ... in X s" line the records read the plan time from.
+    flags=(--insecure --skip-release-image-signature ${PER_REGISTRY:+--max-per-registry "$PER_REGISTRY"})
+    r2r=longpath-r2r-$(link_name "$PATH_LINK") r2d=longpath-r2d-$(link_name "$PATH_LINK")
+    noop=longpath-noop-$(link_name "$NOOP_LINK")
+    "$ours" "${path_from[@]}" --to-dir="$work/disk" "${common[@]}" --dry-run -o json > "$work/plan3-dir.json"
+    "$ours" --from="$union_ref" --to-dir="$work/disk" "${common[@]}" --dry-run -o json > "$work/planU-dir.json"
+    local noop_read; noop_read=$(python3 -c "import json; print(json.load(open('$work/u3.json'))['release_read_bytes'])")
+    local at="rtt_ms=${PATH_LINK%%:*} mbit=${PATH_LINK##*:}" cmd="SCENARIOS=longpath TOTAL_GIB=$TOTAL_GIB bench/run.sh"
+    # shellcheck disable=SC2086
+    python3 bench/report.py scenario "$OUT" "$r2r" title="Long path: $n releases in one run, registry → registry over $(link_title "$PATH_LINK")" \
+        unique="$work/u3.json" unique_ours-union="$work/uU.json" $at rtts=8 command="$cmd"
+    # shellcheck disable=SC2086
+    python3 bench/report.py scenario "$OUT" "$noop" title="Long path: no-op rerun of the $n releases over $(link_title "$NOOP_LINK")" \
+        unique="$work/u3.json" rtt_ms="${NOOP_LINK%%:*}" mbit="${NOOP_LINK##*:}" rtts=5 noop=1 noop_bytes="$noop_read" command="$cmd"
+    # shellcheck disable=SC2086
+    python3 bench/report.py scenario "$OUT" "$r2d" title="Long path: $n releases in one run, registry → disk over $(link_title "$PATH_LINK")" \
+        unique="$work/u3.json" unique_ours-union="$work/uU.json" $at rtts=8 command="$cmd"
+    echo "longpath: $n releases over $(link_title "$PATH_LINK"), no-op at $(link_title "$NOOP_LINK")" >&2
+    link_up "${PATH_LINK%%:*}" "${PATH_LINK##*:}"
+    reset_dest; run "$r2r" ours "$ours" "${path_from[@]}" --to="$dst_host/mirror" "${flags[@]}"; verify_to "$work/plan3.json"
+    link_up "${NOOP_LINK%%:*}" "${NOOP_LINK##*:}"
+    run "$noop" ours "$ours" "${path_from[@]}" --to="$dst_host/mirror" "${flags[@]}"; verify_to "$work/plan3.json"
+    link_up "${PATH_LINK%%:*}" "${PATH_LINK##*:}"
+    reset_dest; run "$r2r" ours-union "$ours" --from="$union_ref" --to="$dst_host/mirror" "${flags[@]}"; verify_to "$work/planU.json"
+    if [ "$SKOPEO" = 1 ]; then
+        reset_dest; run "$r2r" skopeo bash -c "skopeo_loop $work/images3 docker:// docker://$dst_host/mirror"; verify_to "$work/plan3.json"
+    fi
+    reset_dest  # the disk runs need the room
+    rm -rf "$work/disk"; run "$r2d" ours "$ours" "${path_from[@]}" --to-dir="$work/disk" "${flags[@]}"
+    python3 bench/verify.py "$work/plan3-dir.json" --dir "$work/disk" --source "$src_reg_host"
+    rm -rf "$work/disk"; run "$r2d" ours-union "$ours" --from="$union_ref" --to-dir="$work/disk" "${flags[@]}"
+    python3 bench/verify.py "$work/planU-dir.json" --dir "$work/disk" --source "$src_reg_host"
+    rm -rf "$work/disk"
+    link_down
+}
+
 scenario_bigslow() { # one big layer whose transfer takes longer than two minutes
     link_down
     local gen rel
@@ -406,8 +451,8 @@ plot() {
 }
 
 has local && scenario_local
-if has full || has cpu || has wan || has path || has bigslow; then
-    if has wan || has path || has bigslow; then
+if has full || has cpu || has wan || has path || has longpath || has bigslow; then
+    if has wan || has path || has longpath || has bigslow; then
         # The instrument first: redirect, Range, keep-alive, delay per request, rate cap.
         python3 bench/linkproxy_test.py >&2 || { echo "bench/linkproxy_test.py failed: the link proxy cannot be trusted" >&2; exit 1; }
     fi
@@ -416,6 +461,7 @@ if has full || has cpu || has wan || has path || has bigslow; then
     has cpu && scenario_cpu
     has wan && scenario_wan
     has path && scenario_path
+    has longpath && scenario_longpath
     has bigslow && scenario_bigslow
     python3 bench/report.py tables "$OUT" | tee "$OUT/tables.md"
     if has wan; then plot; fi

@@ -16,8 +16,8 @@ mod stores;
 mod streams;
 
 pub(crate) use executor::{execute, Totals};
+pub(crate) use inspect::survey;
 pub use inspect::TreeCheck;
-pub(crate) use inspect::{images_to_read, read_destination, read_destination_blobs, read_images};
 pub use instructions::{render as render_instructions, Instructions, MirrorSource};
 pub use plan::{mappings, plan, DestState, Mapping, Plan, SourceImage, Target};
 pub use report::{MappingSummary, MediaCheck, ReleaseSummary, SpaceNeeded, Summary, TransferSummary, SCHEMA_VERSION};

@@ -111,6 +111,17 @@ macro_rules! delegate {
     };
 }
 
+impl AnyStore {
+    /// The tags of `repo` when this is a registry that lists them; `None` otherwise (a disk
+    /// tree answers each tag with a stat).
+    pub(crate) async fn tags(&self, repo: &str) -> Option<std::collections::BTreeSet<String>> {
+        match self {
+            AnyStore::Registry(s) => s.tags(repo).await,
+            AnyStore::Disk(_) | AnyStore::Segments(_) => None,
+        }
+    }
+}
+
 impl ImageStore for AnyStore {
     async fn get_manifest(&self, repo: &str, reference: &str) -> Result<RawManifest, StoreError> {
         delegate!(self, s => s.get_manifest(repo, reference))

@@ -14,6 +14,7 @@ mod httpdate;
 mod resume;
 mod retry;
 mod store;
+mod tags;
 mod tokens;
 mod transport;
 mod upload;

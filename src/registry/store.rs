@@ -58,6 +58,13 @@ impl RegistryStore {
         RegistryError::Status { host: self.host().to_string(), what, status: status.as_u16(), detail: String::new() }
     }
 
+    /// The tags of `repo`, or `None` when the registry does not list them (see
+    /// [`super::tags::list`]).
+    pub(crate) async fn tags(&self, repo: &str) -> Option<std::collections::BTreeSet<String>> {
+        check_repository(repo).ok()?;
+        super::tags::list(&self.client, repo).await
+    }
+
     fn bad_name(&self, reason: String) -> RegistryError {
         RegistryError::BadName { host: self.host().to_string(), reason }
     }

@@ -189,11 +189,12 @@ fn a_registry_refusing_head_on_manifests_is_asked_with_get() {
     let summary: serde_json::Value = serde_json::from_slice(&again.stdout).expect("JSON");
     assert_eq!(summary["transfer"]["manifestsPushed"], 0, "the destination was recognised complete");
     let rerun = b.dst.log()[mark..].to_vec();
-    for log in [&to, &from_disk, &rerun] {
+    for (log, fresh) in [(&to, true), (&from_disk, true), (&rerun, false)] {
         // The first HEADs (as many as are sent at once) are refused; then the run asks with GET.
+        // A fresh destination lists no tags, so nothing is asked about its manifests at all.
         let heads = statuses(log, "HEAD", "/manifests/");
         let at_once = release_mirror::mirror::Concurrency::Adaptive.metadata();
-        assert!(!heads.is_empty() && heads.len() <= at_once && heads.iter().all(|s| *s == 405), "{heads:?}");
+        assert!((fresh || !heads.is_empty()) && heads.len() <= at_once && heads.iter().all(|s| *s == 405), "{heads:?}");
     }
     let gets = statuses(&rerun, "GET", "/manifests/");
     assert!(gets.len() > 20 && gets.iter().all(|s| *s == 200), "every check of the rerun by GET: {gets:?}");

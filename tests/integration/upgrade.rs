@@ -4,6 +4,7 @@
 //! the update service stand-in and of the real graph fixture.
 
 mod graph;
+mod long;
 
 use std::collections::BTreeMap;
 
