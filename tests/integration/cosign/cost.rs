@@ -71,7 +71,7 @@ fn signature_images_are_stored_while_a_large_layer_is_still_on_its_way() {
 }
 
 #[test]
-fn a_fresh_mirror_asks_the_destination_about_each_components_signature_tag_once() {
+fn a_fresh_mirror_does_not_ask_the_destination_about_a_components_signature_tag() {
     use crate::support::proxy::Proxy;
     use crate::support::{assert_success, registry::Registry, run};
     let key = CosignKey::ecdsa_p256();
@@ -87,7 +87,8 @@ fn a_fresh_mirror_asks_the_destination_about_each_components_signature_tag_once(
     for s in signed.iter().filter(|s| s.image != b.release.release_digest) {
         let tag = crate::support::cosign::signature_tag(&s.image);
         let n = asked.iter().filter(|p| p.ends_with(&format!("/manifests/{tag}"))).count();
-        assert_eq!(n, 1, "{tag}: only the plan's check; the image is not there, so its signature is not judged there");
+        // The plan lists the destination's tags instead of asking for each (upgrade::long).
+        assert_eq!(n, 0, "{tag}: the image is not there, so its signature is not judged there");
     }
     assert_signatures_copied(&signed, &dest);
 }
