@@ -34,17 +34,23 @@ struct Bed {
     service: UpdateService,
 }
 
-fn bed(base: ReleaseSpec) -> Bed {
-    let registry = Registry::start();
-    let proxy = Proxy::in_front_of(&registry);
-    let releases: Vec<GeneratedRelease> = series(&ReleaseSpec { components: 12, ..base }, &VERSIONS, 0.25)
+/// A series of releases (25 % of the components changed per release), named after the
+/// proxy in front of `registry` and pushed there.
+fn pushed_series(base: &ReleaseSpec, versions: &[&str], registry: &Registry, proxy: &Proxy) -> Vec<GeneratedRelease> {
+    series(base, versions, 0.25)
         .iter()
         .map(|spec| {
             let release = generate(spec, &proxy.host(), "ocp");
-            release.push(&registry);
+            release.push(registry);
             release
         })
-        .collect();
+        .collect()
+}
+
+fn bed(base: ReleaseSpec) -> Bed {
+    let registry = Registry::start();
+    let proxy = Proxy::in_front_of(&registry);
+    let releases = pushed_series(&ReleaseSpec { components: 12, ..base }, &VERSIONS, &registry, &proxy);
     let service = UpdateService::start();
     service.add_graph(CHANNEL, "amd64", graph(&releases).to_string());
     Bed { registry, proxy, releases, service }

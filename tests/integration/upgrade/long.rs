@@ -6,10 +6,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::blob_gets;
 use crate::mirror::assert_complete_in;
-use crate::support::generator::{generate, GeneratedRelease};
+use crate::support::generator::GeneratedRelease;
 use crate::support::proxy::Proxy;
 use crate::support::registry::Registry;
-use crate::support::spec::{series, ReleaseSpec};
+use crate::support::spec::ReleaseSpec;
 use crate::support::{assert_success, run, stderr};
 
 const TEN: [&str; 10] =
@@ -22,14 +22,8 @@ const REPO: &str = "mirror/ocp/release";
 fn ten_releases() -> (Registry, Proxy, Vec<GeneratedRelease>) {
     let registry = Registry::start();
     let proxy = Proxy::in_front_of(&registry);
-    let releases = series(&ReleaseSpec { components: COMPONENTS, ..ReleaseSpec::default() }, &TEN, 0.25)
-        .iter()
-        .map(|spec| {
-            let release = generate(spec, &proxy.host(), "ocp");
-            release.push(&registry);
-            release
-        })
-        .collect();
+    let spec = ReleaseSpec { components: COMPONENTS, ..ReleaseSpec::default() };
+    let releases = super::pushed_series(&spec, &TEN, &registry, &proxy);
     (registry, proxy, releases)
 }
 
