@@ -312,7 +312,6 @@ scenario_full() {
     rm -rf "$work/disk" "$work/dirs"
 }
 
-settle() { [ "${CPU_SYNC:-1}" = 0 ] || sync; }
 scenario_cpu() { # CPU per GiB of each direction, quiet and beside a CPU hog, with the hashing floor
     link_down
     local round hog files=$work/blob-files
@@ -322,15 +321,13 @@ scenario_cpu() { # CPU per GiB of each direction, quiet and beside a CPU hog, wi
         for hog in "" +hog; do
             # The hog: one busy process, as a build or another mirror on a 2-core jump host.
             [ -n "$hog" ] && { python3 -c 'while True: pass' & hog_pid=$!; }
-            # Before each run, `sync`: the previous run's files (a registry's, a tree's) are
-            # written back then, not charged to the next run's writes (CPU_SYNC=0: not).
             # The floor: sha256 of the same blob files, their reads included (openssl, SHA extensions).
-            settle; run cpu-floor "openssl$hog" bash -c "xargs -a '$files' openssl dgst -sha256 > /dev/null"
-            reset_dest; settle; run cpu-r2r "ours$hog" "$ours" --from="$rel1" --to="$dst_host/mirror" "${common[@]}"
+            run cpu-floor "openssl$hog" bash -c "xargs -a '$files' openssl dgst -sha256 > /dev/null"
+            reset_dest; run cpu-r2r "ours$hog" "$ours" --from="$rel1" --to="$dst_host/mirror" "${common[@]}"
             verify_to "$work/plan1.json"
-            rm -rf "$work/disk"; settle; run cpu-r2d "ours$hog" "$ours" --from="$rel1" --to-dir="$work/disk" "${common[@]}"
+            rm -rf "$work/disk"; run cpu-r2d "ours$hog" "$ours" --from="$rel1" --to-dir="$work/disk" "${common[@]}"
             python3 bench/verify.py "$work/plan1-dir.json" --dir "$work/disk" --source "$src_reg_host"
-            reset_dest; settle; run cpu-d2r "ours$hog" "$ours" --from-dir="$work/disk" --from="file://openshift/release:${rel1##*:}" \
+            reset_dest; run cpu-d2r "ours$hog" "$ours" --from-dir="$work/disk" --from="file://openshift/release:${rel1##*:}" \
                 --to="$dst_host/mirror" "${common[@]}"
             verify_to "$work/plan1.json"
             [ -n "$hog" ] && { kill "$hog_pid"; wait "$hog_pid" 2>/dev/null || true; hog_pid=""; }
