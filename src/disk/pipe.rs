@@ -5,21 +5,25 @@
 
 use std::fs::File;
 use std::io::{self, Read as _, Seek as _, SeekFrom, Write as _};
+use std::path::Path;
 
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt as _;
 use tokio::sync::mpsc;
 
+use super::DiskError;
 use crate::digest::Hasher;
 use crate::store::ByteStream;
 
 /// The bytes read in one go: what a reader holds per blob is about two of them (one read
 /// ahead, one with the consumer), so 32 transfers at once stay far under 64 MiB.
-pub(crate) const PIECE: usize = 256 * 1024;
+const PIECE: usize = 256 * 1024;
 /// The bytes gathered from the stream before they are written in one call.
 const BATCH: usize = 256 * 1024;
-/// Pieces read ahead of the consumer, or batches waiting for the writer.
+/// Pieces read ahead of the consumer, or full buffers waiting for the writer.
 const AHEAD: usize = 1;
+/// A writer's buffers: one being written while the other fills.
+const BUFFERS: usize = 2;
 
 /// A stretch of a file: from `offset`, `length` bytes (`None`: to its end).
 pub(crate) struct Stretch {
@@ -78,6 +82,18 @@ fn read_stretch(mut s: Stretch, buf: &mut BytesMut, tx: &mpsc::Sender<io::Result
     Ok(true)
 }
 
+/// Stream a whole file (see [`read_stretches`]).
+pub(crate) fn read_file(file: File) -> ByteStream {
+    read_stretches(vec![Stretch { file, offset: 0, length: None }])
+}
+
+/// The digest of the whole file at `path`, read as [`read_file`] does.
+pub(crate) async fn hash_file(path: &Path) -> Result<Hasher, DiskError> {
+    let io = |action| move |source| DiskError::Io { action, path: path.to_path_buf(), source };
+    let file = File::open(path).map_err(io("open"))?;
+    hash_stream(read_file(file)).await.map_err(io("read"))
+}
+
 /// The digest of everything a stream gives.
 pub(crate) async fn hash_stream(mut stream: ByteStream) -> io::Result<Hasher> {
     let mut hasher = Hasher::default();
@@ -116,9 +132,9 @@ pub(crate) enum WriteFailure {
 /// The file and the bytes written when the stream ended without error; nothing is synced:
 /// the caller decides.
 pub(crate) async fn write_stream(file: File, stream: &mut ByteStream) -> Result<(File, u64), WriteFailure> {
-    let (to_writer, mut full) = mpsc::channel::<Vec<u8>>(1);
-    let (to_filler, mut empty) = mpsc::channel::<Vec<u8>>(2);
-    for _ in 0..2 {
+    let (to_writer, mut full) = mpsc::channel::<Vec<u8>>(AHEAD);
+    let (to_filler, mut empty) = mpsc::channel::<Vec<u8>>(BUFFERS);
+    for _ in 0..BUFFERS {
         let _ = to_filler.try_send(Vec::with_capacity(BATCH));
     }
     let writer = tokio::task::spawn_blocking(move || {

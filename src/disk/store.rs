@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 
 use super::layout::{parse_tag_link, tag_link_target, Layout, Reference};
-use super::pipe::{hash_stream, read_stretches, Stretch};
+use super::pipe::{hash_file, read_file};
 use super::write::{
     ensure_dir, link_or_copy, replace_symlink, sweep_temp_files, write_file_atomic, write_stream_atomic,
 };
@@ -59,10 +59,7 @@ impl DiskStore {
         if regular_file(&path)?.is_none() {
             return Ok(None);
         }
-        let file =
-            fs::File::open(&path).map_err(|source| DiskError::Io { action: "open", path: path.clone(), source })?;
-        let stream = read_stretches(vec![Stretch { file, offset: 0, length: None }]);
-        let hasher = hash_stream(stream).await.map_err(|source| DiskError::Io { action: "read", path, source })?;
+        let hasher = hash_file(&path).await?;
         let size = hasher.len();
         Ok((hasher.finish() == *digest).then_some(size))
     }
@@ -176,8 +173,7 @@ impl ImageStore for DiskStore {
         let size = regular_file(&path)?
             .ok_or_else(|| DiskError::NotFound { what: format!("blob {repo}@{digest}"), path: path.clone() })?;
         let file = fs::File::open(&path).map_err(|source| DiskError::Io { action: "open", path, source })?;
-        let stream = read_stretches(vec![Stretch { file, offset: 0, length: None }]);
-        Ok(BlobReader { size, stream })
+        Ok(BlobReader { size, stream: read_file(file) })
     }
 
     async fn put_blob(&self, repo: &str, digest: &Digest, blob: BlobReader) -> Result<(), StoreError> {

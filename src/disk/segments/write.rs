@@ -4,14 +4,14 @@
 //! to where it started; a committed one is fsynced before the journal names it.
 
 use std::io::SeekFrom;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use bytes::Bytes;
 use futures_util::StreamExt as _;
 use tokio::io::{AsyncSeekExt as _, AsyncWriteExt as _};
 
 use super::index::{entry_len, room, segment_name, Blob, Index, Piece, Segment, BLOCK, END};
-use crate::disk::pipe::{hash_stream, read_stretches, Stretch};
+use crate::disk::pipe::hash_file;
 use crate::disk::DiskError;
 use crate::store::ByteStream;
 
@@ -172,9 +172,6 @@ pub(super) async fn cut(path: &Path, length: u64) -> Result<(), DiskError> {
 }
 
 /// The sha256 of a whole file, streamed.
-pub(super) async fn sha256_of(path: &PathBuf) -> Result<String, DiskError> {
-    let file = std::fs::File::open(path).map_err(io("open", path))?;
-    let stream = read_stretches(vec![Stretch { file, offset: 0, length: None }]);
-    let hasher = hash_stream(stream).await.map_err(io("read", path))?;
-    Ok(hasher.finish().to_string())
+pub(super) async fn sha256_of(path: &Path) -> Result<String, DiskError> {
+    Ok(hash_file(path).await?.finish().to_string())
 }
