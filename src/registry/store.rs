@@ -22,7 +22,7 @@ use crate::store::{verified, BlobCheck, BlobReader, ImageStore, RawManifest, Sto
 /// A registry as an image store.
 #[derive(Clone)]
 pub struct RegistryStore {
-    client: RegistryClient,
+    pub(super) client: RegistryClient,
     check: BlobCheck,
     /// Upload sessions a mount opened instead of mounting (202), by repository and digest:
     /// the upload of that blob, which follows, goes through them rather than a new one.
@@ -62,7 +62,7 @@ impl RegistryStore {
     /// [`super::tags::list`]).
     pub(crate) async fn tags(&self, repo: &str) -> Option<std::collections::BTreeSet<String>> {
         check_repository(repo).ok()?;
-        super::tags::list(&self.client, repo).await
+        super::tags::list(self, repo).await
     }
 
     fn bad_name(&self, reason: String) -> RegistryError {
@@ -84,8 +84,8 @@ impl RegistryStore {
         self.repo_url(repo, &format!("manifests/{reference}")).await
     }
 
-    /// Read a manifest body, refusing anything over the size limit.
-    async fn read_limited(&self, what: &str, resp: Response) -> Result<Bytes, RegistryError> {
+    /// Read a manifest body (or another small answer), refusing anything over the size limit.
+    pub(super) async fn read_limited(&self, what: &str, resp: Response) -> Result<Bytes, RegistryError> {
         let too_large = || RegistryError::TooLarge {
             host: self.host().to_string(),
             what: what.to_string(),

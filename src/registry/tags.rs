@@ -9,8 +9,7 @@ use reqwest::StatusCode;
 use serde::Deserialize;
 
 use super::challenge::Scope;
-use super::client::RegistryClient;
-use crate::store::MAX_MANIFEST_BYTES;
+use super::store::RegistryStore;
 
 /// Tags asked for per page.
 const PAGE: usize = 1000;
@@ -25,17 +24,16 @@ struct TagList {
 /// The tags of `repo`, every page; an empty set when the registry says it does not know the
 /// repository (`NAME_UNKNOWN`). `None` when it does not list them (any other answer, a body
 /// it cannot read, too many pages): the caller asks tag by tag, as without a list.
-pub(super) async fn list(client: &RegistryClient, repo: &str) -> Option<BTreeSet<String>> {
+pub(super) async fn list(store: &RegistryStore, repo: &str) -> Option<BTreeSet<String>> {
+    let client = &store.client;
     let mut url = client.url(&format!("{repo}/tags/list?n={PAGE}")).await.ok()?;
     let mut tags = BTreeSet::new();
     for _ in 0..MOST_PAGES {
         let resp = client.send(&[Scope::pull(repo)], |h| h.get(&url)).await.ok()?;
         let status = resp.status();
         let next = resp.headers().get(LINK).and_then(|v| v.to_str().ok()).and_then(next_page).map(str::to_string);
-        if resp.content_length().is_some_and(|n| n > MAX_MANIFEST_BYTES as u64) {
-            return None;
-        }
-        let body = resp.bytes().await.ok()?;
+        // Each page bounded as a manifest is: an answer over the limit is no list.
+        let body = store.read_limited(&format!("tags of {repo}"), resp).await.ok()?;
         if status == StatusCode::NOT_FOUND && tags.is_empty() {
             return unknown_repository(&body).then(BTreeSet::new);
         }

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::blob_gets;
 use crate::mirror::assert_complete_in;
 use crate::support::generator::GeneratedRelease;
-use crate::support::proxy::Proxy;
+use crate::support::proxy::{Action, Fault, Proxy};
 use crate::support::registry::Registry;
 use crate::support::spec::ReleaseSpec;
 use crate::support::{assert_success, run, stderr};
@@ -112,11 +112,24 @@ fn planning_ten_releases_lists_the_tags_and_asks_about_each_tag_digest_and_blob_
 
 #[test]
 fn a_registry_that_does_not_list_tags_is_asked_tag_by_tag() {
-    use crate::support::proxy::{Action, Fault};
+    let page = Action::Reply { content_type: "text/html".into(), body: b"<html>tags</html>".to_vec() };
+    assert_asked_tag_by_tag(page);
+}
+
+#[test]
+fn a_tag_list_over_the_size_limit_is_not_read_and_each_tag_is_asked_about() {
+    // Valid JSON saying "no tags", padded past the 4 MiB a manifest may have.
+    let mut body = br#"{"name":"ocp/release","tags":[]}"#.to_vec();
+    body.resize(4 * 1024 * 1024 + 1, b' ');
+    assert_asked_tag_by_tag(Action::Reply { content_type: "application/json".into(), body });
+}
+
+/// A mirror of the ten into a registry whose tag list is answered with `page`: complete,
+/// every tag asked about one by one.
+fn assert_asked_tag_by_tag(page: Action) {
     let (_registry, _proxy, releases) = ten_releases();
     let dest = Registry::start();
     let at_dest = Proxy::in_front_of(&dest);
-    let page = Action::Reply { content_type: "text/html".into(), body: b"<html>tags</html>".to_vec() };
     at_dest.add(Fault::new(page).on("GET", "/tags/list").always());
     let out = run(flags(&releases, &at_dest.host(), &[]));
     assert_success(&out);
