@@ -87,13 +87,7 @@ fn a_segmented_tree_is_uploaded_in_place_and_left_as_it_was() {
     let (src, tree) = segmented_release();
     let before = plain_files(tree.path());
     let dest = Registry::start();
-    let out = run([
-        format!("--from-dir={}", tree.path().display()),
-        format!("--to={}/mirror/ocp/release", dest.host()),
-        "--insecure".into(),
-        "--skip-release-image-signature".into(),
-    ]);
-    assert_success(&out);
+    assert_success(&upload(tree.path(), &dest));
     assert_complete(&src.release, &dest.client());
     assert_eq!(plain_files(tree.path()), before, "nothing extracted, nothing changed");
 }

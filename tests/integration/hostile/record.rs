@@ -59,12 +59,7 @@ fn a_tree_written_by_separate_runs_is_not_shown_as_one_path() {
         serde_json::json!({"channel": "stable-4.98", "arch": "amd64", "hops": [hop], "graph": null});
     std::fs::write(&record_path, record.to_string()).expect("write");
     let dest = Registry::start();
-    let out = run([
-        format!("--from-dir={}", tree.path().display()),
-        format!("--to={}/mirror/ocp/release", dest.host()),
-        "--insecure".into(),
-        "--skip-release-image-signature".into(),
-    ]);
+    let out = crate::carry::upload(tree.path(), &dest);
     assert_success(&out);
     let (err, text) = (stderr(&out), String::from_utf8_lossy(&out.stdout).into_owned());
     assert!(err.contains("holds releases of several separate runs"), "{err}");
