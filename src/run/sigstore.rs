@@ -180,7 +180,7 @@ async fn manifest_of(run: &Run<'_>, m: &Mapping) -> Result<(RawManifest, bool)> 
     Ok((found, true))
 }
 
-/// Look for `w`'s signature: in the destination first when `at_destination` (verified
+/// Look for `w`'s signature: in the destination first when `ask_destination` (verified
 /// there, nothing to copy), then in the source. A signature that verifies there has its
 /// blobs kept in memory (within [`KEEP_BYTES`] in all): the copy sends those very bytes.
 async fn look(
@@ -188,12 +188,12 @@ async fn look(
     w: Wanted,
     policy: Option<&ImagePolicy>,
     own: &[PublicKey],
-    at_destination: bool,
+    ask_destination: bool,
     kept: &AtomicU64,
 ) -> Result<Looked> {
     let trust = trust_of(policy, own);
-    if at_destination && !run.job.dry_run {
-        if let Some(Finding::Verified(sig)) = self::at_destination(run, &w, trust.as_ref()).await {
+    if ask_destination && !run.job.dry_run {
+        if let Some(Finding::Verified(sig)) = at_destination(run, &w, trust.as_ref()).await {
             return Ok(Looked { wanted: w, finding: Finding::Verified(sig), manifest: None });
         }
     }
