@@ -53,8 +53,11 @@ pub(crate) fn read_stretches(stretches: Vec<Stretch>) -> ByteStream {
     Box::pin(futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) }))
 }
 
-/// Send one stretch piece by piece; `Ok(false)` when the consumer has gone.
+/// Send one stretch piece by piece; `Ok(false)` when the consumer has gone. A whole file
+/// is read with direct I/O where the file system allows it: a file the page cache does not
+/// hold yet (media just carried in) costs the kernel a fraction of filling the cache.
 fn read_stretch(mut s: Stretch, buf: &mut BytesMut, tx: &mpsc::Sender<io::Result<Bytes>>) -> io::Result<bool> {
+    let mut direct = s.offset == 0 && s.length.is_none() && set_direct(&s.file, true).is_ok();
     if s.offset > 0 {
         s.file.seek(SeekFrom::Start(s.offset))?;
     }
@@ -62,9 +65,12 @@ fn read_stretch(mut s: Stretch, buf: &mut BytesMut, tx: &mpsc::Sender<io::Result
     while left > 0 {
         let want = usize::try_from(left).unwrap_or(usize::MAX).min(PIECE);
         // The pieces sent before are usually dropped by now: the same memory is used again.
-        buf.reserve(want);
+        buf.reserve(want + ALIGN);
+        if direct {
+            align_start(buf);
+        }
         buf.resize(want, 0);
-        let n = read_full(&mut s.file, buf)?;
+        let n = read_full(&mut s.file, buf, &mut direct)?;
         buf.truncate(n);
         if n == 0 {
             return match s.length {
@@ -80,6 +86,15 @@ fn read_stretch(mut s: Stretch, buf: &mut BytesMut, tx: &mpsc::Sender<io::Result
         }
     }
     Ok(true)
+}
+
+/// Move the empty `buf`'s start to an `ALIGN` boundary, dropping the bytes before it.
+fn align_start(buf: &mut BytesMut) {
+    let skip = buf.as_ptr().align_offset(ALIGN);
+    if skip > 0 && skip < ALIGN {
+        buf.resize(skip, 0);
+        drop(buf.split_to(skip));
+    }
 }
 
 /// Stream a whole file (see [`read_stretches`]).
@@ -103,18 +118,27 @@ pub(crate) async fn hash_stream(mut stream: ByteStream) -> io::Result<Hasher> {
     Ok(hasher)
 }
 
-/// Fill `buf` unless the file ends first; how many bytes were read.
-fn read_full(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
+/// Fill `buf` unless the file ends first; how many bytes were read. A direct read refused
+/// (EINVAL: memory or a position it cannot take) is done again through the page cache.
+fn read_full(file: &mut File, buf: &mut [u8], direct: &mut bool) -> io::Result<usize> {
     let mut filled = 0;
     while filled < buf.len() {
         match file.read(&mut buf[filled..]) {
             Ok(0) => break,
             Ok(n) => filled += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if *direct && is_einval(&e) => {
+                set_direct(file, false)?;
+                *direct = false;
+            }
             Err(e) => return Err(e),
         }
     }
     Ok(filled)
+}
+
+fn is_einval(e: &io::Error) -> bool {
+    e.raw_os_error() == Some(rustix::io::Errno::INVAL.raw_os_error())
 }
 
 /// Why writing a stream into a file stopped.
@@ -126,24 +150,66 @@ pub(crate) enum WriteFailure {
     Write(io::Error),
 }
 
+/// What direct I/O asks of a write's memory, file offset and length: a page, enough for
+/// the logical block size of any disk Linux drives.
+const ALIGN: usize = 4096;
+
+/// One of a writer's buffers: `BATCH` bytes whose start lies on an `ALIGN` boundary, so a
+/// full one can be written with direct I/O.
+struct Batch {
+    mem: Vec<u8>,
+    start: usize,
+    len: usize,
+}
+
+impl Batch {
+    fn new() -> Self {
+        let mem = vec![0u8; BATCH + ALIGN];
+        // `align_offset` may decline (never for bytes in practice); then direct writes fail
+        // with EINVAL and the writer goes on through the page cache.
+        let start = mem.as_ptr().align_offset(ALIGN).min(ALIGN);
+        Batch { mem, start, len: 0 }
+    }
+
+    fn filled(&self) -> &[u8] {
+        &self.mem[self.start..self.start + self.len]
+    }
+
+    /// Take as much of `bytes` as fits; how much that was.
+    fn push(&mut self, bytes: &[u8]) -> usize {
+        let take = bytes.len().min(BATCH - self.len);
+        let at = self.start + self.len;
+        self.mem[at..at + take].copy_from_slice(&bytes[..take]);
+        self.len += take;
+        take
+    }
+}
+
 /// Write the whole stream at the file's current position through a blocking task: the
 /// chunks are gathered into one of two buffers while they are still in the cache from
 /// their digest check, and a full buffer is written in one call while the other fills.
-/// The file and the bytes written when the stream ended without error; nothing is synced:
-/// the caller decides.
+/// Full buffers bypass the page cache (`O_DIRECT`): no copy into it, no cache for the
+/// kernel to reclaim later, and a mirror of hundreds of GiB does not push out the host's
+/// other files; where the file system refuses direct I/O the writer quietly uses the page
+/// cache. The file and the bytes written when the stream ended without
+/// error; nothing is synced: the caller decides.
 pub(crate) async fn write_stream(file: File, stream: &mut ByteStream) -> Result<(File, u64), WriteFailure> {
-    let (to_writer, mut full) = mpsc::channel::<Vec<u8>>(AHEAD);
-    let (to_filler, mut empty) = mpsc::channel::<Vec<u8>>(BUFFERS);
+    let (to_writer, mut full) = mpsc::channel::<Batch>(AHEAD);
+    let (to_filler, mut empty) = mpsc::channel::<Batch>(BUFFERS);
     for _ in 0..BUFFERS {
-        let _ = to_filler.try_send(Vec::with_capacity(BATCH));
+        let _ = to_filler.try_send(Batch::new());
     }
     let writer = tokio::task::spawn_blocking(move || {
         let mut file = file;
-        while let Some(mut buf) = full.blocking_recv() {
-            file.write_all(&buf)?;
-            buf.clear();
+        let mut direct = set_direct(&file, true).is_ok();
+        while let Some(mut batch) = full.blocking_recv() {
+            write_batch(&mut file, batch.filled(), &mut direct)?;
+            batch.len = 0;
             // The filler may have finished meanwhile: then the buffer is not needed.
-            let _ = to_filler.try_send(buf);
+            let _ = to_filler.try_send(batch);
+        }
+        if direct {
+            set_direct(&file, false)?;
         }
         Ok::<_, io::Error>(file)
     });
@@ -157,33 +223,61 @@ pub(crate) async fn write_stream(file: File, stream: &mut ByteStream) -> Result<
     fed.map(|written| (file, written)).map_err(WriteFailure::Source)
 }
 
+/// Turn direct I/O on or off for the open file.
+fn set_direct(file: &File, on: bool) -> io::Result<()> {
+    use rustix::fs::{fcntl_getfl, fcntl_setfl, OFlags};
+    let flags = fcntl_getfl(file)?;
+    let flags = if on { flags | OFlags::DIRECT } else { flags - OFlags::DIRECT };
+    Ok(fcntl_setfl(file, flags)?)
+}
+
+/// Write all of `data`. A length direct I/O cannot take (the stream's last, partial
+/// buffer), or a refusal of it (EINVAL), turns direct I/O off for the rest of the file.
+fn write_batch(file: &mut File, mut data: &[u8], direct: &mut bool) -> io::Result<()> {
+    if *direct && data.len() % ALIGN != 0 {
+        set_direct(file, false)?;
+        *direct = false;
+    }
+    while !data.is_empty() {
+        match file.write(data) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => data = &data[n..],
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if *direct && is_einval(&e) => {
+                set_direct(file, false)?;
+                *direct = false;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 /// Copy the stream into the buffers the writer hands back, passing each when full; the
 /// bytes passed. Stops early (without error) when the writer has gone: its error says why.
 async fn feed(
     stream: &mut ByteStream,
-    to_writer: &mpsc::Sender<Vec<u8>>,
-    empty: &mut mpsc::Receiver<Vec<u8>>,
+    to_writer: &mpsc::Sender<Batch>,
+    empty: &mut mpsc::Receiver<Batch>,
 ) -> io::Result<u64> {
     let mut total = 0u64;
-    let Some(mut buf) = empty.recv().await else { return Ok(0) };
+    let Some(mut batch) = empty.recv().await else { return Ok(0) };
     while let Some(chunk) = stream.next().await {
         let mut chunk = &chunk?[..];
         total += chunk.len() as u64;
         while !chunk.is_empty() {
-            let take = chunk.len().min(BATCH - buf.len());
-            buf.extend_from_slice(&chunk[..take]);
-            chunk = &chunk[take..];
-            if buf.len() == BATCH {
-                if to_writer.send(buf).await.is_err() {
+            chunk = &chunk[batch.push(chunk)..];
+            if batch.len == BATCH {
+                if to_writer.send(batch).await.is_err() {
                     return Ok(total);
                 }
                 let Some(next) = empty.recv().await else { return Ok(total) };
-                buf = next;
+                batch = next;
             }
         }
     }
-    if !buf.is_empty() {
-        let _ = to_writer.send(buf).await;
+    if batch.len > 0 {
+        let _ = to_writer.send(batch).await;
     }
     Ok(total)
 }
@@ -256,6 +350,66 @@ mod tests {
         let mut stream: ByteStream = Box::pin(futures_util::stream::iter(items));
         let failed = rt().block_on(write_stream(tmp.reopen().unwrap(), &mut stream));
         assert!(matches!(failed, Err(WriteFailure::Source(e)) if e.to_string() == "digest mismatch"));
+    }
+
+    /// A file in the project's own folder: its file system takes direct I/O, unlike a
+    /// tmpfs `/tmp`.
+    fn file_on_disk() -> (tempfile::NamedTempFile, File) {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target");
+        let tmp = tempfile::NamedTempFile::new_in(dir).unwrap();
+        let file = tmp.reopen().unwrap();
+        set_direct(&file, true).expect("the project's file system takes O_DIRECT");
+        (tmp, file)
+    }
+
+    #[test]
+    fn a_stream_written_direct_is_whole_whatever_its_length() {
+        for len in [BATCH, 2 * BATCH + 999, 10] {
+            let (tmp, file) = file_on_disk();
+            let data = pattern(len);
+            let mut stream: ByteStream = Box::pin(futures_util::stream::iter(vec![Ok(Bytes::from(data.clone()))]));
+            let (file, written) = rt().block_on(write_stream(file, &mut stream)).unwrap();
+            assert_eq!(written, len as u64);
+            assert!(std::fs::read(tmp.path()).unwrap() == data, "{len} bytes: the file differs");
+            let flags = rustix::fs::fcntl_getfl(&file).unwrap();
+            assert!(!flags.contains(rustix::fs::OFlags::DIRECT), "the caller gets an ordinary file back");
+        }
+    }
+
+    #[test]
+    fn a_direct_write_refused_goes_on_through_the_cache() {
+        let (tmp, mut file) = file_on_disk();
+        let mut direct = true;
+        // A whole page, but from memory that is not page-aligned: direct I/O refuses it.
+        let data = pattern(ALIGN + 1);
+        let unaligned = if data.as_ptr().align_offset(ALIGN) == 1 { &data[..ALIGN] } else { &data[1..] };
+        write_batch(&mut file, unaligned, &mut direct).unwrap();
+        assert!(!direct, "the refusal turned direct I/O off");
+        assert!(std::fs::read(tmp.path()).unwrap() == unaligned, "the file differs");
+    }
+
+    #[test]
+    fn a_whole_file_read_direct_gives_every_byte_whatever_its_length() {
+        for len in [0, 10, ALIGN, PIECE, 3 * PIECE + 17] {
+            let (tmp, _) = file_on_disk();
+            let data = pattern(len);
+            std::fs::write(tmp.path(), &data).unwrap();
+            let got = read_all(vec![Stretch { file: File::open(tmp.path()).unwrap(), offset: 0, length: None }]);
+            assert!(got.unwrap() == data, "{len} bytes: what was read differs");
+        }
+    }
+
+    #[test]
+    fn a_direct_read_refused_is_done_again_through_the_cache() {
+        let (tmp, mut file) = file_on_disk();
+        let data = pattern(2 * ALIGN);
+        std::fs::write(tmp.path(), &data).unwrap();
+        let mut buf = vec![0u8; 2 * ALIGN + 1];
+        let unaligned = if buf.as_ptr().align_offset(ALIGN) == 1 { &mut buf[..2 * ALIGN] } else { &mut buf[1..] };
+        let mut direct = true;
+        assert_eq!(read_full(&mut file, unaligned, &mut direct).unwrap(), 2 * ALIGN);
+        assert!(!direct, "the refusal turned direct I/O off");
+        assert!(unaligned == &data[..], "what was read differs");
     }
 
     #[test]
