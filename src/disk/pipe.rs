@@ -234,7 +234,7 @@ fn set_direct(file: &File, on: bool) -> io::Result<()> {
 /// Write all of `data`. A length direct I/O cannot take (the stream's last, partial
 /// buffer), or a refusal of it (EINVAL), turns direct I/O off for the rest of the file.
 fn write_batch(file: &mut File, mut data: &[u8], direct: &mut bool) -> io::Result<()> {
-    if *direct && data.len() % ALIGN != 0 {
+    if *direct && !data.len().is_multiple_of(ALIGN) {
         set_direct(file, false)?;
         *direct = false;
     }
