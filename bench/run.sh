@@ -22,7 +22,7 @@
 #           release (UNION), over PATH_LINK; bytes read from the source counted at the proxy
 #   SCENARIOS=signed bench/run.sh   # issue 26: the full-size release signed (cosign) against
 #           unsigned, registry -> registry and no-op rerun at NOOP_LINK: bench/signed.sh with
-#           TOTAL_GIB, ROUNDS, NOOP_LINK; results in OUT/signed
+#           TOTAL_GIB, ROUNDS, NOOP_LINK, FIRST_LINK (also the first mirrors over a link); results in OUT/signed
 #   SCENARIOS=longpath bench/run.sh      # issue 26, ~13 GiB unique at TOTAL_GIB=4 (TOTAL_GIB=1 to try)
 #     longpath  ten releases (SERIES defaults to 4.14.1..4.14.10) in one run against their
 #           union (UNION) as one release, registry -> registry and registry -> disk over
@@ -467,6 +467,6 @@ if has full || has cpu || has wan || has path || has longpath || has bigslow; th
     if has wan; then plot; fi
 fi
 if has signed; then
-    TOTAL_GIB=$TOTAL_GIB ROUNDS=$ROUNDS NOOP_LINK=$NOOP_LINK OUT="$OUT/signed" bench/signed.sh
+    TOTAL_GIB=$TOTAL_GIB ROUNDS=$ROUNDS NOOP_LINK=$NOOP_LINK FIRST_LINK=${FIRST_LINK:-} OUT="$OUT/signed" bench/signed.sh
 fi
 exit 0

@@ -9,6 +9,7 @@
 //! failure is gathered into one error (exit 3) before the copy.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{Context as _, Result};
@@ -121,63 +122,93 @@ fn images_of<'r>(run: &Run<'_>, index: usize, release: &'r Release) -> Vec<Image
 
 /// Look for the signatures of `image` (and of each platform image of a list): a component's
 /// manifest is read first, from the destination when it is there. Gives the lookups and the
-/// manifest when the source gave it (the plan need not read it again).
+/// manifest when the source gave it (the plan need not read it again). A component the
+/// destination lacks has its own signature looked up while its manifest is read: the
+/// lookup needs only its digest, and every image's own signature is looked up, a list's
+/// too (so nothing is asked that would not be).
 async fn look_image(
     run: &Run<'_>,
     image: Image<'_>,
     own: &[PublicKey],
     kept: &AtomicU64,
 ) -> Result<(Vec<Looked>, Option<RawManifest>)> {
-    let Some((first, _)) = image.mappings.first() else { return Ok((Vec::new(), None)) };
+    let Some((first, first_required)) = image.mappings.first() else { return Ok((Vec::new(), None)) };
+    let policy = policy_of(image.release);
+    let want = |m: &Mapping, digest: &Digest, required: bool| Wanted {
+        release: image.release_index,
+        name: m.name.clone(),
+        digest: digest.clone(),
+        logical: m.origin.repo_only().with_digest(digest),
+        source: m.source.repo_only(),
+        destination: m.destination.repo_only(),
+        required,
+    };
+    let mut early = None;
     // The destination is asked for the signatures only of an image it has: a fresh mirror
     // then asks it nothing, a rerun reads them there and not from the source.
     let (platforms, at_destination, read) = if first.is_release() {
         (mirror::platform_digests(&image.release.manifest), true, None)
+    } else if let Some(manifest) = manifest_at_destination(run, first).await? {
+        (mirror::platform_digests(&manifest), true, None)
+    } else if trust_of(policy, own).is_ok() {
+        let reading = manifest_from_source(run, first);
+        let looking = look(run, want(first, &first.digest, *first_required), policy, own, false, kept);
+        let (manifest, looked) = both(run, reading, looking).await;
+        let (manifest, mut looked) = (manifest?, looked?);
+        let platforms = mirror::platform_digests(&manifest);
+        // A list's own signature is not what the nodes check (see below).
+        looked.wanted.required = *first_required && platforms.is_empty();
+        early = Some(looked);
+        (platforms, false, Some(manifest))
     } else {
-        let (manifest, from_source) = manifest_of(run, first).await?;
-        (mirror::platform_digests(&manifest), !from_source, from_source.then_some(manifest))
+        // Nothing to check against: whether it is required decides the finding, and that
+        // needs the manifest first.
+        let manifest = manifest_from_source(run, first).await?;
+        (mirror::platform_digests(&manifest), false, Some(manifest))
     };
     let mut wanted = Vec::new();
-    for (m, required) in &image.mappings {
-        let want = |digest: &Digest, required: bool| Wanted {
-            release: image.release_index,
-            name: m.name.clone(),
-            digest: digest.clone(),
-            logical: m.origin.repo_only().with_digest(digest),
-            source: m.source.repo_only(),
-            destination: m.destination.repo_only(),
-            required,
-        };
+    for (i, (m, required)) in image.mappings.iter().enumerate() {
         // A list's own signature is copied when it exists (as oc-mirror does); the nodes
         // check each platform image's.
-        wanted.push(want(&m.digest, *required && platforms.is_empty()));
-        wanted.extend(platforms.iter().map(|d| want(d, *required)));
+        if i > 0 || early.is_none() {
+            wanted.push(want(m, &m.digest, *required && platforms.is_empty()));
+        }
+        wanted.extend(platforms.iter().map(|d| want(m, d, *required)));
     }
     // One after the other: `limit` images at a time is `limit` requests at once, which
     // `--max-per-registry` bounds (a list's platform images add none).
-    let policy = policy_of(image.release);
-    let mut looked = Vec::with_capacity(wanted.len());
+    let mut looked: Vec<Looked> = early.into_iter().collect();
     for w in wanted {
         looked.push(look(run, w, policy, own, at_destination, kept).await?);
     }
     Ok((looked, read))
 }
 
-/// A component's manifest (a list names its platform images): from the destination when
-/// it is there, else from the source (then `true`).
-async fn manifest_of(run: &Run<'_>, m: &Mapping) -> Result<(RawManifest, bool)> {
-    if !run.job.dry_run {
-        let at = m.destination.with_digest(&m.digest);
-        if let Ok(found) = run.dests.get(&at)?.get_manifest(&at.repository, m.digest.as_str()).await {
-            return Ok((found, false));
-        }
+/// Both at once, unless `--max-per-registry` bounds the requests in flight.
+async fn both<A, B>(run: &Run<'_>, a: impl Future<Output = A>, b: impl Future<Output = B>) -> (A, B) {
+    match run.job.concurrency {
+        Concurrency::Adaptive => futures_util::future::join(a, b).await,
+        Concurrency::Fixed(_) => (a.await, b.await),
     }
+}
+
+/// The destination's copy of a component's manifest (none in a dry run, or when it cannot
+/// be read).
+async fn manifest_at_destination(run: &Run<'_>, m: &Mapping) -> Result<Option<RawManifest>> {
+    if run.job.dry_run {
+        return Ok(None);
+    }
+    let at = m.destination.with_digest(&m.digest);
+    Ok(run.dests.get(&at)?.get_manifest(&at.repository, m.digest.as_str()).await.ok())
+}
+
+/// A component's manifest from the source (a list names its platform images).
+async fn manifest_from_source(run: &Run<'_>, m: &Mapping) -> Result<RawManifest> {
     let store = run.sources.get(&m.source)?;
-    let found = store
+    store
         .get_manifest(&m.source.repository, m.digest.as_str())
         .await
-        .with_context(|| format!("failed to read {} to find its platform images", m.source.with_digest(&m.digest)))?;
-    Ok((found, true))
+        .with_context(|| format!("failed to read {} to find its platform images", m.source.with_digest(&m.digest)))
 }
 
 /// Look for `w`'s signature: in the destination first when `ask_destination` (verified
@@ -213,11 +244,7 @@ async fn look(
     let subject = Subject { digest: &w.digest, logical: &w.logical };
     let judging = sigstore::judge(store.as_ref(), repo, &manifest, subject, trust);
     let config = sigstore::signature_config(store.as_ref(), repo, &manifest);
-    // Both at once, unless `--max-per-registry` bounds the requests in flight.
-    let (judged, config) = match run.job.concurrency {
-        Concurrency::Adaptive => futures_util::future::join(judging, config).await,
-        Concurrency::Fixed(_) => (judging.await, config.await),
-    };
+    let (judged, config) = both(run, judging, config).await;
     let judged = judged?;
     if let Verdict::Verified { .. } = judged.verdict {
         keep(run, kept, judged.layers.into_iter().chain(config).collect());

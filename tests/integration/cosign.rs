@@ -205,6 +205,26 @@ fn a_component_signed_by_another_key_stops_the_run_with_exit_3_and_nothing_copie
 }
 
 #[test]
+fn a_list_without_its_own_signature_mirrors_under_require_because_the_nodes_check_its_platform_images() {
+    use crate::support::{assert_success, registry::Registry, stderr, stdout};
+    let key = CosignKey::rsa();
+    let src = release_with_policy(&key, None);
+    let signed = sign_release(&src.release, &src.registry.client(), &key);
+    let list = &src.release.images[0];
+    assert_eq!(list.children.len(), 2, "the first component is a list");
+    let own = signed.iter().find(|s| s.image == list.digest).expect("the list was signed");
+    let deleted = src.registry.client().delete_manifest(&list.repo, &own.signature.digest);
+    assert!(deleted.is_success(), "{deleted}");
+    let dest = Registry::start();
+    let out = mirror_to(&src, &dest, &[]);
+    assert_success(&out);
+    let rest: Vec<_> = signed.into_iter().filter(|s| s.image != list.digest).collect();
+    assert_signatures_copied(&rest, &dest);
+    assert!(stdout(&out).contains(": 5 verified and copied\n"), "{}", stdout(&out));
+    assert!(!stderr(&out).contains("missing"), "the list's own signature is not required: {}", stderr(&out));
+}
+
+#[test]
 fn a_4_20_shaped_payload_without_signatures_mirrors_with_one_warning_line() {
     use crate::support::{assert_success, registry::Registry, stderr};
     let src = release_with_policy(&CosignKey::ecdsa_p256(), Some("TechPreviewNoUpgrade"));

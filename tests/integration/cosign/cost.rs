@@ -92,3 +92,30 @@ fn a_fresh_mirror_does_not_ask_the_destination_about_a_components_signature_tag(
     }
     assert_signatures_copied(&signed, &dest);
 }
+
+#[test]
+fn a_components_signature_is_looked_up_while_its_manifest_is_still_on_its_way() {
+    use crate::support::proxy::{Action, Fault};
+    use crate::support::{assert_success, registry::Registry, run};
+    let key = CosignKey::rsa();
+    let b = signed_bed(&key, None);
+    let signed = sign_release(&b.release, &b.registry.client(), &key);
+    // A distant source: each component's manifest answers a second late.
+    let slow = std::time::Duration::from_secs(1);
+    let components: Vec<_> = b.release.images.iter().collect();
+    for c in &components {
+        b.proxy.add(Fault::new(Action::Delay(slow)).on("GET", &format!("/manifests/{}", c.digest)));
+    }
+    let dest = Registry::start();
+    assert_success(&run(crate::faults::args(&b.release, format!("--to={}/{DEST_REPO}", dest.host()), &["-q"])));
+    let log = b.proxy.log();
+    for c in components {
+        let tag = crate::support::cosign::signature_tag(&c.digest);
+        let read = log.iter().find(|e| e.method == "GET" && e.path.ends_with(&format!("/manifests/{}", c.digest)));
+        let read = read.unwrap_or_else(|| panic!("{} read from the source", c.digest));
+        let looked = log.iter().find(|e| e.method == "GET" && e.path.ends_with(&format!("/manifests/{tag}")));
+        let looked = looked.unwrap_or_else(|| panic!("{tag} looked up"));
+        assert!(looked.at < read.done, "{tag} asked for before {}'s manifest had come back", c.name);
+    }
+    assert_signatures_copied(&signed, &dest);
+}
