@@ -50,15 +50,16 @@ registries_cpu() { # pids... -> their user + sys CPU seconds so far, summed
     local ticks; ticks=$(getconf CLK_TCK)
     for p in "$@"; do cat "/proc/$p/stat"; done | awk -v hz="$ticks" '{t += $14 + $15} END {printf "%.2f", t / hz}'
 }
+first_mirror() { # kind label: a fresh destination, the kind's release mirrored into it, measured
+    local ref=rel_$1 src_pid_var=${1}_pid before after
+    fresh_dst
+    before=$(registries_cpu "${!src_pid_var}" "$dst_pid")
+    measure "$2" "$ours" --from="${!ref}" --to="$dst/mirror" "${flags[@]}"
+    after=$(registries_cpu "${!src_pid_var}" "$dst_pid")
+    echo "{\"run\":\"$2\",\"images\":$images,\"sig_tags_at_destination\":$(sig_tags "$dst" mirror),\"registries_cpu_s\":$(python3 -c "print(round($after - $before, 2))")}" >> "$OUT/results.jsonl"
+}
 for round in $(seq "$ROUNDS"); do
-    for kind in plain signed; do
-        fresh_dst
-        ref=rel_$kind src_pid_var=${kind}_pid
-        before=$(registries_cpu "${!src_pid_var}" "$dst_pid")
-        measure "$kind-r2r-$round" "$ours" --from="${!ref}" --to="$dst/mirror" "${flags[@]}"
-        after=$(registries_cpu "${!src_pid_var}" "$dst_pid")
-        echo "{\"run\":\"$kind-r2r-$round\",\"images\":$images,\"sig_tags_at_destination\":$(sig_tags "$dst" mirror),\"registries_cpu_s\":$(python3 -c "print(round($after - $before, 2))")}" >> "$OUT/results.jsonl"
-    done
+    for kind in plain signed; do first_mirror "$kind" "$kind-r2r-$round"; done
 done
 # The no-op reruns: the source behind a distant link; the destination keeps the signed copy
 # of the last round, so the signed rerun runs first, then a fresh plain copy and its rerun.
@@ -81,14 +82,7 @@ if [ -n "$FIRST_LINK" ]; then
     # One kind behind the link at a time (one proxy); the unsigned first, as on loopback.
     for kind in plain signed; do
         port_var=${kind}_port; link "$kind" "${!port_var}" "$FIRST_LINK"
-        for round in $(seq "$ROUNDS"); do
-            fresh_dst
-            ref=rel_$kind src_pid_var=${kind}_pid
-            before=$(registries_cpu "${!src_pid_var}" "$dst_pid")
-            measure "$kind-link-$round" "$ours" --from="${!ref}" --to="$dst/mirror" "${flags[@]}"
-            after=$(registries_cpu "${!src_pid_var}" "$dst_pid")
-            echo "{\"run\":\"$kind-link-$round\",\"images\":$images,\"sig_tags_at_destination\":$(sig_tags "$dst" mirror),\"registries_cpu_s\":$(python3 -c "print(round($after - $before, 2))")}" >> "$OUT/results.jsonl"
-        done
+        for round in $(seq "$ROUNDS"); do first_mirror "$kind" "$kind-link-$round"; done
         unlink "$kind" "${!port_var}"
     done
 fi
