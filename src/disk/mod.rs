@@ -1,7 +1,9 @@
-//! oc's `v2/` disk layout: pure path logic, an atomic writer and a reader, as an image store,
-//! the bounded reader of the small files beside it, the list of the blobs it holds, the
-//! free space of the media, and the same tree as numbered tar segments (`segments/`).
+//! oc's `v2/` disk layout: pure path logic, an atomic writer and a reader (direct I/O where
+//! the file system takes it), as an image store, the bounded reader of the small files
+//! beside it, the list of the blobs it holds, the free space of the media, and the same
+//! tree as numbered tar segments (`segments/`).
 
+mod direct;
 mod error;
 pub(crate) mod layout;
 mod pipe;

@@ -11,6 +11,7 @@ use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt as _;
 use tokio::sync::mpsc;
 
+use super::direct::{self, Aligned, ALIGN};
 use super::DiskError;
 use crate::digest::Hasher;
 use crate::store::ByteStream;
@@ -57,7 +58,7 @@ pub(crate) fn read_stretches(stretches: Vec<Stretch>) -> ByteStream {
 /// is read with direct I/O where the file system allows it: a file the page cache does not
 /// hold yet (media just carried in) costs the kernel a fraction of filling the cache.
 fn read_stretch(mut s: Stretch, buf: &mut BytesMut, tx: &mpsc::Sender<io::Result<Bytes>>) -> io::Result<bool> {
-    let mut direct = s.offset == 0 && s.length.is_none() && set_direct(&s.file, true).is_ok();
+    let mut direct = s.offset == 0 && s.length.is_none() && direct::set(&s.file, true).is_ok();
     if s.offset > 0 {
         s.file.seek(SeekFrom::Start(s.offset))?;
     }
@@ -67,7 +68,7 @@ fn read_stretch(mut s: Stretch, buf: &mut BytesMut, tx: &mpsc::Sender<io::Result
         // The pieces sent before are usually dropped by now: the same memory is used again.
         buf.reserve(want + ALIGN);
         if direct {
-            align_start(buf);
+            direct::align_start(buf);
         }
         buf.resize(want, 0);
         let n = read_full(&mut s.file, buf, &mut direct)?;
@@ -86,15 +87,6 @@ fn read_stretch(mut s: Stretch, buf: &mut BytesMut, tx: &mpsc::Sender<io::Result
         }
     }
     Ok(true)
-}
-
-/// Move the empty `buf`'s start to an `ALIGN` boundary, dropping the bytes before it.
-fn align_start(buf: &mut BytesMut) {
-    let skip = buf.as_ptr().align_offset(ALIGN);
-    if skip > 0 && skip < ALIGN {
-        buf.resize(skip, 0);
-        drop(buf.split_to(skip));
-    }
 }
 
 /// Stream a whole file (see [`read_stretches`]).
@@ -127,18 +119,14 @@ fn read_full(file: &mut File, buf: &mut [u8], direct: &mut bool) -> io::Result<u
             Ok(0) => break,
             Ok(n) => filled += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) if *direct && is_einval(&e) => {
-                set_direct(file, false)?;
+            Err(e) if *direct && direct::refused(&e) => {
+                direct::set(file, false)?;
                 *direct = false;
             }
             Err(e) => return Err(e),
         }
     }
     Ok(filled)
-}
-
-fn is_einval(e: &io::Error) -> bool {
-    e.raw_os_error() == Some(rustix::io::Errno::INVAL.raw_os_error())
 }
 
 /// Why writing a stream into a file stopped.
@@ -150,41 +138,6 @@ pub(crate) enum WriteFailure {
     Write(io::Error),
 }
 
-/// What direct I/O asks of a write's memory, file offset and length: a page, enough for
-/// the logical block size of any disk Linux drives.
-const ALIGN: usize = 4096;
-
-/// One of a writer's buffers: `BATCH` bytes whose start lies on an `ALIGN` boundary, so a
-/// full one can be written with direct I/O.
-struct Batch {
-    mem: Vec<u8>,
-    start: usize,
-    len: usize,
-}
-
-impl Batch {
-    fn new() -> Self {
-        let mem = vec![0u8; BATCH + ALIGN];
-        // `align_offset` may decline (never for bytes in practice); then direct writes fail
-        // with EINVAL and the writer goes on through the page cache.
-        let start = mem.as_ptr().align_offset(ALIGN).min(ALIGN);
-        Batch { mem, start, len: 0 }
-    }
-
-    fn filled(&self) -> &[u8] {
-        &self.mem[self.start..self.start + self.len]
-    }
-
-    /// Take as much of `bytes` as fits; how much that was.
-    fn push(&mut self, bytes: &[u8]) -> usize {
-        let take = bytes.len().min(BATCH - self.len);
-        let at = self.start + self.len;
-        self.mem[at..at + take].copy_from_slice(&bytes[..take]);
-        self.len += take;
-        take
-    }
-}
-
 /// Write the whole stream at the file's current position through a blocking task: the
 /// chunks are gathered into one of two buffers while they are still in the cache from
 /// their digest check, and a full buffer is written in one call while the other fills.
@@ -194,22 +147,22 @@ impl Batch {
 /// cache. The file and the bytes written when the stream ended without
 /// error; nothing is synced: the caller decides.
 pub(crate) async fn write_stream(file: File, stream: &mut ByteStream) -> Result<(File, u64), WriteFailure> {
-    let (to_writer, mut full) = mpsc::channel::<Batch>(AHEAD);
-    let (to_filler, mut empty) = mpsc::channel::<Batch>(BUFFERS);
+    let (to_writer, mut full) = mpsc::channel::<Aligned>(AHEAD);
+    let (to_filler, mut empty) = mpsc::channel::<Aligned>(BUFFERS);
     for _ in 0..BUFFERS {
-        let _ = to_filler.try_send(Batch::new());
+        let _ = to_filler.try_send(Aligned::new(BATCH));
     }
     let writer = tokio::task::spawn_blocking(move || {
         let mut file = file;
-        let mut direct = set_direct(&file, true).is_ok();
+        let mut direct = direct::set(&file, true).is_ok();
         while let Some(mut batch) = full.blocking_recv() {
             write_batch(&mut file, batch.filled(), &mut direct)?;
-            batch.len = 0;
+            batch.clear();
             // The filler may have finished meanwhile: then the buffer is not needed.
             let _ = to_filler.try_send(batch);
         }
         if direct {
-            set_direct(&file, false)?;
+            direct::set(&file, false)?;
         }
         Ok::<_, io::Error>(file)
     });
@@ -223,19 +176,11 @@ pub(crate) async fn write_stream(file: File, stream: &mut ByteStream) -> Result<
     fed.map(|written| (file, written)).map_err(WriteFailure::Source)
 }
 
-/// Turn direct I/O on or off for the open file.
-fn set_direct(file: &File, on: bool) -> io::Result<()> {
-    use rustix::fs::{fcntl_getfl, fcntl_setfl, OFlags};
-    let flags = fcntl_getfl(file)?;
-    let flags = if on { flags | OFlags::DIRECT } else { flags - OFlags::DIRECT };
-    Ok(fcntl_setfl(file, flags)?)
-}
-
 /// Write all of `data`. A length direct I/O cannot take (the stream's last, partial
 /// buffer), or a refusal of it (EINVAL), turns direct I/O off for the rest of the file.
 fn write_batch(file: &mut File, mut data: &[u8], direct: &mut bool) -> io::Result<()> {
     if *direct && !data.len().is_multiple_of(ALIGN) {
-        set_direct(file, false)?;
+        direct::set(file, false)?;
         *direct = false;
     }
     while !data.is_empty() {
@@ -243,8 +188,8 @@ fn write_batch(file: &mut File, mut data: &[u8], direct: &mut bool) -> io::Resul
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(n) => data = &data[n..],
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) if *direct && is_einval(&e) => {
-                set_direct(file, false)?;
+            Err(e) if *direct && direct::refused(&e) => {
+                direct::set(file, false)?;
                 *direct = false;
             }
             Err(e) => return Err(e),
@@ -257,8 +202,8 @@ fn write_batch(file: &mut File, mut data: &[u8], direct: &mut bool) -> io::Resul
 /// bytes passed. Stops early (without error) when the writer has gone: its error says why.
 async fn feed(
     stream: &mut ByteStream,
-    to_writer: &mpsc::Sender<Batch>,
-    empty: &mut mpsc::Receiver<Batch>,
+    to_writer: &mpsc::Sender<Aligned>,
+    empty: &mut mpsc::Receiver<Aligned>,
 ) -> io::Result<u64> {
     let mut total = 0u64;
     let Some(mut batch) = empty.recv().await else { return Ok(0) };
@@ -267,7 +212,7 @@ async fn feed(
         total += chunk.len() as u64;
         while !chunk.is_empty() {
             chunk = &chunk[batch.push(chunk)..];
-            if batch.len == BATCH {
+            if batch.is_full() {
                 if to_writer.send(batch).await.is_err() {
                     return Ok(total);
                 }
@@ -276,7 +221,7 @@ async fn feed(
             }
         }
     }
-    if batch.len > 0 {
+    if !batch.is_empty() {
         let _ = to_writer.send(batch).await;
     }
     Ok(total)
@@ -358,7 +303,7 @@ mod tests {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target");
         let tmp = tempfile::NamedTempFile::new_in(dir).unwrap();
         let file = tmp.reopen().unwrap();
-        set_direct(&file, true).expect("the project's file system takes O_DIRECT");
+        direct::set(&file, true).expect("the project's file system takes O_DIRECT");
         (tmp, file)
     }
 
