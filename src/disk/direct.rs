@@ -21,6 +21,13 @@ pub(super) fn set(file: &File, on: bool) -> io::Result<()> {
     Ok(fcntl_setfl(file, flags)?)
 }
 
+/// Go on through the page cache: direct I/O off for the file, and `direct` says so.
+pub(super) fn fall_back(file: &File, direct: &mut bool) -> io::Result<()> {
+    set(file, false)?;
+    *direct = false;
+    Ok(())
+}
+
 /// Whether the error is the kernel refusing a direct read or write (EINVAL).
 pub(super) fn refused(e: &io::Error) -> bool {
     e.raw_os_error() == Some(rustix::io::Errno::INVAL.raw_os_error())

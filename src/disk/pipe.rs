@@ -119,10 +119,7 @@ fn read_full(file: &mut File, buf: &mut [u8], direct: &mut bool) -> io::Result<u
             Ok(0) => break,
             Ok(n) => filled += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) if *direct && direct::refused(&e) => {
-                direct::set(file, false)?;
-                *direct = false;
-            }
+            Err(e) if *direct && direct::refused(&e) => direct::fall_back(file, direct)?,
             Err(e) => return Err(e),
         }
     }
@@ -141,11 +138,9 @@ pub(crate) enum WriteFailure {
 /// Write the whole stream at the file's current position through a blocking task: the
 /// chunks are gathered into one of two buffers while they are still in the cache from
 /// their digest check, and a full buffer is written in one call while the other fills.
-/// Full buffers bypass the page cache (`O_DIRECT`): no copy into it, no cache for the
-/// kernel to reclaim later, and a mirror of hundreds of GiB does not push out the host's
-/// other files; where the file system refuses direct I/O the writer quietly uses the page
-/// cache. The file and the bytes written when the stream ended without
-/// error; nothing is synced: the caller decides.
+/// Full buffers bypass the page cache (`O_DIRECT`, see [`direct`]); where the file system
+/// refuses that, the writer goes on through the cache. The file and the bytes written when
+/// the stream ended without error; nothing is synced: the caller decides.
 pub(crate) async fn write_stream(file: File, stream: &mut ByteStream) -> Result<(File, u64), WriteFailure> {
     let (to_writer, mut full) = mpsc::channel::<Aligned>(AHEAD);
     let (to_filler, mut empty) = mpsc::channel::<Aligned>(BUFFERS);
@@ -180,18 +175,14 @@ pub(crate) async fn write_stream(file: File, stream: &mut ByteStream) -> Result<
 /// buffer), or a refusal of it (EINVAL), turns direct I/O off for the rest of the file.
 fn write_batch(file: &mut File, mut data: &[u8], direct: &mut bool) -> io::Result<()> {
     if *direct && !data.len().is_multiple_of(ALIGN) {
-        direct::set(file, false)?;
-        *direct = false;
+        direct::fall_back(file, direct)?;
     }
     while !data.is_empty() {
         match file.write(data) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(n) => data = &data[n..],
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) if *direct && direct::refused(&e) => {
-                direct::set(file, false)?;
-                *direct = false;
-            }
+            Err(e) if *direct && direct::refused(&e) => direct::fall_back(file, direct)?,
             Err(e) => return Err(e),
         }
     }

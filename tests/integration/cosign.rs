@@ -13,7 +13,7 @@ use release_mirror::signature::sigstore::{self, ImagePolicy, Subject, Verdict};
 use release_mirror::store::BlobCheck;
 
 use crate::mirror::{source_with, Source};
-use crate::support::cosign::{sign_and_push, sign_release, signature_image, CosignKey, Signature};
+use crate::support::cosign::{sign_and_push, sign_release, signature_image, unsign, CosignKey, Signature};
 use crate::support::spec::{ImagePolicySpec, ReleaseSpec};
 
 /// A release of 3 components (the first a list of 2 platform images) whose payload's policy
@@ -176,9 +176,7 @@ fn a_component_signed_by_another_key_stops_the_run_with_exit_3_and_nothing_copie
     let (forged, unsigned) = (&src.release.images[1], &src.release.images[2]);
     let identity = format!("{}/{}:4.99.0", src.release.host, forged.repo);
     sign_and_push(&src.registry.client(), &forged.repo, &forged.digest, &identity, &stranger);
-    let unsigned_sig = signed.iter().find(|s| s.image == unsigned.digest).expect("signed");
-    let deleted = src.registry.client().delete_manifest(&unsigned.repo, &unsigned_sig.signature.digest);
-    assert!(deleted.is_success(), "{deleted}");
+    unsign(&src.registry.client(), &signed, unsigned);
     let dest = Registry::start();
     let out = mirror_to(&src, &dest, &[]);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
@@ -212,9 +210,7 @@ fn a_list_without_its_own_signature_mirrors_under_require_because_the_nodes_chec
     let signed = sign_release(&src.release, &src.registry.client(), &key);
     let list = &src.release.images[0];
     assert_eq!(list.children.len(), 2, "the first component is a list");
-    let own = signed.iter().find(|s| s.image == list.digest).expect("the list was signed");
-    let deleted = src.registry.client().delete_manifest(&list.repo, &own.signature.digest);
-    assert!(deleted.is_success(), "{deleted}");
+    unsign(&src.registry.client(), &signed, list);
     let dest = Registry::start();
     let out = mirror_to(&src, &dest, &[]);
     assert_success(&out);
@@ -340,8 +336,7 @@ fn a_dry_run_lists_the_signatures_it_would_copy_and_the_missing_ones_per_release
     let src = release_with_policy(&key, None);
     let signed = sign_release(&src.release, &src.registry.client(), &key);
     let unsigned = &src.release.images[2];
-    let sig = signed.iter().find(|s| s.image == unsigned.digest).expect("signed");
-    src.registry.client().delete_manifest(&unsigned.repo, &sig.signature.digest);
+    unsign(&src.registry.client(), &signed, unsigned);
     let dest = Registry::start();
     let out = mirror_to(&src, &dest, &["--dry-run", "--sigstore=copy", "-o", "json"]);
     assert_success(&out);

@@ -161,6 +161,13 @@ pub struct Signed {
     pub signature: SignatureImage,
 }
 
+/// Remove the signature of `image` (one of `signed`) from the registry `client` talks to.
+pub fn unsign(client: &Client, signed: &[Signed], image: &GeneratedImage) {
+    let sig = signed.iter().find(|s| s.image == image.digest).expect("the image was signed");
+    let deleted = client.delete_manifest(&image.repo, &sig.signature.digest);
+    assert!(deleted.is_success(), "{deleted}");
+}
+
 /// Sign every image a cluster pulls of `release` (the release image, each component, and
 /// each platform image of a list; lists themselves too, as oc-mirror copies theirs) with
 /// `key`, each claiming `<host>/<repo>:<version>`, and push the signatures with `client`.
