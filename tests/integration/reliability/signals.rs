@@ -120,7 +120,8 @@ fn sighup_stops_like_sigterm_and_cancels_the_open_upload_sessions() {
     // Every session with an upload in flight is cancelled; so is one opened whose PUT had
     // not left yet when the signal came.
     assert!(!puts.is_empty() && puts.iter().all(|p| cancelled.contains(p)), "PUTs {puts:?}, DELETEs {cancelled:?}");
-    assert!(deletes.iter().all(|d| d.status == 204), "{:?}", deletes.iter().map(|d| d.status).collect::<Vec<_>>());
+    let statuses: Vec<u16> = deletes.iter().map(|d| d.status).collect();
+    assert!(statuses.iter().all(|s| *s == 204), "{statuses:?}\n{}", stderr(&out));
     let n = deletes.len();
     assert!(stderr(&out).contains(&format!("and {n} open registry upload(s) cancelled")), "{}", stderr(&out));
 }

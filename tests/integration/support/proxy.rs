@@ -290,6 +290,7 @@ fn answer(
 ) -> io::Result<bool> {
     let drained = copy_body(reader, &mut io::sink(), request_framing(head), Tamper::default())?;
     lock(&shared.log)[entry].request_bytes = drained.bytes;
+    shared.answered(entry, status);
     respond(writer, method, status, extra, body)?;
     shared.finish(entry, status, if method == "HEAD" { 0 } else { body.len() as u64 });
     Ok(true)
@@ -334,6 +335,7 @@ fn forward(
     if !keep_alive {
         answer.set("Connection", "close");
     }
+    shared.answered(entry, answer.status());
     answer.write_to(writer)?;
     let copied = copy_body(&mut up, writer, framing, resp)?;
     shared.finish(entry, answer.status(), copied.bytes);
@@ -345,6 +347,12 @@ impl Shared {
         let mut log = lock(&self.log);
         log.push(entry);
         log.len() - 1
+    }
+
+    /// The status, recorded before the client can see it: a client that exits on the answer
+    /// must not find it missing from the log.
+    fn answered(&self, entry: usize, status: u16) {
+        lock(&self.log)[entry].status = status;
     }
 
     fn finish(&self, entry: usize, status: u16, body_bytes: u64) {
