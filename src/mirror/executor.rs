@@ -26,6 +26,8 @@ pub(crate) struct Totals {
     pub(crate) blobs_copied: u64,
     pub(crate) bytes_copied: u64,
     pub(crate) blobs_mounted: u64,
+    /// Blobs sent to the copy unasked ([`BlobTask::unasked`]) that the destination had.
+    pub(crate) blobs_found: u64,
     pub(crate) manifests_pushed: u64,
 }
 
@@ -34,6 +36,7 @@ struct Counters {
     blobs_copied: AtomicU64,
     bytes_copied: AtomicU64,
     blobs_mounted: AtomicU64,
+    blobs_found: AtomicU64,
     manifests_pushed: AtomicU64,
     /// Blob bytes received so far, copies that later failed included: what the link moved.
     moved: AtomicU64,
@@ -79,6 +82,7 @@ pub(crate) async fn execute(
         blobs_copied: counters.blobs_copied.load(Ordering::Relaxed),
         bytes_copied: counters.bytes_copied.load(Ordering::Relaxed),
         blobs_mounted: counters.blobs_mounted.load(Ordering::Relaxed),
+        blobs_found: counters.blobs_found.load(Ordering::Relaxed),
         manifests_pushed: counters.manifests_pushed.load(Ordering::Relaxed),
     })
 }
@@ -242,6 +246,10 @@ async fn copy_blob_once(
         progress.debug(&format!("mounted {} from {}", task.digest, task.from.name()));
         return Ok(());
     }
+    if already_there(task, &dst, progress).await {
+        counters.blobs_found.fetch_add(1, Ordering::Relaxed);
+        return Ok(());
+    }
     let blob = match sources.remembered(&task.digest) {
         Some(bytes) => {
             let size = bytes.len() as u64;
@@ -272,6 +280,29 @@ async fn copy_blob_once(
     counters.bytes_copied.fetch_add(size, Ordering::Relaxed);
     progress.info(&format!("copied {} {} to {}", task.digest, HumanBytes(size), task.to.name()));
     Ok(())
+}
+
+/// Whether a blob the plan did not ask about is at the destination already, found by
+/// starting its upload as a mount from the destination repository itself: a registry that
+/// has it answers 201; one that lacks it, or does not mount, opens the upload session the
+/// copy then uses (202), so no request is added. Any other answer is left to the upload.
+async fn already_there(task: &BlobTask, dst: &crate::mirror::stores::AnyStore, progress: &Progress) -> bool {
+    if !task.unasked || task.action != BlobAction::Copy {
+        return false;
+    }
+    let repo = &task.to.repository;
+    match dst.mount_blob(repo, &task.digest, repo).await {
+        Ok(found) => {
+            if found {
+                progress.debug(&format!("{} was at {} already", task.digest, task.to.name()));
+            }
+            found
+        }
+        Err(e) => {
+            progress.debug(&format!("asking {} for {} as a mount: {e:#}; uploading it", task.to.name(), task.digest));
+            false
+        }
+    }
 }
 
 /// A copy that failed because the source's bytes did not match their digest is reported as

@@ -12,6 +12,7 @@ use super::stores::Stores;
 use crate::digest::Digest;
 use crate::manifest::{self, Parsed};
 use crate::reference::{check_tag, ImageRef};
+use crate::registry::Listing;
 use crate::store::{ImageStore, RawManifest};
 
 /// Whether the plan needs the image's manifest (and blob list): yes unless the destination
@@ -27,8 +28,9 @@ fn needs_read(m: &Mapping, state: &DestState, whole: impl Fn(&ImageRef) -> bool)
 /// blobs — as soon as the step before is answered, so the distant source's round trips
 /// overlap the destination's checks instead of waiting for all of them (a long path asks
 /// thousands of each). Requests go `limit` at a time on each side; a blob shared by images
-/// is asked about once. `dests: None` (a dry run whose destination does not answer): every
-/// image is read from the source and the destination counts as empty.
+/// is asked about once, and not at all in a repository its registry does not know
+/// ([`DestState::unasked`]). `dests: None` (a dry run whose destination does not answer):
+/// every image is read from the source and the destination counts as empty.
 pub(crate) async fn survey(
     sources: &Stores,
     dests: Option<&Stores>,
@@ -75,6 +77,7 @@ pub(crate) async fn survey(
         state.manifests.extend(part.manifests);
         state.blobs.extend(part.blobs);
     }
+    state.unasked = mappings.iter().filter(|m| survey.unknown(m)).map(|m| m.destination.repository.clone()).collect();
     if let Some(dests) = dests {
         forget_damaged(&mut state, mappings, &images, |dest| dests.manifest_implies_blobs(dest));
     }
@@ -83,7 +86,7 @@ pub(crate) async fn survey(
 
 /// The tags each destination repository of `mappings` has, where its registry lists them:
 /// a tag it lacks needs no question, and a repository without tags has no image to reuse.
-async fn list_tags(dests: &Stores, mappings: &[Mapping]) -> Result<HashMap<String, Option<BTreeSet<String>>>> {
+async fn list_tags(dests: &Stores, mappings: &[Mapping]) -> Result<HashMap<String, Option<Listing>>> {
     let repos: HashMap<String, ImageRef> =
         mappings.iter().map(|m| m.destination.repo_only()).map(|r| (r.to_string(), r)).collect();
     let lists = future::try_join_all(repos.into_iter().map(|(name, repo)| async move {
@@ -100,7 +103,8 @@ struct Survey<'a> {
     sources: &'a Stores,
     dests: Option<&'a Stores>,
     /// By destination repository ([`ImageRef::repo_only`]); `None`: not listed.
-    listed: HashMap<String, Option<BTreeSet<String>>>,
+    listed: HashMap<String, Option<Listing>>,
+
     known: HashMap<&'a Digest, &'a RawManifest>,
     check: TreeCheck,
     source_slots: Semaphore,
@@ -171,6 +175,16 @@ impl Survey<'_> {
 
     /// The tags of the mapping's destination repository, when its registry listed them.
     fn listed(&self, m: &Mapping) -> Option<&BTreeSet<String>> {
+        self.listing(m).map(|l| &l.tags)
+    }
+
+    /// Whether the registry said it does not know the mapping's destination repository: no
+    /// blob is asked about there.
+    fn unknown(&self, m: &Mapping) -> bool {
+        self.listing(m).is_some_and(|l| l.unknown)
+    }
+
+    fn listing(&self, m: &Mapping) -> Option<&Listing> {
         self.listed.get(&m.destination.repo_only().to_string()).and_then(Option::as_ref)
     }
 
@@ -191,7 +205,8 @@ impl Survey<'_> {
 
     /// Which of the image's blobs the destination holds, and their sizes, in each
     /// repository that lacks the image (in a disk tree, also where it has it: an image with
-    /// a missing, truncated or corrupt blob counts as absent, so the rerun repairs it).
+    /// a missing, truncated or corrupt blob counts as absent, so the rerun repairs it). A
+    /// repository its registry does not know is not asked: each upload there finds out.
     async fn blobs(
         &self,
         dests: &Stores,
@@ -200,7 +215,9 @@ impl Survey<'_> {
         state: &DestState,
     ) -> Result<BTreeMap<(String, Digest), u64>> {
         let mut ask = Vec::new();
-        for m in group.iter().filter(|m| !(state.has_manifest(m) && dests.manifest_implies_blobs(&m.destination))) {
+        let skip =
+            |m: &Mapping| self.unknown(m) || (state.has_manifest(m) && dests.manifest_implies_blobs(&m.destination));
+        for m in group.iter().filter(|m| !skip(m)) {
             let dest = m.destination.repo_only();
             for blob in image.blobs.iter().chain(image.children.iter().flat_map(|c| c.blobs.iter())) {
                 let key = (dest.repository.clone(), blob.digest.clone());

@@ -114,6 +114,10 @@ pub struct DestState {
     pub(crate) tags: BTreeMap<(String, String), Digest>,
     /// (repository, digest) → size of blobs present.
     pub(crate) blobs: BTreeMap<(String, Digest), u64>,
+    /// Repositories whose blobs were not asked about, because their registry does not know
+    /// them: nothing was tagged there yet, so every blob goes to the copy, and its upload
+    /// starts as a mount from that repository, which finds a blob an interrupted run left.
+    pub(crate) unasked: BTreeSet<String>,
 }
 
 impl DestState {
@@ -146,6 +150,8 @@ pub(crate) struct BlobTask {
     pub(crate) from: ImageRef,
     pub(crate) to: ImageRef,
     pub(crate) action: BlobAction,
+    /// The destination was not asked whether it has the blob ([`DestState::unasked`]).
+    pub(crate) unasked: bool,
 }
 
 /// One manifest to store, under its digest (list children) or a tag.
@@ -227,6 +233,7 @@ pub fn plan(
                             } else {
                                 BlobAction::Copy
                             },
+                            unasked: dest.unasked.contains(&repo),
                         }),
                     }
                 }
@@ -339,6 +346,17 @@ mod tests {
         dest.blobs.insert(("mirror".into(), digest(12)), 899);
         let p = plan(maps, &sources, &dest, |_, _| false);
         assert!(p.blobs.iter().any(|b| b.digest == digest(12)));
+    }
+
+    #[test]
+    fn blobs_of_a_repository_not_asked_about_are_copied_and_marked_so() {
+        let (maps, sources) = setup();
+        let p = plan(maps.clone(), &sources, &DestState::default(), |_, _| false);
+        assert!(p.blobs.iter().all(|b| !b.unasked), "asked, found absent");
+        let dest = DestState { unasked: ["mirror".to_string()].into(), ..DestState::default() };
+        let p = plan(maps, &sources, &dest, |_, _| false);
+        assert_eq!(p.blobs.len(), 3);
+        assert!(p.blobs.iter().all(|b| b.unasked), "the upload finds out");
     }
 
     #[test]

@@ -114,7 +114,7 @@ macro_rules! delegate {
 impl AnyStore {
     /// The tags of `repo` when this is a registry that lists them; `None` otherwise (a disk
     /// tree answers each tag with a stat).
-    pub(crate) async fn tags(&self, repo: &str) -> Option<std::collections::BTreeSet<String>> {
+    pub(crate) async fn tags(&self, repo: &str) -> Option<crate::registry::Listing> {
         match self {
             AnyStore::Registry(s) => s.tags(repo).await,
             AnyStore::Disk(_) | AnyStore::Segments(_) => None,

@@ -21,4 +21,5 @@ mod upload;
 
 pub use error::RegistryError;
 pub use store::RegistryStore;
+pub(crate) use tags::Listing;
 pub use transport::{Settings, Transport, DEFAULT_STALL_TIMEOUT, STALL_FLOOR};

@@ -60,7 +60,7 @@ impl RegistryStore {
 
     /// The tags of `repo`, or `None` when the registry does not list them (see
     /// [`super::tags::list`]).
-    pub(crate) async fn tags(&self, repo: &str) -> Option<std::collections::BTreeSet<String>> {
+    pub(crate) async fn tags(&self, repo: &str) -> Option<super::tags::Listing> {
         check_repository(repo).ok()?;
         super::tags::list(self, repo).await
     }
@@ -242,7 +242,8 @@ impl ImageStore for RegistryStore {
     async fn mount_blob(&self, repo: &str, digest: &Digest, from: &str) -> Result<bool, StoreError> {
         check_repository(from).map_err(|reason| self.bad_name(reason))?;
         let url = self.repo_url(repo, "blobs/uploads/").await?;
-        let scopes = [Scope::push(repo), Scope::pull(from)];
+        // From the repository itself (finding a blob an interrupted run left): one scope.
+        let scopes = if from == repo { vec![Scope::push(repo)] } else { vec![Scope::push(repo), Scope::pull(from)] };
         let query = [("mount", digest.as_str()), ("from", from)];
         let resp = self.client.send(&scopes, |h| h.post(&url).query(&query).header(CONTENT_LENGTH, "0")).await?;
         match resp.status() {

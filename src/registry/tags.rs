@@ -16,15 +16,25 @@ const PAGE: usize = 1000;
 /// Pages followed before giving up on the list (the caller then asks tag by tag).
 const MOST_PAGES: usize = 100;
 
+/// A repository's tags, as its registry listed them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Listing {
+    pub(crate) tags: BTreeSet<String>,
+    /// The registry said it does not know the repository (`NAME_UNKNOWN`): nothing was ever
+    /// tagged there. It may still hold blobs (the distribution registry answers so until a
+    /// first manifest), so this does not say the repository is empty.
+    pub(crate) unknown: bool,
+}
+
 #[derive(Deserialize)]
 struct TagList {
     tags: Option<Vec<String>>,
 }
 
-/// The tags of `repo`, every page; an empty set when the registry says it does not know the
-/// repository (`NAME_UNKNOWN`). `None` when it does not list them (any other answer, a body
-/// it cannot read, too many pages): the caller asks tag by tag, as without a list.
-pub(super) async fn list(store: &RegistryStore, repo: &str) -> Option<BTreeSet<String>> {
+/// The tags of `repo`, every page; none, and `unknown`, when the registry says it does not
+/// know the repository (`NAME_UNKNOWN`). `None` when it does not list them (any other answer,
+/// a body it cannot read, too many pages): the caller asks tag by tag, as without a list.
+pub(super) async fn list(store: &RegistryStore, repo: &str) -> Option<Listing> {
     let client = &store.client;
     let mut url = client.url(&format!("{repo}/tags/list?n={PAGE}")).await.ok()?;
     let mut tags = BTreeSet::new();
@@ -35,7 +45,7 @@ pub(super) async fn list(store: &RegistryStore, repo: &str) -> Option<BTreeSet<S
         // Each page bounded as a manifest is: an answer over the limit is no list.
         let body = store.read_limited(&format!("tags of {repo}"), resp).await.ok()?;
         if status == StatusCode::NOT_FOUND && tags.is_empty() {
-            return unknown_repository(&body).then(BTreeSet::new);
+            return unknown_repository(&body).then_some(Listing { tags, unknown: true });
         }
         if !status.is_success() {
             return None;
@@ -46,7 +56,7 @@ pub(super) async fn list(store: &RegistryStore, repo: &str) -> Option<BTreeSet<S
                 url = client.url(path.trim_start_matches("/v2/")).await.ok()?;
             }
             Some(_) => return None,
-            None => return Some(tags),
+            None => return Some(Listing { tags, unknown: false }),
         }
     }
     None

@@ -174,7 +174,7 @@ fn bursts_of_500_502_and_503_on_both_sides_are_retried_and_counted() {
     b.proxy.add(Fault::new(status(500)).on("GET", &format!("/blobs/{victim}")).times(3));
     let dest = Registry::start();
     let front = Proxy::in_front_of(&dest);
-    front.add(Fault::new(status(502)).on("HEAD", "/blobs/").times(2));
+    front.add(Fault::new(status(502)).on("POST", "/blobs/uploads/").times(2));
     front.add(Fault::new(status(503)).on("PUT", "/manifests/").times(3));
     let out = run(args(&b.release, to_registry(&front.host()), &["-v"]));
     assert_success(&out);

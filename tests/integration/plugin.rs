@@ -115,6 +115,7 @@ fn the_json_summary_follows_the_documented_schema() {
         "blobsCopied",
         "bytesCopied",
         "blobsMounted",
+        "blobsFound",
         "manifestsPushed",
     ] {
         assert!(t[field].is_u64(), "transfer.{field} missing: {t}");

@@ -43,6 +43,31 @@ fn a_refused_mount_uploads_each_blob_once_through_the_session_it_opened() {
     assert_arrived(&b.dest.client(), &b.oci, super::FROM_DISK_REPO);
 }
 
+#[test]
+fn a_registry_that_refuses_a_mount_from_the_repository_itself_gets_every_blob_uploaded_once() {
+    use crate::support::proxy::{Action, Fault};
+    let b = bed();
+    // A first mirror asks about no blob of the new repository: each upload starts as a mount
+    // from it. Refused here (400), each blob is still sent, once.
+    let refuse = Action::Status { code: 400, retry_after: None };
+    b.dst.add(Fault::new(refuse).on("POST", "mount=").always());
+    let out = b.mirror_to(&format!("{}/{TO_REPO}", b.dst.host()), &["-v", "-o", "json"]);
+    assert_success(&out);
+    assert_arrived(&b.dest.client(), &b.docker, TO_REPO);
+    let log = b.dst.log();
+    let refused = log.iter().filter(|e| e.method == "POST" && e.path.contains("mount=")).count();
+    let blobs = b.docker.all_blob_digests();
+    assert_eq!(refused, blobs.len(), "one mount asked per blob");
+    for digest in &blobs {
+        let puts = log.iter().filter(|e| e.method == "PUT" && e.status == 201 && e.path.contains(hex(digest))).count();
+        assert_eq!(puts, 1, "{digest}");
+    }
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(summary["transfer"]["blobsFound"], 0, "{summary}");
+    assert_eq!(summary["transfer"]["bytesCopied"], b.docker.total_blob_bytes(), "{summary}");
+    assert!(crate::support::stderr(&out).contains("; uploading it"), "the refusal is logged");
+}
+
 /// The chunks of each upload session of `log`: `(session, [(content-range start, bytes)])`.
 fn chunks(log: &[LogEntry]) -> Vec<(String, Vec<(u64, u64)>)> {
     let mut sessions: Vec<(String, Vec<(u64, u64)>)> = Vec::new();

@@ -5,6 +5,7 @@ use std::process::Stdio;
 
 use super::*;
 use crate::faults::{args, bed};
+use crate::mirror::assert_complete;
 use crate::support::proxy::Proxy;
 use crate::support::registry::Registry;
 use crate::support::spec::ReleaseSpec;
@@ -153,4 +154,57 @@ fn sighup_during_a_to_disk_run_removes_the_temp_file_being_written() {
     let out = child.wait_with_output().expect("wait");
     assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
     assert!(temps().is_empty(), "{:?}", temps());
+}
+
+#[test]
+fn a_run_stopped_before_its_first_image_was_complete_is_resumed_without_sending_its_blobs_again() {
+    use crate::support::proxy::{Action, Fault};
+    let b = bed(ReleaseSpec { components: 3, big_layer: Some(2 << 20), ..ReleaseSpec::default() });
+    let dest = Registry::start();
+    let front = Proxy::in_front_of(&dest);
+    // No manifest lands: the run is stopped while the first one is held, so the repository
+    // has blobs and no tag, which the registry reports as a repository it does not know.
+    front.add(Fault::new(Action::Delay(std::time::Duration::from_secs(600))).on("PUT", "/manifests/").always());
+    let home = temp_dir();
+    let to = format!("--to={}/mirror/ocp/release", front.host());
+    let child = command(home.path())
+        .args(args(&b.release, to.clone(), &[]))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    assert!(front.wait_for("PUT", "/manifests/", 1, std::time::Duration::from_secs(30)), "no manifest was sent");
+    signal(child.id(), "TERM");
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    let digest_of = |path: &str| path.split("digest=").nth(1).map(|d| d.replace("%3A", ":"));
+    let uploaded: std::collections::BTreeSet<String> = front
+        .requests("PUT", "/blobs/uploads/")
+        .iter()
+        .filter(|e| e.status == 201)
+        .filter_map(|e| digest_of(&e.path))
+        .collect();
+    assert!(!uploaded.is_empty(), "no blob was uploaded before the stop");
+    let tags = reqwest::blocking::get(format!("{}/v2/mirror/ocp/release/tags/list", dest.url())).expect("tags");
+    assert_eq!(tags.status(), 404, "a repository with blobs only");
+    assert!(tags.text().expect("body").contains("NAME_UNKNOWN"));
+
+    front.clear_faults();
+    let mark = front.log().len();
+    let out = run(args(&b.release, to, &["-o", "json"]));
+    assert_success(&out);
+    assert_complete(&b.release, &dest.client());
+    let again: Vec<String> =
+        front.log()[mark..].iter().filter(|e| e.method == "PUT").filter_map(|e| digest_of(&e.path)).collect();
+    let resent: Vec<&String> = again.iter().filter(|d| uploaded.contains(*d)).collect();
+    assert!(resent.is_empty(), "sent again: {resent:?}");
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(summary["transfer"]["blobsFound"], uploaded.len(), "{summary}");
+    let size = |d: &String| match b.release.blob(d) {
+        Some(bytes) => bytes.len() as u64,
+        None => b.release.streamed_layer(d).expect("a blob of the release").blob_size,
+    };
+    let bytes: u64 = uploaded.iter().map(size).sum();
+    let to_copy = summary["transfer"]["bytesToCopy"].as_u64().expect("bytesToCopy");
+    assert_eq!(summary["transfer"]["bytesCopied"], to_copy - bytes, "{summary}");
 }

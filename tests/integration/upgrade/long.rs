@@ -82,17 +82,22 @@ fn planning_ten_releases_lists_the_tags_and_asks_about_each_tag_digest_and_blob_
     let out = run(flags(&releases[..5], &at_dest.host(), &[]));
     assert_success(&out);
     assert_eq!(at_dest.requests("GET", "/tags/list").len(), 1, "one list of the repository's tags");
-    // A fresh repository has no tags: no tag, and no image to reuse, is asked about.
+    // A repository the registry does not know: no tag, no image to reuse and no blob is
+    // asked about; each blob's upload starts as a mount from the repository itself.
     assert_eq!(tag_heads(), 0, "tags the list does not have");
     assert!(asked("/manifests/sha256:").is_empty(), "manifests of a repository without tags");
-    assert!(!asked("/blobs/").is_empty(), "the blobs were asked about");
-    assert_eq!(repeated(&at_dest, "HEAD", "/blobs/"), BTreeMap::new(), "a blob asked about twice");
+    assert!(asked("/blobs/").is_empty(), "blobs of a repository the registry does not know");
+    let opened = at_dest.requests("POST", "/blobs/uploads/");
+    let from_itself = format!("from={}", REPO.replace('/', "%2F"));
+    assert!(!opened.is_empty() && opened.iter().all(|e| e.path.contains(&from_itself)), "{opened:#?}");
 
     // All ten over the first five: an image new in release 6 and kept by 7 to 10 is asked
     // about once, not once per release.
     let out = run(flags(&releases, &at_dest.host(), &[]));
     assert_success(&out);
     assert!(!asked("/manifests/sha256:").is_empty(), "images the first five lacked were asked about");
+    assert!(!asked("/blobs/").is_empty(), "the blobs of a repository with tags were asked about");
+    assert_eq!(repeated(&at_dest, "HEAD", "/blobs/"), BTreeMap::new(), "a blob asked about twice");
     assert_eq!(repeated(&at_dest, "HEAD", "/manifests/sha256:"), BTreeMap::new(), "a digest asked about twice");
     for r in &releases {
         assert_complete_in(r, &dest.client(), REPO);

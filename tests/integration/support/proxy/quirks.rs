@@ -60,9 +60,10 @@ pub enum Quirk {
     /// `Location` headers as absolute paths (`/v2/…`): the spec's own examples, and the
     /// distribution registry with `http.relativeurls: true`.
     PathLocations,
-    /// Every `every`-th repository read (GET, HEAD) is answered 429, with `Retry-After` as
-    /// given: Docker Hub's pull rate limit sends none; load balancers and CDNs in front of
-    /// registries send delta-seconds or an HTTP date.
+    /// Every `every`-th repository request without a body (GET, HEAD, the POST that opens an
+    /// upload) is answered 429, with `Retry-After` as given: Docker Hub's pull rate limit
+    /// sends none; load balancers and CDNs in front of registries send delta-seconds or an
+    /// HTTP date.
     RateLimited { every: usize, retry_after: RetryAfter },
     /// The registry lives under `/v2/<prefix>/` only: `/v2/` and every other path answer 404
     /// (a reverse proxy routing one Artifactory or Nexus repository by path).
@@ -104,7 +105,7 @@ pub fn before_auth(
     writer: &mut TcpStream,
 ) -> io::Result<Option<bool>> {
     let (entry, method, path) = (req.entry, req.method.clone(), req.path.clone());
-    let repository_read = matches!(method.as_str(), "GET" | "HEAD") && path.starts_with("/v2/") && path != "/v2/";
+    let bodiless = matches!(method.as_str(), "GET" | "HEAD" | "POST") && path.starts_with("/v2/") && path != "/v2/";
     for quirk in quirks(shared) {
         match quirk {
             Quirk::PathPrefix(prefix) if !path.starts_with(&format!("/v2/{prefix}/")) => {
@@ -122,7 +123,7 @@ pub fn before_auth(
                 let upstream = upstream.split_once('?').map_or(upstream, |(p, _)| p);
                 head.start = format!("{method} {upstream} HTTP/1.1");
             }
-            Quirk::RateLimited { every, retry_after } if repository_read => {
+            Quirk::RateLimited { every, retry_after } if bodiless => {
                 let mut state = lock(&shared.quirks);
                 state.counted += 1;
                 if !state.counted.is_multiple_of(every.max(1)) {
