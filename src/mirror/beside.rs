@@ -1,8 +1,9 @@
 //! What of a plan goes beside the streamed blobs rather than through them: blobs the sources
-//! hold in memory already (small payload layers, signature images judged before the copy)
-//! need no download, and a signature image made only of such blobs (or of blobs the
-//! destination has) is stored right after them. So hundreds of `.sig` images are stored
-//! while the large blobs move, not one after another at the end of the copy.
+//! hold in memory already (small payload layers, signature layers judged before the copy)
+//! need no download, and a signature image is stored right after its blobs: those held, the
+//! small ones fetched there and then (its config), or those the destination has. So hundreds
+//! of `.sig` images are stored while the large blobs move, not one after another at the end
+//! of the copy.
 
 use std::collections::HashSet;
 
@@ -16,8 +17,13 @@ use crate::digest::Digest;
 /// destination's attention. Once the stream is done, the metadata limit applies.
 pub(super) const WHILE_STREAMING: usize = 4;
 
-/// Blobs held in memory, stored one after the other, then the signature image they complete
-/// (none for blobs no signature image is made only of).
+/// The largest blob of a signature image fetched beside the stream rather than through it
+/// (a real one's config is a few hundred bytes).
+const SMALL: u64 = 1 << 20;
+
+/// Blobs held in memory or small enough to fetch beside the stream, stored one after the
+/// other, then the signature image they complete (none for blobs no signature image is made
+/// only of).
 pub(super) struct Unit<'p> {
     pub(super) blobs: Vec<&'p BlobTask>,
     pub(super) manifest: Option<&'p ManifestTask>,
@@ -38,9 +44,21 @@ impl<'p> Beside<'p> {
             let (streamed, tagged) = (plan.blobs.iter().collect(), plan.tagged.iter().collect());
             return Beside { streamed, units: Vec::new(), tagged };
         }
-        let (memory, streamed): (Vec<&BlobTask>, Vec<&BlobTask>) =
-            plan.blobs.iter().partition(|t| sources.remembered(&t.digest).is_some());
         let key = |t: &'p BlobTask| (t.to.repository.as_str(), &t.digest);
+        let of_signatures: HashSet<(&str, Digest)> = plan
+            .tagged
+            .iter()
+            .filter(|m| super::sigstore::is_signature_tag(&m.reference))
+            .flat_map(|m| {
+                let blobs = super::sigstore::image_blobs(&m.manifest).unwrap_or_default();
+                blobs.into_iter().map(|d| (m.to.repository.as_str(), d)).collect::<Vec<_>>()
+            })
+            .collect();
+        let held = |t: &&'p BlobTask| {
+            let of_signature = || of_signatures.contains(&(t.to.repository.as_str(), t.digest.clone()));
+            sources.remembered(&t.digest).is_some() || (t.size <= SMALL && of_signature())
+        };
+        let (near, streamed): (Vec<&BlobTask>, Vec<&BlobTask>) = plan.blobs.iter().partition(held);
         let waits: HashSet<(&str, &Digest)> = streamed.iter().map(|t| key(t)).collect();
         let mut claimed: HashSet<(&str, &Digest)> = HashSet::new();
         let (mut units, mut tagged) = (Vec::new(), Vec::new());
@@ -55,11 +73,11 @@ impl<'p> Beside<'p> {
                 continue;
             };
             let own: Vec<&BlobTask> =
-                memory.iter().copied().filter(|t| t.to.repository == repo && blobs.contains(&t.digest)).collect();
+                near.iter().copied().filter(|t| t.to.repository == repo && blobs.contains(&t.digest)).collect();
             claimed.extend(own.iter().map(|t| key(t)));
             units.push(Unit { blobs: own, manifest: Some(m) });
         }
-        let alone = memory.into_iter().filter(|t| !claimed.contains(&key(t)));
+        let alone = near.into_iter().filter(|t| !claimed.contains(&key(t)));
         units.extend(alone.map(|t| Unit { blobs: vec![t], manifest: None }));
         Beside { streamed, units, tagged }
     }

@@ -242,12 +242,11 @@ async fn look(
         }
     };
     let subject = Subject { digest: &w.digest, logical: &w.logical };
-    let judging = sigstore::judge(store.as_ref(), repo, &manifest, subject, trust);
-    let config = sigstore::signature_config(store.as_ref(), repo, &manifest);
-    let (judged, config) = both(run, judging, config).await;
-    let judged = judged?;
+    // Only what the verdict needs is read here, before any copy: the config goes with the
+    // copy, beside the streamed blobs (`mirror::beside`).
+    let judged = sigstore::judge(store.as_ref(), repo, &manifest, subject, trust).await?;
     if let Verdict::Verified { .. } = judged.verdict {
-        keep(run, kept, judged.layers.into_iter().chain(config).collect());
+        keep(run, kept, judged.layers);
     }
     // The plan need not read the `.sig` manifest from the source again.
     Ok(Looked { wanted: w, finding: found(judged.verdict), manifest: Some(manifest) })

@@ -126,22 +126,6 @@ pub async fn judge<S: ImageStore>(
     Ok(Judged { verdict, layers: layers.iter().map(|l| l.digest.clone()).zip(payloads).collect() })
 }
 
-/// The config blob of a `.sig` manifest, read whole (bounded as a layer) and digest-checked:
-/// with the judged layers, every byte a copy of the signature image sends. `None` when it
-/// cannot be read so (a copy then fetches it as any other blob, and says why it fails).
-pub async fn signature_config<S: ImageStore>(
-    store: &S,
-    repo: &str,
-    manifest: &RawManifest,
-) -> Option<(Digest, bytes::Bytes)> {
-    let config = match crate::manifest::parse(&manifest.bytes, &manifest.media_type).ok()? {
-        crate::manifest::Parsed::Image { config, .. } => config,
-        crate::manifest::Parsed::List { .. } => return None,
-    };
-    let bytes = read_bounded(store, repo, &config.digest, config.size).await.ok()?;
-    Some((config.digest, bytes))
-}
-
 /// The most bytes of all the layers of one `.sig` image (a real one holds a few hundred).
 pub const MAX_SIGNATURE_IMAGE_BYTES: u64 = 4 * MAX_SIGNATURE_BYTES;
 

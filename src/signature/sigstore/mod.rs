@@ -20,8 +20,7 @@ mod verify;
 pub(crate) use identity::SignedIdentity;
 pub use key::{KeyError, KeyFileError, PublicKey, MAX_PEM_BYTES};
 pub use lookup::{
-    check, judge, signature_config, signature_manifest, signature_tag, Judged, LookupError, Verdict,
-    MAX_SIGNATURE_IMAGE_BYTES,
+    check, judge, signature_manifest, signature_tag, Judged, LookupError, Verdict, MAX_SIGNATURE_IMAGE_BYTES,
 };
 pub use policy::{mentions_policy, parse_policies, scope_matches, ImagePolicy, PolicyError, RootOfTrust};
 pub use verify::{Accepted, Subject, Trust, MAX_SIGNATURE_BYTES, SIGNATURE_ANNOTATION, SIMPLE_SIGNING};

@@ -119,3 +119,31 @@ fn a_components_signature_is_looked_up_while_its_manifest_is_still_on_its_way() 
     }
     assert_signatures_copied(&signed, &dest);
 }
+
+#[test]
+fn the_signature_step_reads_no_config_a_verdict_does_not_need_before_the_copy_begins() {
+    use crate::support::{assert_success, registry::Registry, run};
+    let key = CosignKey::ecdsa_p256();
+    let b = signed_bed(&key, None);
+    let signed = sign_release(&b.release, &b.registry.client(), &key);
+    let dest = Registry::start();
+    assert_success(&run(crate::faults::args(&b.release, format!("--to={}/{DEST_REPO}", dest.host()), &["-q"])));
+    let gets = b.proxy.requests("GET", "/blobs/");
+    let read_at =
+        |digest: &str| gets.iter().filter(|e| e.path.ends_with(&format!("/blobs/{digest}"))).map(|e| e.at).min();
+    // The copy begins with the components' layers (the release's own are read to find them).
+    let release = b.release.all_images().find(|i| i.digest == b.release.release_digest).expect("release image");
+    let component_blobs = b
+        .release
+        .all_images()
+        .filter(|i| i.digest != release.digest)
+        .flat_map(|i| i.blobs.iter())
+        .filter(|d| !release.blobs.contains(d));
+    let copy_began = component_blobs.filter_map(|d| read_at(d)).min().expect("a component's blob copied");
+    for s in &signed {
+        let (config, _) = &s.signature.blobs[0];
+        let at = read_at(config).unwrap_or_else(|| panic!("the config of {}'s signature was never read", s.image));
+        assert!(at >= copy_began, "the config of {}'s signature read before the copy began", s.image);
+    }
+    assert_signatures_copied(&signed, &dest);
+}
