@@ -180,7 +180,7 @@ impl ImageStore for DiskStore {
         let dir = self.layout.blobs_dir(repo).map_err(|r| self.name_err(r))?;
         ensure_dir(self.root(), &dir)?;
         let path = dir.join(digest.as_str());
-        write_stream_atomic(&path, verified(blob.stream, digest.clone(), blob.size, self.check)).await?;
+        write_stream_atomic(&path, verified(blob.stream, digest.clone(), blob.size, self.check), blob.size).await?;
         Ok(())
     }
 

@@ -78,14 +78,14 @@ pub(crate) fn write_file_atomic(path: &Path, bytes: &[u8]) -> Result<(), DiskErr
     commit(tmp, path)
 }
 
-/// Stream into `path` atomically. The stream is expected to end in an error when its
-/// content is wrong (see `digest::verified`): then nothing is committed.
-pub(crate) async fn write_stream_atomic(path: &Path, mut stream: ByteStream) -> Result<u64, DiskError> {
+/// Stream `size` bytes (0: unknown) into `path` atomically. The stream is expected to end
+/// in an error when its content is wrong (see `digest::verified`): then nothing is committed.
+pub(crate) async fn write_stream_atomic(path: &Path, mut stream: ByteStream, size: u64) -> Result<u64, DiskError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let tmp = temp_in(dir)?;
     let file = tmp.as_file().try_clone().map_err(io("open", tmp.path()))?;
     let write_err = |source| DiskError::Write { path: path.to_path_buf(), source };
-    let (file, written) = match write_stream(file, &mut stream).await {
+    let (file, written) = match write_stream(file, &mut stream, size).await {
         Ok(done) => done,
         Err(WriteFailure::Source(source)) => return Err(DiskError::Source { path: path.to_path_buf(), source }),
         Err(WriteFailure::Write(source)) => return Err(write_err(source)),
@@ -167,7 +167,7 @@ mod tests {
         let path = dir.path().join("blob");
         let items = vec![Ok(bytes::Bytes::from_static(b"part")), Err(std::io::Error::other("digest mismatch"))];
         let stream: ByteStream = Box::pin(futures_util::stream::iter(items));
-        assert!(rt.block_on(write_stream_atomic(&path, stream)).is_err());
+        assert!(rt.block_on(write_stream_atomic(&path, stream, 0)).is_err());
         assert!(!path.exists());
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0, "the temp file is removed");
     }
