@@ -46,6 +46,24 @@ pub fn signal(pid: u32, signal: &str) {
     assert!(status.is_ok_and(|s| s.success()), "kill -{signal} {pid}");
 }
 
+/// A run of the tool in `home` with both outputs captured, to be stopped by a signal.
+pub fn spawn(home: &Path, args: Vec<String>) -> std::process::Child {
+    crate::support::command(home)
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn")
+}
+
+/// Send `sig` to the run and wait for it: it stops with exit 130. Its output.
+pub fn stop(child: std::process::Child, sig: &str) -> std::process::Output {
+    signal(child.id(), sig);
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(out.status.code(), Some(130), "{}", crate::support::stderr(&out));
+    out
+}
+
 pub fn rel(root: &Path, path: &Path) -> String {
     path.strip_prefix(root).expect("below root").display().to_string()
 }

@@ -3,8 +3,10 @@
 //! stored beside the copy while large blobs are still on their way.
 
 use super::{assert_signatures_copied, DEST_REPO};
-use crate::support::cosign::{sign_release, CosignKey};
+use crate::support::cosign::{sign_release, CosignKey, Signed};
+use crate::support::registry::Registry;
 use crate::support::spec::{ImagePolicySpec, ReleaseSpec};
+use crate::support::{assert_success, run};
 
 /// A bed of 3 components (the first a list of 2 platform images, or with a `big_layer`)
 /// whose payload's policy trusts `key`, behind a proxy that counts.
@@ -20,14 +22,19 @@ fn signed_bed(key: &CosignKey, big_layer: Option<u64>) -> crate::faults::Bed {
     })
 }
 
-#[test]
-fn a_signed_mirror_reads_each_signature_by_its_tag_and_each_of_its_blobs_once_and_copies_those_bytes() {
-    use crate::support::{assert_success, registry::Registry, run};
-    let key = CosignKey::rsa();
-    let b = signed_bed(&key, None);
-    let signed = sign_release(&b.release, &b.registry.client(), &key);
+/// A [`signed_bed`] without a large layer, signed with `key` and mirrored into a fresh
+/// registry: the bed, its signatures and the destination.
+fn mirrored(key: &CosignKey) -> (crate::faults::Bed, Vec<Signed>, Registry) {
+    let b = signed_bed(key, None);
+    let signed = sign_release(&b.release, &b.registry.client(), key);
     let dest = Registry::start();
     assert_success(&run(crate::faults::args(&b.release, format!("--to={}/{DEST_REPO}", dest.host()), &["-q"])));
+    (b, signed, dest)
+}
+
+#[test]
+fn a_signed_mirror_reads_each_signature_by_its_tag_and_each_of_its_blobs_once_and_copies_those_bytes() {
+    let (b, signed, dest) = mirrored(&CosignKey::rsa());
     let manifests = b.proxy.requests("GET", "/manifests/");
     let gets = b.proxy.requests("GET", "/blobs/");
     for s in &signed {
@@ -122,12 +129,7 @@ fn a_components_signature_is_looked_up_while_its_manifest_is_still_on_its_way() 
 
 #[test]
 fn the_signature_step_reads_no_config_a_verdict_does_not_need_before_the_copy_begins() {
-    use crate::support::{assert_success, registry::Registry, run};
-    let key = CosignKey::ecdsa_p256();
-    let b = signed_bed(&key, None);
-    let signed = sign_release(&b.release, &b.registry.client(), &key);
-    let dest = Registry::start();
-    assert_success(&run(crate::faults::args(&b.release, format!("--to={}/{DEST_REPO}", dest.host()), &["-q"])));
+    let (b, signed, dest) = mirrored(&CosignKey::ecdsa_p256());
     let gets = b.proxy.requests("GET", "/blobs/");
     let read_at =
         |digest: &str| gets.iter().filter(|e| e.path.ends_with(&format!("/blobs/{digest}"))).map(|e| e.at).min();

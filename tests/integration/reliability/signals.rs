@@ -100,16 +100,9 @@ fn sighup_stops_like_sigterm_and_cancels_the_open_upload_sessions() {
     // mid-upload when the signal comes, and stops without any upload answered.
     front.add(Fault::new(Action::Delay(std::time::Duration::from_secs(600))).on("PUT", "/blobs/uploads/").always());
     let home = temp_dir();
-    let child = command(home.path())
-        .args(args(&b.release, format!("--to={}/mirror/ocp/release", front.host()), &[]))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
+    let child = spawn(home.path(), args(&b.release, format!("--to={}/mirror/ocp/release", front.host()), &[]));
     assert!(front.wait_for("PUT", "/blobs/uploads/", 1, std::time::Duration::from_secs(20)), "no upload began");
-    signal(child.id(), "HUP");
-    let out = child.wait_with_output().expect("wait");
-    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    let out = stop(child, "HUP");
     // It stopped without waiting for its uploads: none of them had been answered.
     let answered: Vec<u16> = front.requests("PUT", "/blobs/uploads/").iter().map(|e| e.status).collect();
     assert!(!answered.is_empty() && answered.iter().all(|s| *s == 0), "it waited for its uploads: {answered:?}");
@@ -138,21 +131,14 @@ fn sighup_during_a_to_disk_run_removes_the_temp_file_being_written() {
     b.proxy.add(Fault::new(Action::StallResponse(1 << 20)).on("GET", &layer));
     let tree = temp_dir();
     let home = temp_dir();
-    let child = command(home.path())
-        .args(args(&b.release, format!("--to-dir={}", tree.path().display()), &[]))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
+    let child = spawn(home.path(), args(&b.release, format!("--to-dir={}", tree.path().display()), &[]));
     let temps = || snapshot(tree.path()).into_keys().filter(|k| k.contains(TMP)).collect::<Vec<String>>();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
     while temps().is_empty() {
         assert!(std::time::Instant::now() < deadline, "no temp file appeared: {:?}", b.proxy.log());
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
-    signal(child.id(), "HUP");
-    let out = child.wait_with_output().expect("wait");
-    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    stop(child, "HUP");
     assert!(temps().is_empty(), "{:?}", temps());
 }
 
@@ -167,16 +153,9 @@ fn a_run_stopped_before_its_first_image_was_complete_is_resumed_without_sending_
     front.add(Fault::new(Action::Delay(std::time::Duration::from_secs(600))).on("PUT", "/manifests/").always());
     let home = temp_dir();
     let to = format!("--to={}/mirror/ocp/release", front.host());
-    let child = command(home.path())
-        .args(args(&b.release, to.clone(), &[]))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
+    let child = spawn(home.path(), args(&b.release, to.clone(), &[]));
     assert!(front.wait_for("PUT", "/manifests/", 1, std::time::Duration::from_secs(30)), "no manifest was sent");
-    signal(child.id(), "TERM");
-    let out = child.wait_with_output().expect("wait");
-    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    stop(child, "TERM");
     let digest_of = |path: &str| path.split("digest=").nth(1).map(|d| d.replace("%3A", ":"));
     let uploaded: std::collections::BTreeSet<String> = front
         .requests("PUT", "/blobs/uploads/")
