@@ -45,28 +45,27 @@ impl<'p> Beside<'p> {
             return Beside { streamed, units: Vec::new(), tagged };
         }
         let key = |t: &'p BlobTask| (t.to.repository.as_str(), &t.digest);
-        let of_signatures: HashSet<(&str, Digest)> = plan
+        // Each tagged manifest's blobs when it is a signature image, parsed once.
+        let signatures: Vec<Option<Vec<Digest>>> = plan
             .tagged
             .iter()
-            .filter(|m| super::sigstore::is_signature_tag(&m.reference))
-            .flat_map(|m| {
-                let blobs = super::sigstore::image_blobs(&m.manifest).unwrap_or_default();
-                blobs.into_iter().map(|d| (m.to.repository.as_str(), d)).collect::<Vec<_>>()
-            })
+            .map(|m| super::sigstore::is_signature_tag(&m.reference).then(|| super::sigstore::image_blobs(&m.manifest)))
+            .map(Option::flatten)
+            .collect();
+        let of_signatures: HashSet<(&str, &Digest)> = (plan.tagged.iter().zip(&signatures))
+            .flat_map(|(m, blobs)| blobs.iter().flatten().map(move |d| (m.to.repository.as_str(), d)))
             .collect();
         let held = |t: &&'p BlobTask| {
-            let of_signature = || of_signatures.contains(&(t.to.repository.as_str(), t.digest.clone()));
-            sources.remembered(&t.digest).is_some() || (t.size <= SMALL && of_signature())
+            sources.remembered(&t.digest).is_some() || (t.size <= SMALL && of_signatures.contains(&key(t)))
         };
         let (near, streamed): (Vec<&BlobTask>, Vec<&BlobTask>) = plan.blobs.iter().partition(held);
         let waits: HashSet<(&str, &Digest)> = streamed.iter().map(|t| key(t)).collect();
         let mut claimed: HashSet<(&str, &Digest)> = HashSet::new();
         let (mut units, mut tagged) = (Vec::new(), Vec::new());
-        for m in &plan.tagged {
+        for (m, blobs) in plan.tagged.iter().zip(&signatures) {
             let repo = m.to.repository.as_str();
-            let blobs = super::sigstore::is_signature_tag(&m.reference)
-                .then(|| super::sigstore::image_blobs(&m.manifest))
-                .flatten()
+            let blobs = blobs
+                .as_ref()
                 .filter(|blobs| blobs.iter().all(|d| !waits.contains(&(repo, d)) && !claimed.contains(&(repo, d))));
             let Some(blobs) = blobs else {
                 tagged.push(m);

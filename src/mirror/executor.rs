@@ -14,7 +14,7 @@ use indicatif::HumanBytes;
 
 use super::beside::{Beside, WHILE_STREAMING};
 use super::plan::{BlobAction, BlobTask, ManifestTask, Plan};
-use super::stores::Stores;
+use super::stores::{AnyStore, Stores};
 use super::streams::{Concurrency, Sample, Streams};
 use crate::progress::Progress;
 use crate::store::{BlobReader, ImageStore, StoreError};
@@ -286,7 +286,7 @@ async fn copy_blob_once(
 /// starting its upload as a mount from the destination repository itself: a registry that
 /// has it answers 201; one that lacks it, or does not mount, opens the upload session the
 /// copy then uses (202), so no request is added. Any other answer is left to the upload.
-async fn already_there(task: &BlobTask, dst: &crate::mirror::stores::AnyStore, progress: &Progress) -> bool {
+async fn already_there(task: &BlobTask, dst: &AnyStore, progress: &Progress) -> bool {
     if !task.unasked || task.action != BlobAction::Copy {
         return false;
     }

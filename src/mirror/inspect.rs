@@ -104,7 +104,6 @@ struct Survey<'a> {
     dests: Option<&'a Stores>,
     /// By destination repository ([`ImageRef::repo_only`]); `None`: not listed.
     listed: HashMap<String, Option<Listing>>,
-
     known: HashMap<&'a Digest, &'a RawManifest>,
     check: TreeCheck,
     source_slots: Semaphore,

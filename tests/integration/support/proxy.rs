@@ -292,7 +292,7 @@ fn answer(
     lock(&shared.log)[entry].request_bytes = drained.bytes;
     shared.answered(entry, status);
     respond(writer, method, status, extra, body)?;
-    shared.finish(entry, status, if method == "HEAD" { 0 } else { body.len() as u64 });
+    shared.finish(entry, if method == "HEAD" { 0 } else { body.len() as u64 });
     Ok(true)
 }
 
@@ -338,7 +338,7 @@ fn forward(
     shared.answered(entry, answer.status());
     answer.write_to(writer)?;
     let copied = copy_body(&mut up, writer, framing, resp)?;
-    shared.finish(entry, answer.status(), copied.bytes);
+    shared.finish(entry, copied.bytes);
     Ok(keep_alive && !copied.cut)
 }
 
@@ -355,9 +355,8 @@ impl Shared {
         lock(&self.log)[entry].status = status;
     }
 
-    fn finish(&self, entry: usize, status: u16, body_bytes: u64) {
+    fn finish(&self, entry: usize, body_bytes: u64) {
         let mut log = lock(&self.log);
-        log[entry].status = status;
         log[entry].body_bytes = body_bytes;
         log[entry].done = self.started.elapsed();
     }
